@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Evaluate ``server.utils.gender.detect_gender`` next to plain gender-guesser.
+
+Prints, for the same run:
+  * the paper's four metrics (errorCoded, errorCodedWithoutNA, naCoded,
+    errorGenderBias) on shared/data/gender_benchmark/dev.csv (full_name, no
+    username), clean and under every Instagram decoration of
+    ``tests/gender_decorate.py`` (worst decoration flagged if > 0.01 off);
+  * coverage and precision on followers from the Apify stand-in
+    (``standins.followers.generate_followers``; 20 accounts x 500), skipped
+    with a message if the stand-in is missing;
+  * names per second on one core, and added resident memory (MB) of a fresh
+    process after loading the lookup data.
+gender-guesser 0.4.0 baseline: ``Detector(case_sensitive=False)`` on the first
+token (first-middle compound first, as in the paper).
+
+Usage: .venv/bin/python bench/gender_eval.py [--dev PATH] [--accounts N] [--count N]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+DEV = os.path.join(ROOT, "..", "shared", "data", "gender_benchmark", "dev.csv")
+_G = {"female": "f", "male": "m", "unknown": "u", "mostly_female": "f", "mostly_male": "m", "andy": "u"}
+
+
+def metrics(truth: list[str], pred: list[str]) -> dict[str, float]:
+    c: dict[tuple[str, str], int] = {}
+    for t, p in zip(truth, pred):
+        if t in ("f", "m"):
+            c[(t, p)] = c.get((t, p), 0) + 1
+    fm, mf, fu, mu = (c.get(k, 0) for k in (("f", "m"), ("m", "f"), ("f", "u"), ("m", "u")))
+    n = sum(c.values())
+    cl = max(1, n - fu - mu)
+    return {"errorCoded": (fm + mf + fu + mu) / n, "errorCodedWithoutNA": (fm + mf) / cl,
+            "naCoded": (fu + mu) / n, "errorGenderBias": (mf - fm) / cl}
+
+
+def fmt(m: dict[str, float]) -> str:
+    return "  ".join(f"{k}={v:+.4f}" if k == "errorGenderBias" else f"{k}={v:.4f}" for k, v in m.items())
+
+
+def make_gg():
+    import gender_guesser.detector as gd
+
+    d = gd.Detector(case_sensitive=False)
+
+    def gg(full_name: str, username: str | None = None) -> str:
+        parts = full_name.split()
+        if not parts:
+            return "u"
+        if len(parts) >= 3:
+            for comp in (parts[0] + "-" + parts[1], parts[0] + " " + parts[1]):
+                r = d.get_gender(comp)
+                if r != "unknown":
+                    return _G[r]
+        return _G[d.get_gender(parts[0])]
+
+    return gg
+
+
+def ours(full_name: str, username: str | None = None) -> str:
+    from server.utils.gender import detect_gender
+
+    return _G[detect_gender(full_name, username).gender]
+
+
+def memory_mb(which: str) -> float:
+    """Added RSS (MB) of a fresh process after loading + one call."""
+    code = (
+        "import os,sys;sys.path.insert(0,%r)\n"
+        "def rss():\n  return int(open('/proc/self/statm').read().split()[1])*os.sysconf('SC_PAGE_SIZE')/1e6\n"
+        "b=rss()\n" % ROOT
+    )
+    if which == "ours":
+        code += "from server.utils.gender import detect_gender as f\nf('Anna Smith');f('Xyzq Abc')\n"
+    else:
+        code += "import gender_guesser.detector as g\nd=g.Detector(case_sensitive=False);d.get_gender('anna')\n"
+    code += "print(rss()-b)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def speed(fn, names: list[str], seconds: float = 2.0) -> float:
+    fn(names[0])  # load data outside the timing
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for x in names:
+            fn(x)
+        n += len(names)
+    return n / (time.perf_counter() - t0)
+
+
+def standin(accounts: int, count: int, gg) -> None:
+    try:
+        from standins.followers import generate_followers
+    except ImportError as e:  # pragma: no cover - depends on the stand-in landing
+        print(f"stand-in: SKIPPED ({e}); standins.followers.generate_followers not available")
+        return
+    names = ["nike", "natgeo", "cristiano", "selenagomez", "therock", "kyliejenner", "arianagrande",
+             "leomessi", "beyonce", "kimkardashian", "justinbieber", "taylorswift", "jlo", "virat.kohli",
+             "nasa", "bbcnews", "vogue", "gymshark", "sephora", "fcbarcelona"][:accounts]
+    rows = [f for a in names for f in generate_followers(a, count)]
+    for label, fn in (("ours", ours), ("gender-guesser", gg)):
+        tp = wrong = answered = 0
+        gendered = 0
+        for f in rows:
+            t = {"female": "f", "male": "m"}.get(f.truth_gender, "u")
+            p = fn(f.full_name or "", f.username)
+            if t in "fm":
+                gendered += 1
+            if p in "fm":
+                answered += 1
+                if p == t:
+                    tp += 1
+                else:
+                    wrong += 1
+        cov = tp / max(1, gendered)
+        prec = tp / max(1, answered)
+        print(f"stand-in {label:15s}: {len(rows)} followers ({gendered} female/male)  "
+              f"coverage={cov:.4f}  precision={prec:.4f}  (wrong incl. business answered: {wrong})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="gender inference benchmark")
+    ap.add_argument("--dev", default=DEV)
+    ap.add_argument("--accounts", type=int, default=20)
+    ap.add_argument("--count", type=int, default=500)
+    args = ap.parse_args()
+    from gender_decorate import DECORATIONS, decorate
+
+    rows = list(csv.DictReader(open(args.dev, encoding="utf-8")))
+    truth = [r["gender"] for r in rows]
+    gg = make_gg()
+    print(f"dev.csv: {len(rows)} rows, {sum(t in 'fm' for t in truth)} labelled f/m")
+    for label, fn in (("ours", ours), ("gender-guesser", gg)):
+        clean = metrics(truth, [fn(r["full_name"]) for r in rows])
+        print(f"clean      {label:15s} {fmt(clean)}")
+    print("decorated (ours | gender-guesser); '!' = ours > 0.01 from clean on errorCoded or errorCodedWithoutNA")
+    clean = metrics(truth, [ours(r["full_name"]) for r in rows])
+    for kind in DECORATIONS:
+        res = {}
+        for label, fn in (("ours", ours), ("gg", gg)):
+            if kind == "username":
+                pred = [fn("", decorate(r["full_name"], kind, i)) if label == "ours" else
+                        fn(decorate(r["full_name"], kind, i)) for i, r in enumerate(rows)]
+            else:
+                pred = [fn(decorate(r["full_name"], kind, i)) for i, r in enumerate(rows)]
+            res[label] = metrics(truth, pred)
+        flag = "!" if any(abs(res["ours"][k] - clean[k]) > 0.01 for k in ("errorCoded", "errorCodedWithoutNA")) else " "
+        print(f"{flag} {kind:22s} ours: {fmt(res['ours'])} | gg: errorCoded={res['gg']['errorCoded']:.4f} "
+              f"errorCodedWithoutNA={res['gg']['errorCodedWithoutNA']:.4f}")
+
+    standin(args.accounts, args.count, gg)
+
+    names = [r["full_name"] for r in rows]
+    print(f"speed ours           : {speed(ours, names):,.0f} names/s (one core, dev full names)")
+    print(f"speed gender-guesser : {speed(gg, names):,.0f} names/s")
+    print(f"memory ours          : +{memory_mb('ours'):.1f} MB RSS")
+    print(f"memory gender-guesser: +{memory_mb('gg'):.1f} MB RSS")
+
+
+if __name__ == "__main__":
+    main()

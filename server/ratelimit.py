@@ -1,0 +1,40 @@
+"""Rate limits in Redis, keyed by API key (or client address when there is none).
+
+Storage is shared Redis so every gunicorn worker counts the same bucket (B08); errors of the
+storage fail open instead of turning every request into a 500 (B11); the client address comes
+from ``ProxyFix`` with an exact hop count, never from a client-chosen header (B09, B10).
+"""
+from __future__ import annotations
+
+import hashlib
+
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from server.auth import presented_key
+
+
+def rate_limit_key() -> str:
+    """``key:<hash prefix>`` for requests carrying an API key, else ``ip:<address>``."""
+    key = presented_key()
+    if key:
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:24]
+    return "ip:" + (get_remote_address() or "unknown")
+
+
+def init_limiter(app: Flask, settings) -> Limiter:
+    """Attach Flask-Limiter with the default limit on every route except the health checks."""
+    limiter = Limiter(
+        key_func=rate_limit_key,
+        storage_uri=settings.limiter_storage_url,
+        default_limits=[settings.ratelimit_default],
+        headers_enabled=True,
+        swallow_errors=True,
+        strategy="moving-window",
+    )
+    limiter.init_app(app)
+    limiter.exempt(app.blueprints["health"])
+    app.extensions["limiter_obj"] = limiter
+    return limiter
+

@@ -1,0 +1,100 @@
+"""Request and response schemas (marshmallow) of the job endpoints; they also feed the
+OpenAPI description served at ``/api/docs/openapi.json``."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+GENDERS = ("male", "female", "any")
+
+
+class ScrapeRequestSchema(Schema):
+    """Body of ``POST /api/scrape-followers``."""
+
+    accounts = fields.List(fields.String(validate=validate.Length(min=1, max=300)), required=True,
+                           validate=validate.Length(min=1),
+                           metadata={"description": "Source accounts: usernames, @names or profile URLs."})
+    targetGender = fields.String(load_default="any", validate=validate.OneOf(GENDERS))
+    totalScrapeCount = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000_000),
+                                      metadata={"description": "Stop once this many profiles are kept."})
+    includeUnknown = fields.Boolean(load_default=True,
+                                    metadata={"description": "Keep profiles whose gender is unknown."})
+    platform = fields.String(load_default="instagram", validate=validate.OneOf(["instagram"]))
+    autoIngest = fields.Boolean(load_default=False,
+                                metadata={"description": "Ingest kept profiles into the pool when done."})
+
+
+class JobAcceptedSchema(Schema):
+    """202 answer of every endpoint that starts a job."""
+
+    success = fields.Boolean()
+    job_id = fields.UUID()
+    status = fields.String()
+    status_url = fields.String()
+    results_url = fields.String()
+    total_batches = fields.Integer()
+    accounts_accepted = fields.Integer()
+    accounts_rejected = fields.Integer()
+    duplicates_removed = fields.Integer()
+    rejected = fields.List(fields.Dict())
+
+
+class JobSchema(Schema):
+    """A job as ``GET /api/job-status/<job_id>`` returns it."""
+
+    success = fields.Boolean()
+    job_id = fields.UUID()
+    kind = fields.String()
+    status = fields.String(metadata={"description": "queued, processing, completed, "
+                                                    "completed_with_errors, failed or cancelled"})
+    progress = fields.Integer()
+    profiles_scraped = fields.Integer()
+    items_read = fields.Integer()
+    total_batches = fields.Integer()
+    current_batch = fields.Integer()
+    failed_batches = fields.Integer()
+    accounts_total = fields.Integer()
+    max_profiles = fields.Integer(allow_none=True)
+    cost_usd = fields.Float()
+    error_message = fields.String(allow_none=True)
+    params = fields.Dict()
+    result = fields.Dict()
+    created_at = fields.String()
+    started_at = fields.String(allow_none=True)
+    completed_at = fields.String(allow_none=True)
+    updated_at = fields.String()
+
+
+class ResultsQuerySchema(Schema):
+    """Query of ``GET /api/job-results/<job_id>``."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    cursor = fields.String(validate=validate.Length(max=64),
+                           metadata={"description": "next_cursor of the previous page (keyset paging)"})
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+
+
+class ProfileSchema(Schema):
+    """One kept profile."""
+
+    profile_id = fields.String()
+    username = fields.String()
+    full_name = fields.String()
+    gender = fields.String()
+    gender_probability = fields.Float()
+    gender_source = fields.String(allow_none=True)
+    source_account = fields.String(allow_none=True)
+    is_private = fields.Boolean(allow_none=True)
+    is_verified = fields.Boolean(allow_none=True)
+
+
+class ResultsPageSchema(Schema):
+    """A page of results."""
+
+    success = fields.Boolean()
+    profiles = fields.List(fields.Nested(ProfileSchema))
+    page = fields.Integer()
+    limit = fields.Integer()
+    total = fields.Integer()
+    pages = fields.Integer()
+    next_cursor = fields.String(allow_none=True)

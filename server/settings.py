@@ -1,0 +1,134 @@
+"""Typed settings read from the environment (12-factor), validated once at start-up.
+
+``Settings.from_env()`` raises ``SettingsError`` naming every missing or invalid variable, so a
+web, worker or beat process with a bad configuration stops before it serves anything.
+Variable names are the upper-case field names (``DATABASE_URL``, ``APIFY_API_KEY``, ...);
+``.env.example`` lists them with their defaults.
+"""
+from __future__ import annotations
+
+from datetime import time
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a runnable service; the message lists each problem."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Times are seconds unless the name says otherwise."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    environment: Literal["production", "development", "test"] = "production"
+    app_version: str = "0.1.0"
+
+    # Connections
+    database_url: str = Field(description="Postgres DSN; Supabase's transaction pooler (6543) works.")
+    redis_url: str = Field(description="Redis URL: Celery broker and rate-limit storage.")
+    db_pool_size: int = Field(5, ge=1, le=50)
+
+    # Apify
+    apify_api_key: str = Field(min_length=1)
+    apify_actor_id: str = "datadoping/instagram-followers-scraper"
+    apify_actor_input: Literal["auto", "usernames", "account", "username"] = "auto"
+    apify_api_url: str = "https://api.apify.com"
+    apify_max_retries: int = Field(4, ge=0, le=10)
+    apify_memory_mbytes: int = Field(1024, ge=128, le=32768)
+    apify_run_timeout_seconds: int = Field(1800, ge=10)
+    apify_wait_seconds: int = Field(120, ge=1, description="Longest wait for a run inside one task.")
+    apify_max_followers_per_account: int = Field(1000, ge=1)
+
+    # Airtable and the default tenant
+    airtable_access_token: str = Field(min_length=1)
+    airtable_api_url: str = "https://api.airtable.com"
+    airtable_base_id: str = Field(pattern=r"^app[A-Za-z0-9]{14}$")
+    airtable_requests_per_second: int = Field(5, ge=1, le=50)
+    airtable_penalty_seconds: float = Field(30.0, ge=0)
+    airtable_timeout_seconds: float = Field(30.0, gt=0)
+    default_tenant_name: str = "default"
+    num_va_tables: int = Field(80, ge=1, le=999)
+    profiles_per_table: int = Field(180, ge=1, le=10000)
+    daily_run_utc: time = time(6, 0)
+
+    # Scrape pipeline
+    chunk_size: int = Field(50, ge=1, le=1000)
+    insert_batch_size: int = Field(1000, ge=1, le=10000)
+    max_accounts_per_request: int = Field(500_000, ge=1)
+    max_content_length_mb: int = Field(32, ge=1)
+    chunk_lease_seconds: int = Field(60, ge=5)
+    chunk_max_attempts: int = Field(5, ge=1)
+
+    # Lifecycle
+    unfollow_after_days: int = Field(7, ge=0)
+    delete_completed_after_hours: int = Field(24, ge=0)
+    expire_pending_after_days: int = Field(3, ge=1)
+    raw_retention_days: int = Field(90, ge=1)
+
+    # Celery
+    task_soft_time_limit: int = Field(900, ge=10)
+    task_time_limit: int = Field(960, ge=10)
+    broker_visibility_timeout: int = Field(7200, ge=60)
+    worker_max_tasks_per_child: int = Field(200, ge=1)
+
+    # HTTP edge
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    ratelimit_default: str = "600 per minute"
+    ratelimit_storage_url: str | None = None
+    trusted_proxy_hops: int = Field(0, ge=0, le=5)
+    sentry_dsn: str | None = None
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must be a postgresql:// connection string")
+        return value
+
+    @field_validator("task_time_limit")
+    @classmethod
+    def _hard_after_soft(cls, value: int, info) -> int:
+        soft = info.data.get("task_soft_time_limit")
+        if soft is not None and value <= soft:
+            raise ValueError("must be greater than TASK_SOFT_TIME_LIMIT")
+        return value
+
+    @field_validator("broker_visibility_timeout")
+    @classmethod
+    def _visibility_covers_tasks(cls, value: int, info) -> int:
+        hard = info.data.get("task_time_limit")
+        if hard is not None and value <= 2 * hard:
+            raise ValueError("must exceed twice TASK_TIME_LIMIT, or Redis redelivers running tasks")
+        return value
+
+    @property
+    def limiter_storage_url(self) -> str:
+        """Where Flask-Limiter keeps its counters: shared Redis, never process memory."""
+        return self.ratelimit_storage_url or self.redis_url
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Build settings from ``os.environ`` plus ``overrides`` (field name → value).
+
+        Raises ``SettingsError`` listing each offending variable and the reason.
+        """
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                name = ".".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+                reason = "is required" if err["type"] == "missing" else err["msg"]
+                problems.append(f"{name} {reason}")
+            raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

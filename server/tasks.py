@@ -1,0 +1,83 @@
+"""Celery tasks: thin wrappers that take ids and call one domain function each.
+
+Every task is idempotent: it claims its work in Postgres with a conditional UPDATE, so a
+redelivered, retried or duplicated message does no harm (DESIGN.md §2).
+"""
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from celery import shared_task
+
+from server.utils import jobs, reaper, scrape_jobs
+from server.utils.apify_runs import abort_job_runs
+from server.utils.chunk_runner import ChunkRunner
+
+log = logging.getLogger(__name__)
+
+ENQUEUE_BATCH = 500
+
+
+def _services(task):
+    return task.app.services
+
+
+@shared_task(bind=True, name="scrape.start", max_retries=5, default_retry_delay=10)
+def start_scrape_job(self, job_id: str) -> int:
+    """Mark the job processing and enqueue one ``scrape.run_chunk`` message per queued chunk
+    (ids only, never accounts). Returns how many chunk messages were sent."""
+    db = _services(self).db
+    with db.transaction() as conn:
+        if not jobs.mark_processing(conn, UUID(job_id)):
+            return 0
+        indexes = scrape_jobs.chunk_indexes(conn, UUID(job_id))
+    return enqueue_chunks(job_id, indexes, db)
+
+
+def enqueue_chunks(job_id: str, indexes: list[int], db) -> int:
+    """Send ``scrape.run_chunk`` for ``indexes`` in batches, recording when each was sent."""
+    sent = 0
+    for start in range(0, len(indexes), ENQUEUE_BATCH):
+        batch = indexes[start:start + ENQUEUE_BATCH]
+        with run_chunk.app.producer_or_acquire() as producer:
+            for index in batch:
+                run_chunk.apply_async((job_id, index), producer=producer)
+        with db.transaction() as conn:
+            scrape_jobs.mark_enqueued(conn, UUID(job_id), batch)
+        sent += len(batch)
+    return sent
+
+
+@shared_task(bind=True, name="scrape.run_chunk", max_retries=None)
+def run_chunk(self, job_id: str, chunk_index: int) -> str:
+    """Process one chunk; re-schedules itself while its Apify run is still going, while another
+    worker holds the chunk, or after a transient failure (bounded by ``CHUNK_MAX_ATTEMPTS``)."""
+    try:
+        outcome = ChunkRunner(_services(self), UUID(job_id), chunk_index).run()
+    except Exception as exc:
+        countdown = min(300, 5 * 2 ** min(self.request.retries, 6))
+        raise self.retry(exc=exc, countdown=countdown)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    log.info("chunk %s/%s: %s %s", job_id, chunk_index, outcome.status, outcome.detail)
+    return outcome.status
+
+
+@shared_task(bind=True, name="jobs.abort_runs", max_retries=5, default_retry_delay=5)
+def abort_runs(self, job_id: str) -> int:
+    """Abort the Apify runs still going for a cancelled job; returns how many were aborted."""
+    return abort_job_runs(_services(self), UUID(job_id))
+
+
+@shared_task(bind=True, name="jobs.reap_stale")
+def reap_stale(self) -> dict:
+    """Beat task: re-send chunks whose worker died or whose message was lost, and fail jobs
+    that stopped making progress. Returns counts of what it did."""
+    services = _services(self)
+    found = reaper.find_stale(services)
+    for job_id, indexes in found.chunks_to_resend.items():
+        enqueue_chunks(str(job_id), indexes, services.db)
+    for job_id in found.jobs_to_start:
+        start_scrape_job.delay(str(job_id))
+    return found.summary()

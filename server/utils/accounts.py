@@ -1,0 +1,53 @@
+"""Source-account normalisation: what the operator typed → Instagram usernames.
+
+Accepts ``nike``, ``@Nike``, `` nike ``, ``https://www.instagram.com/nike/`` and
+``instagram.com/nike?hl=en``; keeps Instagram's username rule ``^[a-z0-9._]{1,30}$``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
+_URL_RE = re.compile(r"^(?:https?://)?(?:www\.|m\.)?instagram\.com/+([^/?#]*)", re.IGNORECASE)
+
+
+@dataclass
+class NormalisedAccounts:
+    """Accepted usernames in first-seen order, duplicates dropped, and rejects with reasons."""
+
+    accepted: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    rejected: list[dict] = field(default_factory=list)
+
+
+def normalise_username(raw: str) -> tuple[str | None, str | None]:
+    """``(username, None)`` for a usable account, else ``(None, reason)``."""
+    value = raw.strip()
+    match = _URL_RE.match(value)
+    if match:
+        value = match.group(1)
+    value = value.lstrip("@").strip().lower()
+    if not value:
+        return None, "empty"
+    if len(value) > 30:
+        return None, "longer than 30 characters"
+    if not USERNAME_RE.match(value):
+        return None, "may contain only letters, digits, '.' and '_'"
+    return value, None
+
+
+def normalise_accounts(values: list[str]) -> NormalisedAccounts:
+    """Normalise and de-duplicate ``values``; rejects carry ``{"index", "value", "reason"}``."""
+    out = NormalisedAccounts()
+    seen: set[str] = set()
+    for index, raw in enumerate(values):
+        username, reason = normalise_username(raw)
+        if username is None:
+            out.rejected.append({"index": index, "value": raw[:100], "reason": reason})
+        elif username in seen:
+            out.duplicates += 1
+        else:
+            seen.add(username)
+            out.accepted.append(username)
+    return out

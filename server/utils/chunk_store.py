@@ -1,0 +1,126 @@
+"""Chunk state in ``scrape_job_chunks``: claim with a lease, fenced updates, finishing.
+
+A worker owns a chunk while it holds an unexpired lease; every write it makes later is fenced by
+the random ``lease_token`` it got at claim time, so a worker that lost its lease (it was killed,
+paused or too slow) can never overwrite the work of the worker that took over.
+Finishing a chunk and counting it on the job happen in one transaction that first locks the job
+row, so exactly one finisher sees the last chunk and completes the job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+from psycopg import Connection
+
+from server.utils.jobs import finish_job
+
+CHUNK_TERMINAL = ("done", "failed", "skipped", "cancelled")
+
+
+class LeaseLost(Exception):
+    """Another worker holds the chunk now; stop without writing anything more."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed chunk: its row and the fencing token for later writes."""
+
+    chunk: dict
+    token: UUID
+
+
+def claim_chunk(conn: Connection, job_id: UUID, chunk_index: int, lease_seconds: int) -> Claim | None:
+    """Claim a queued chunk, or a running one whose lease expired; None if not claimable."""
+    token = uuid4()
+    row = conn.execute(
+        """
+        UPDATE scrape_job_chunks
+           SET status = 'running', attempts = attempts + 1, lease_token = %s,
+               lease_until = now() + make_interval(secs => %s),
+               started_at = coalesce(started_at, now()), updated_at = now()
+         WHERE job_id = %s AND chunk_index = %s
+           AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
+        RETURNING *
+        """,
+        (token, lease_seconds, job_id, chunk_index)).fetchone()
+    return Claim(row, token) if row else None
+
+
+def load_chunk(conn: Connection, job_id: UUID, chunk_index: int) -> dict | None:
+    """The chunk row with ``lease_seconds_left`` (float, may be negative), or None."""
+    return conn.execute(
+        "SELECT *, extract(epoch FROM lease_until - now())::float AS lease_seconds_left"
+        " FROM scrape_job_chunks WHERE job_id = %s AND chunk_index = %s",
+        (job_id, chunk_index)).fetchone()
+
+
+def fenced_update(conn: Connection, claim: Claim, lease_seconds: int, **columns) -> None:
+    """Set ``columns`` on the claimed chunk and renew its lease; raises ``LeaseLost``."""
+    sets = "".join(f", {name} = %s" for name in columns)
+    cur = conn.execute(
+        f"UPDATE scrape_job_chunks SET lease_until = now() + make_interval(secs => %s),"
+        f" updated_at = now(){sets} WHERE job_id = %s AND chunk_index = %s AND lease_token = %s"
+        f" AND status = 'running'",
+        (lease_seconds, *columns.values(), claim.chunk["job_id"], claim.chunk["chunk_index"], claim.token))
+    if cur.rowcount != 1:
+        raise LeaseLost()
+
+
+def release_chunk(conn: Connection, claim: Claim, error_message: str | None,
+                  count_attempt: bool) -> None:
+    """Hand the chunk back to the queue (run id and dataset offset kept, so the next claim
+    resumes the same Apify run). ``count_attempt=False`` undoes this claim's attempt (a planned
+    re-schedule while the run is still going, not a failure)."""
+    conn.execute(
+        "UPDATE scrape_job_chunks SET status = 'queued', lease_until = NULL, lease_token = NULL,"
+        " attempts = attempts - %s, error_message = coalesce(%s, error_message), updated_at = now()"
+        " WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'running'",
+        (0 if count_attempt else 1, error_message, claim.chunk["job_id"], claim.chunk["chunk_index"],
+         claim.token))
+
+
+def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
+                 token: UUID | None, error_message: str | None = None, cost_usd: float = 0.0,
+                 run_status: str | None = None) -> dict | None:
+    """Make the chunk terminal and count it on the job; completes the job after its last chunk.
+
+    ``token`` fences a running chunk (None finishes a queued one, e.g. a chunk given up after
+    too many attempts). Returns the job's counters after this chunk, or None when the chunk
+    was not ours to finish (already terminal, or the lease moved on).
+    """
+    assert status in CHUNK_TERMINAL
+    job = conn.execute("SELECT status FROM scrape_jobs WHERE job_id = %s FOR UPDATE", (job_id,)).fetchone()
+    cur = conn.execute(
+        """
+        UPDATE scrape_job_chunks
+           SET status = %s, error_message = coalesce(%s, error_message), cost_usd = %s,
+               apify_run_status = coalesce(%s, apify_run_status), finished_at = now(),
+               lease_until = NULL, updated_at = now()
+         WHERE job_id = %s AND chunk_index = %s AND status NOT IN ('done', 'failed', 'skipped', 'cancelled')
+           AND lease_token IS NOT DISTINCT FROM %s
+        """,
+        (status, error_message, cost_usd, run_status, job_id, chunk_index, token))
+    if cur.rowcount != 1 or job is None or job["status"] != "processing":
+        return None
+    counters = conn.execute(
+        """
+        UPDATE scrape_jobs
+           SET current_batch = current_batch + 1,
+               chunks_failed = chunks_failed + %s,
+               cost_usd = cost_usd + %s,
+               progress = LEAST(99, (100 * (current_batch + 1)) / GREATEST(total_batches, 1)),
+               updated_at = now(), heartbeat_at = now()
+         WHERE job_id = %s
+        RETURNING current_batch, chunks_failed, total_batches, profiles_scraped
+        """,
+        (1 if status == "failed" else 0, cost_usd, job_id)).fetchone()
+    if counters["current_batch"] >= counters["total_batches"]:
+        failed, total = counters["chunks_failed"], counters["total_batches"]
+        final = "completed" if failed == 0 else ("failed" if failed == total else "completed_with_errors")
+        message = None if failed == 0 else f"{failed} of {total} chunks failed"
+        split = {r["gender"]: r["n"] for r in conn.execute(
+            "SELECT gender, count(*) AS n FROM scrape_results WHERE job_id = %s GROUP BY gender",
+            (job_id,))}
+        finish_job(conn, job_id, final, {"chunks_failed": failed, "gender_split": split}, message)
+    return counters

@@ -1,0 +1,102 @@
+"""Loader for the derived first-name -> gender tables in this folder.
+
+Files (built by ``scripts/build_gender_table.py``; see README.md for sources and licences):
+  open_names.tsv.gz     WGND 2.0 + US SSA evidence     (CC BY 4.0 / public domain)
+  namdict_names.tsv.gz  nam_dict.txt evidence            (GNU FDL 1.2+)
+  wgnd_rare.bin.gz      WGND-only rare names as hashes   (CC BY 4.0), see ``load_rare``
+Each is gzip text: one ``#`` licence line, a header ``key<TAB>llr_female``, then rows.
+``key`` is ``name_normalize.fold_key`` (ASCII letters) or ``native_key`` (Hangul,
+Cyrillic, ... as written); ``llr_female`` is a log-likelihood ratio in nats
+(> 0 female, < 0 male), calibrated per source against the other sources.
+
+``load_table()`` returns ``dict[str, float]``: key -> summed log-odds of "female"
+over both files. Built on first call, then cached for the process (about 230k
+keys, ~30 MB). Raises ``FileNotFoundError`` if a file is missing.
+"""
+from __future__ import annotations
+
+import array
+import bisect
+import functools
+import gzip
+import itertools
+import json
+import os
+import sys
+import zlib
+
+_DIR = os.path.dirname(os.path.abspath(__file__))
+TABLE_FILES = ("open_names.tsv.gz", "namdict_names.tsv.gz")
+
+
+@functools.lru_cache(maxsize=1)
+def load_table() -> dict[str, float]:
+    """Key -> log-odds that the name is female (nats), summed over all table files."""
+    table: dict[str, float] = {}
+    for name in TABLE_FILES:
+        with gzip.open(os.path.join(_DIR, name), "rt", encoding="utf-8") as fh:
+            for line in fh:
+                if line[0] == "#" or line.startswith("key\t"):
+                    continue
+                k, _, v = line.rstrip("\n").partition("\t")
+                table[k] = table.get(k, 0.0) + float(v)
+    return table
+
+
+RARE_FILE = "wgnd_rare.bin.gz"
+
+
+@functools.lru_cache(maxsize=1)
+def load_rare() -> tuple[array.array, array.array, float, float]:
+    """Rare WGND-only names as sorted CRC32 hash arrays: (female, male, llr_f, llr_m).
+
+    About 2.6M names seen only in WGND 2.0 with a one-sided share; ~10 MB as two
+    ``array('I')``. A CRC32 collision with an unrelated word has probability
+    ~0.06 % per lookup. Header, encoding and the measured LLRs are in the file.
+    """
+    with gzip.open(os.path.join(_DIR, RARE_FILE), "rb") as fh:
+        data = fh.read()
+    hl = int.from_bytes(data[:4], "little")
+    head = json.loads(data[4:4 + hl])
+    pos = 4 + hl
+    sets = []
+    for _ in head["sets"]:
+        n = int.from_bytes(data[pos:pos + 4], "little")
+        ng = int.from_bytes(data[pos + 4:pos + 8], "little")
+        gaps = array.array("H")
+        gaps.frombytes(data[pos + 8:pos + 8 + 2 * ng])
+        if sys.byteorder != "little":
+            gaps.byteswap()
+        pos += 8 + 2 * ng
+        if len(gaps) == n:  # no escapes: fast path
+            acc = itertools.accumulate(gaps, initial=-1)
+            next(acc)
+            vals = array.array("I", acc)
+        else:
+            out, cur, i = array.array("I"), -1, 0
+            while i < len(gaps):
+                g = gaps[i]
+                if g == 0:
+                    g = (gaps[i + 1] << 16) | gaps[i + 2]
+                    i += 2
+                cur += g
+                out.append(cur)
+                i += 1
+            vals = out
+        sets.append(vals)
+    return sets[0], sets[1], float(head["llr"]["F"]), float(head["llr"]["M"])
+
+
+def rare_llr(key: str) -> float | None:
+    """Log-odds of "female" for a rare WGND-only key (>= 3 letters), or None."""
+    if len(key) < 3:
+        return None
+    f, m, lf, lm = load_rare()
+    h = zlib.crc32(key.encode())
+    i = bisect.bisect_left(f, h)
+    if i < len(f) and f[i] == h:
+        return lf
+    i = bisect.bisect_left(m, h)
+    if i < len(m) and m[i] == h:
+        return lm
+    return None

@@ -1,0 +1,144 @@
+"""Background jobs in ``scrape_jobs``: creation, lookup, status transitions, JSON shape.
+
+Postgres owns job state; every transition is a conditional UPDATE so a redelivered task or a
+racing cancel can never move a job backwards or out of a terminal status.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+TERMINAL = ("completed", "completed_with_errors", "failed", "cancelled")
+ACTIVE = ("queued", "processing")
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job row and whether this call created it (False: an ``Idempotency-Key`` repeat)."""
+
+    job: dict
+    created: bool
+
+
+def insert_job(conn: Connection, tenant_id: UUID, kind: str, params: dict,
+               idempotency_key: str | None = None, **columns) -> NewJob:
+    """Insert a ``queued`` job; with an idempotency key already used for this tenant and kind,
+    return the existing job instead. ``columns`` sets counter columns (e.g. ``total_batches``)."""
+    names = ["tenant_id", "kind", "params", "idempotency_key", *columns]
+    values = [tenant_id, kind, Jsonb(params), idempotency_key, *columns.values()]
+    placeholders = ", ".join(["%s"] * len(values))
+    row = conn.execute(
+        f"INSERT INTO scrape_jobs ({', '.join(names)}) VALUES ({placeholders})"
+        " ON CONFLICT (tenant_id, kind, idempotency_key) WHERE idempotency_key IS NOT NULL"
+        " DO NOTHING RETURNING *",
+        values,
+    ).fetchone()
+    if row:
+        return NewJob(row, True)
+    existing = conn.execute(
+        "SELECT * FROM scrape_jobs WHERE tenant_id = %s AND kind = %s AND idempotency_key = %s",
+        (tenant_id, kind, idempotency_key)).fetchone()
+    return NewJob(existing, False)
+
+
+def get_job(conn: Connection, tenant_id: UUID, job_id: UUID, for_update: bool = False) -> dict | None:
+    """The tenant's job ``job_id`` or None (another tenant's job is None too)."""
+    lock = " FOR UPDATE" if for_update else ""
+    return conn.execute(f"SELECT * FROM scrape_jobs WHERE job_id = %s AND tenant_id = %s{lock}",
+                        (job_id, tenant_id)).fetchone()
+
+
+def load_job(conn: Connection, job_id: UUID) -> dict | None:
+    """The job ``job_id`` whatever its tenant (workers act on ids they were given)."""
+    return conn.execute("SELECT * FROM scrape_jobs WHERE job_id = %s", (job_id,)).fetchone()
+
+
+def mark_processing(conn: Connection, job_id: UUID) -> bool:
+    """``queued`` → ``processing``; True if this call moved it (or it already was processing)."""
+    cur = conn.execute(
+        "UPDATE scrape_jobs SET status = 'processing', started_at = coalesce(started_at, now()),"
+        " updated_at = now(), heartbeat_at = now() WHERE job_id = %s AND status IN ('queued', 'processing')",
+        (job_id,))
+    return cur.rowcount == 1
+
+
+def set_progress(conn: Connection, job_id: UUID, progress: int, result: dict | None = None) -> None:
+    """Record progress (0–99 while running) and optionally merge keys into ``result``."""
+    conn.execute(
+        "UPDATE scrape_jobs SET progress = LEAST(%s, 99), result = result || %s, updated_at = now(),"
+        " heartbeat_at = now() WHERE job_id = %s AND status = 'processing'",
+        (max(0, progress), Jsonb(result or {}), job_id))
+
+
+def finish_job(conn: Connection, job_id: UUID, status: str, result: dict | None = None,
+               error_message: str | None = None) -> bool:
+    """Move an active job to the terminal ``status``; False if it was already terminal."""
+    assert status in TERMINAL
+    cur = conn.execute(
+        "UPDATE scrape_jobs SET status = %s, progress = CASE WHEN %s = 'failed' THEN progress ELSE 100 END,"
+        " result = result || %s, error_message = coalesce(%s, error_message), completed_at = now(),"
+        " updated_at = now() WHERE job_id = %s AND status IN ('queued', 'processing')",
+        (status, status, Jsonb(result or {}), error_message, job_id))
+    return cur.rowcount == 1
+
+
+def request_cancel(conn: Connection, tenant_id: UUID, job_id: UUID) -> dict | None:
+    """Cancel an active job and its queued chunks; returns the job row (None if unknown).
+
+    A job already terminal is returned unchanged; the caller decides how to answer.
+    """
+    job = get_job(conn, tenant_id, job_id, for_update=True)
+    if job is None or job["status"] in TERMINAL:
+        return job
+    conn.execute(
+        "UPDATE scrape_jobs SET status = 'cancelled', completed_at = now(), updated_at = now(),"
+        " error_message = 'cancelled by request' WHERE job_id = %s", (job_id,))
+    conn.execute(
+        "UPDATE scrape_job_chunks SET status = 'cancelled', updated_at = now()"
+        " WHERE job_id = %s AND status = 'queued'", (job_id,))
+    return get_job(conn, tenant_id, job_id)
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def job_to_json(job: dict) -> dict:
+    """Public JSON of a job row (DESIGN §4 job-status fields)."""
+    cost = job["cost_usd"]
+    return {
+        "job_id": str(job["job_id"]),
+        "kind": job["kind"],
+        "status": job["status"],
+        "progress": job["progress"],
+        "profiles_scraped": job["profiles_scraped"],
+        "items_read": job["items_read"],
+        "total_batches": job["total_batches"],
+        "current_batch": job["current_batch"],
+        "failed_batches": job["chunks_failed"],
+        "accounts_total": job["accounts_total"],
+        "max_profiles": job["max_profiles"],
+        "cost_usd": float(cost) if isinstance(cost, Decimal) else cost,
+        "error_message": job["error_message"],
+        "params": _public_params(job["params"]),
+        "result": job["result"],
+        "created_at": _iso(job["created_at"]),
+        "started_at": _iso(job["started_at"]),
+        "completed_at": _iso(job["completed_at"]),
+        "updated_at": _iso(job["updated_at"]),
+    }
+
+
+def _public_params(params: dict) -> dict:
+    """Job params without bulky inputs (accounts live in chunks, profiles in their tables)."""
+    return {k: v for k, v in params.items() if k not in ("profiles",)}
+
+
+def dumps(value) -> str:
+    """JSON text for logs and CSV cells (UUIDs and decimals as strings)."""
+    return json.dumps(value, default=str, ensure_ascii=False)

@@ -1,0 +1,48 @@
+"""Finding work that stopped moving: chunks whose worker died or whose message was lost, and
+scrape jobs that were stored but never dispatched (DESIGN.md §10, field report B04)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from uuid import UUID
+
+
+@dataclass
+class StaleWork:
+    """What the reaper should re-send: chunk indexes per job, and jobs to start again."""
+
+    chunks_to_resend: dict[UUID, list[int]] = field(default_factory=dict)
+    jobs_to_start: list[UUID] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """Counts for logs: ``{"chunks": n, "jobs": n}``."""
+        return {"chunks": sum(len(v) for v in self.chunks_to_resend.values()),
+                "jobs": len(self.jobs_to_start)}
+
+
+def find_stale(services, limit: int = 5000) -> StaleWork:
+    """Chunks of processing jobs that are running with an expired lease, or queued and sent
+    longer ago than the broker's visibility timeout; scrape jobs queued for over 5 minutes.
+
+    Re-sending is always safe: the chunk task claims before working.
+    """
+    s = services.settings
+    out = StaleWork()
+    with services.db.transaction() as conn:
+        rows = conn.execute(
+            """
+            SELECT c.job_id, c.chunk_index FROM scrape_job_chunks c
+              JOIN scrape_jobs j ON j.job_id = c.job_id AND j.status = 'processing'
+             WHERE (c.status = 'running' AND c.lease_until < now() - interval '30 seconds')
+                OR (c.status = 'queued' AND c.updated_at < now() - interval '5 minutes'
+                    AND (c.enqueued_at IS NULL OR c.enqueued_at < now() - make_interval(secs => %s)))
+             ORDER BY c.job_id, c.chunk_index LIMIT %s
+            """, (s.broker_visibility_timeout, limit)).fetchall()
+        grouped: dict[UUID, list[int]] = defaultdict(list)
+        for row in rows:
+            grouped[row["job_id"]].append(row["chunk_index"])
+        out.chunks_to_resend = dict(grouped)
+        out.jobs_to_start = [r["job_id"] for r in conn.execute(
+            "SELECT job_id FROM scrape_jobs WHERE kind = 'scrape' AND status = 'queued'"
+            " AND created_at < now() - interval '5 minutes' LIMIT 100").fetchall()]
+    return out

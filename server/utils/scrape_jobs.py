@@ -1,0 +1,72 @@
+"""Creating a scrape job: the job row plus one ``scrape_job_chunks`` row per 50 accounts.
+
+The accounts live in Postgres, never in a broker message: tasks carry ``(job_id, chunk_index)``.
+Chunks are written with COPY so a 500,000-account request stores its 10,000 chunks in well
+under a second.
+"""
+from __future__ import annotations
+
+from math import ceil
+from uuid import UUID
+
+from psycopg import Connection
+
+from server.utils.jobs import NewJob, insert_job
+
+# Share of scraped followers expected to survive a male/female filter; used only to size the
+# per-account cap so Apify is not asked (and paid) for far more followers than needed.
+GENDER_KEEP_RATE = 0.5
+PER_ACCOUNT_CEILING = 100_000
+
+
+def per_account_limit(accounts: int, max_profiles: int | None, target_gender: str,
+                      default_limit: int) -> int:
+    """Followers to request per source account.
+
+    Without ``max_profiles`` it is ``default_limit``; with it, enough for the cap assuming every
+    account delivers and half survive a gender filter, between 1 and 100,000.
+    """
+    if not max_profiles:
+        return default_limit
+    keep_rate = 1.0 if target_gender == "any" else GENDER_KEEP_RATE
+    return max(1, min(PER_ACCOUNT_CEILING, ceil(max_profiles / (accounts * keep_rate))))
+
+
+def create_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], params: dict,
+                      chunk_size: int, max_profiles: int | None,
+                      idempotency_key: str | None) -> NewJob:
+    """Store a queued scrape job for ``accounts`` (already normalised, unique) and its chunks.
+
+    ``params`` is kept on the job (gender filter, limits, rejected accounts). Returns the
+    existing job untouched when ``idempotency_key`` was used before by this tenant.
+    """
+    total_batches = ceil(len(accounts) / chunk_size)
+    new = insert_job(conn, tenant_id, "scrape", params, idempotency_key,
+                     total_batches=total_batches, accounts_total=len(accounts),
+                     max_profiles=max_profiles)
+    if not new.created:
+        return new
+    job_id = new.job["job_id"]
+    with conn.cursor() as cur:
+        with cur.copy("COPY scrape_job_chunks (job_id, chunk_index, tenant_id, accounts) FROM STDIN") as copy:
+            copy.set_types(["uuid", "int4", "uuid", "text[]"])
+            for index in range(total_batches):
+                copy.write_row((job_id, index, tenant_id, accounts[index * chunk_size:(index + 1) * chunk_size]))
+    conn.execute(
+        "INSERT INTO source_profiles (tenant_id, username) SELECT %s, unnest(%s::text[])"
+        " ON CONFLICT DO NOTHING", (tenant_id, accounts))
+    return new
+
+
+def chunk_indexes(conn: Connection, job_id: UUID, statuses: tuple[str, ...] = ("queued",)) -> list[int]:
+    """Indexes of the job's chunks in ``statuses``, in order."""
+    rows = conn.execute(
+        "SELECT chunk_index FROM scrape_job_chunks WHERE job_id = %s AND status = ANY(%s)"
+        " ORDER BY chunk_index", (job_id, list(statuses))).fetchall()
+    return [r["chunk_index"] for r in rows]
+
+
+def mark_enqueued(conn: Connection, job_id: UUID, indexes: list[int]) -> None:
+    """Record when chunks were handed to the broker (the reaper re-sends lost ones)."""
+    conn.execute("UPDATE scrape_job_chunks SET enqueued_at = now() WHERE job_id = %s"
+                 " AND chunk_index = ANY(%s)", (job_id, indexes))

@@ -1,0 +1,97 @@
+"""Tenants (one agency client each) and their API keys.
+
+Keys are 32 random bytes shown once; only their SHA-256 is stored (a key has 256 bits of
+entropy, so a fast hash is enough and lookups stay one indexed query).
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from uuid import UUID
+
+from psycopg import Connection
+
+KEY_PREFIX = "fp_"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One agency client: its Airtable base and daily campaign size."""
+
+    tenant_id: UUID
+    name: str
+    airtable_base_id: str | None
+    num_va_tables: int
+    profiles_per_table: int
+    target_gender: str
+
+
+def hash_api_key(key: str) -> str:
+    """Hex SHA-256 of an API key, as stored in ``api_keys.key_hash``."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def upsert_tenant(conn: Connection, name: str, airtable_base_id: str | None, num_va_tables: int,
+                  profiles_per_table: int) -> Tenant:
+    """Create the tenant ``name`` or update its Airtable base and campaign size; returns it."""
+    row = conn.execute(
+        """
+        INSERT INTO tenants (name, airtable_base_id, num_va_tables, profiles_per_table)
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT (name) DO UPDATE SET airtable_base_id = EXCLUDED.airtable_base_id,
+            num_va_tables = EXCLUDED.num_va_tables, profiles_per_table = EXCLUDED.profiles_per_table,
+            updated_at = now()
+        RETURNING tenant_id, name, airtable_base_id, num_va_tables, profiles_per_table, target_gender
+        """,
+        (name, airtable_base_id, num_va_tables, profiles_per_table),
+    ).fetchone()
+    return Tenant(**row)
+
+
+def ensure_default_tenant(conn: Connection, settings) -> Tenant:
+    """The tenant described by ``DEFAULT_TENANT_NAME``, ``AIRTABLE_BASE_ID``, ``NUM_VA_TABLES``,
+    ``PROFILES_PER_TABLE``, created or brought up to date."""
+    return upsert_tenant(conn, settings.default_tenant_name, settings.airtable_base_id,
+                         settings.num_va_tables, settings.profiles_per_table)
+
+
+def get_tenant_by_name(conn: Connection, name: str) -> Tenant | None:
+    """The tenant called ``name``, or None."""
+    row = conn.execute(
+        "SELECT tenant_id, name, airtable_base_id, num_va_tables, profiles_per_table, target_gender"
+        " FROM tenants WHERE name = %s", (name,)).fetchone()
+    return Tenant(**row) if row else None
+
+
+def create_api_key(conn: Connection, tenant: Tenant, name: str = "") -> str:
+    """Create a key for ``tenant`` and return it in clear text (the only time it exists)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    conn.execute(
+        "INSERT INTO api_keys (tenant_id, name, key_prefix, key_hash) VALUES (%s, %s, %s, %s)",
+        (tenant.tenant_id, name, key[:10], hash_api_key(key)),
+    )
+    return key
+
+
+def tenant_for_api_key(conn: Connection, key: str) -> Tenant | None:
+    """The tenant of a valid, unrevoked key, or None; records the key's last use."""
+    row = conn.execute(
+        """
+        UPDATE api_keys k SET last_used_at = now()
+        FROM tenants t
+        WHERE k.key_hash = %s AND k.revoked_at IS NULL AND t.tenant_id = k.tenant_id AND t.is_active
+        RETURNING t.tenant_id, t.name, t.airtable_base_id, t.num_va_tables, t.profiles_per_table,
+                  t.target_gender
+        """,
+        (hash_api_key(key),),
+    ).fetchone()
+    return Tenant(**row) if row else None
+
+
+def revoke_api_key(conn: Connection, key_prefix: str) -> int:
+    """Revoke every active key starting with ``key_prefix``; returns how many were revoked."""
+    cur = conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE key_prefix = %s AND revoked_at IS NULL",
+        (key_prefix[:10],))
+    return cur.rowcount

@@ -1,0 +1,115 @@
+"""``/_control``: the stand-in's test/demo API (no token, no rate limit, never in Airtable).
+
+    POST   /_control/reset            body {"bases": ["app…", …]}? -> drop all data, stats and
+                                       penalties (rate/penalty config is kept), pre-create bases
+    POST   /_control/bases            {"id": "app…"?, "name": "…"?} -> {"id", "name"} (idempotent)
+    GET    /_control/bases            -> {"bases": [{id, name, permissionLevel}]}
+    POST   /_control/config           {"rate": 5, "penalty_seconds": 0.5,
+                                       "table_not_found_status": 403|404} -> current config
+    GET    /_control/config           -> current config
+    GET    /_control/stats?base=app…  -> {"requests", "rate_limited", "max_requests_in_any_1s_window",
+                                       "max_served_in_any_1s_window", "per_table": {table name or
+                                       "_meta": {"requests", "rate_limited"}}, "penalty_remaining_seconds"}
+                                       (without ?base=: {"bases": {base id: stats}})
+    GET    /_control/bases/{base}/tables                    -> base schema (like the meta API)
+    GET    /_control/bases/{base}/tables/{table}/records    -> {"records": [...]} all, no paging
+    PATCH  /_control/bases/{base}/tables/{table}/records/{recordId}
+           {"fields": {...}, "typecast": false}  -> the record; a VA editing a cell (same
+           validation as the API: unknown select option -> 422 INVALID_MULTIPLE_CHOICE_OPTIONS)
+    DELETE /_control/bases/{base}/tables/{table}/records/{recordId}
+           -> {"id", "deleted": true}; a VA deleting a row by hand (404 MODEL_ID_NOT_FOUND if gone)
+    GET    /_control/health                                 -> {"ok": true}
+
+``{table}`` is a table id or (percent-encoded) name. Errors use Airtable's error bodies.
+Statistics count only ``/v0`` requests, never control calls.
+"""
+from flask import Blueprint, Response, request
+
+from .errors import AirtableError, invalid_request
+
+
+def create_control_blueprint(state) -> Blueprint:
+    """Blueprint for ``/_control`` bound to a :class:`~.app.StandinState`."""
+    from .app import error_response, json_response, request_json
+
+    bp = Blueprint("airtable_control", __name__, url_prefix="/_control")
+    store, limiter = state.store, state.limiter
+
+    @bp.errorhandler(AirtableError)
+    def _error(exc: AirtableError) -> Response:
+        return error_response(exc)
+
+    def _body() -> dict:
+        body = request_json()
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise invalid_request("Body must be a JSON object")
+        return body
+
+    def _config() -> dict:
+        return {"rate": limiter.rate, "penalty_seconds": limiter.penalty_seconds,
+                "table_not_found_status": store.table_not_found_status}
+
+    @bp.get("/health")
+    def health() -> Response:
+        return json_response({"ok": True})
+
+    @bp.post("/reset")
+    def reset() -> Response:
+        bases = _body().get("bases") or []
+        if not isinstance(bases, list):
+            raise invalid_request("bases must be a list of base ids")
+        store.reset(bases)
+        limiter.reset()
+        return json_response({"ok": True, "bases": store.list_bases()})
+
+    @bp.post("/bases")
+    def create_base() -> Response:
+        body = _body()
+        return json_response(store.create_base(body.get("id"), body.get("name")))
+
+    @bp.get("/bases")
+    def list_bases() -> Response:
+        return json_response({"bases": store.list_bases()})
+
+    @bp.route("/config", methods=["GET", "POST"])
+    def config() -> Response:
+        if request.method == "POST":
+            body = _body()
+            try:
+                limiter.configure(body.get("rate"), body.get("penalty_seconds"))
+            except (TypeError, ValueError):
+                raise invalid_request("rate must be an integer, penalty_seconds a number") from None
+            if "table_not_found_status" in body:
+                if body["table_not_found_status"] not in (403, 404):
+                    raise invalid_request("table_not_found_status must be 403 or 404")
+                store.table_not_found_status = body["table_not_found_status"]
+        return json_response(_config())
+
+    @bp.get("/stats")
+    def stats() -> Response:
+        base = request.args.get("base")
+        if base:
+            return json_response(limiter.stats(base))
+        return json_response({"bases": {b: limiter.stats(b) for b in limiter.base_ids()}})
+
+    @bp.get("/bases/<base>/tables")
+    def schema(base: str) -> Response:
+        return json_response(store.schema(base))
+
+    @bp.get("/bases/<base>/tables/<path:table>/records")
+    def records(base: str, table: str) -> Response:
+        return json_response({"records": store.all_records(base, table)})
+
+    @bp.patch("/bases/<base>/tables/<path:table>/records/<record_id>")
+    def va_update(base: str, table: str, record_id: str) -> Response:
+        body = _body()
+        payload = {"fields": body.get("fields"), "typecast": bool(body.get("typecast", False))}
+        return json_response(store.update_record(base, table, record_id, payload, replace=False))
+
+    @bp.delete("/bases/<base>/tables/<path:table>/records/<record_id>")
+    def va_delete(base: str, table: str, record_id: str) -> Response:
+        return json_response(store.delete_record(base, table, record_id))
+
+    return bp

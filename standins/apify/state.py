@@ -1,0 +1,246 @@
+"""In-memory, thread-safe state of the Apify stand-in: configuration, fault switches, runs, counters.
+
+Everything is guarded by one lock; a condition variable wakes long-polling readers
+(``waitForFinish``) when a run is aborted or the state is reset. Nothing is persisted.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from datetime import datetime, timezone
+
+from standins.apify import shapes
+from standins.apify.datasets import Dataset
+from standins.apify.runs import RunRecord, stable_id
+
+RUN_STATUS_FAULTS = ("FAILED", "TIMED-OUT")
+
+
+@dataclass
+class Faults:
+    """Fault switches (see ``POST /_control/faults``). Counters count down as they fire."""
+
+    run_status: str | None = None  # every new run ends FAILED / TIMED-OUT
+    fail_next_runs: int = 0  # the next N new runs end FAILED
+    http_429: int = 0  # the next N /v2 requests answer 429 rate-limit-exceeded
+    http_500: int = 0  # the next N /v2 requests answer 500 internal-server-error
+    run_seconds: float | None = None  # overrides the configured run duration for new runs
+    error_item_share: float = 0.0  # share of source accounts (stable per name) that are private
+    private_accounts: list[str] = field(default_factory=list)  # extra private source accounts
+    short_pages: bool = False  # dataset pages return fewer items than asked while more remain
+    page_limit_cap: int | None = None  # dataset pages never return more than this
+
+    def update(self, changes: dict) -> None:
+        """Validate and apply ``changes`` (keys as the fields; None resets a field).
+
+        Raises ``ValueError`` naming the offending key; nothing is applied then.
+        """
+        if not isinstance(changes, dict):
+            raise ValueError("body must be a JSON object")
+        known = {f.name: f for f in fields(self)}
+        new = asdict(self)
+        for key, value in changes.items():
+            if key not in known:
+                raise ValueError(f"unknown fault {key!r}; known: {sorted(known)}")
+            spec = known[key]
+            default = spec.default if spec.default is not MISSING else spec.default_factory()
+            if value is None:
+                new[key] = default
+            elif key == "run_status":
+                if value not in RUN_STATUS_FAULTS:
+                    raise ValueError("run_status must be 'FAILED', 'TIMED-OUT' or null")
+                new[key] = value
+            elif key in ("fail_next_runs", "http_429", "http_500", "page_limit_cap"):
+                if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "page_limit_cap" else 0):
+                    raise ValueError(f"{key} must be a non-negative integer")
+                new[key] = value
+            elif key in ("run_seconds", "error_item_share"):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
+                        key == "error_item_share" and value > 1):
+                    raise ValueError(f"{key} must be a number" + (" in [0, 1]" if key == "error_item_share" else " >= 0"))
+                new[key] = float(value)
+            elif key == "short_pages":
+                if not isinstance(value, bool):
+                    raise ValueError("short_pages must be a boolean")
+                new[key] = value
+            elif key == "private_accounts":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ValueError("private_accounts must be a list of strings")
+                new[key] = [shapes.normalize_account(v) for v in value]
+        for key, value in new.items():
+            setattr(self, key, value)
+
+    def as_dict(self) -> dict:
+        """Current switches as JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class StandinConfig:
+    """Start-up configuration. ``faults`` is applied as the initial fault switches."""
+
+    token: str = "standin-token"
+    run_seconds: float = 1.0  # duration of a run from start to SUCCEEDED
+    price_per_result: float = 0.0007  # USD per dataset item
+    wait_cap_seconds: float = 60.0  # server-side cap of waitForFinish
+    faults: dict = field(default_factory=dict)
+
+
+class Store:
+    """Runs, datasets, faults and request counters of one stand-in instance (thread-safe)."""
+
+    def __init__(self, config: StandinConfig) -> None:
+        self.config = config
+        self._cond = threading.Condition(threading.Lock())
+        self._runs: dict[str, RunRecord] = {}
+        self._by_dataset: dict[str, RunRecord] = {}
+        self._counts: Counter[str] = Counter()
+        self._actors: dict[str, str] = {}  # actId -> "user~name"
+        self._actor_runs: Counter[str] = Counter()  # "user~name" -> runs started
+        self.faults = Faults()
+        self.faults.update(dict(config.faults))
+
+    # -- counters and faults ----------------------------------------------------------------
+    def count(self, key: str) -> None:
+        """Count one request under ``key`` (e.g. ``"GET /v2/actor-runs/<run_id>"``)."""
+        with self._cond:
+            self._counts[key] += 1
+
+    def stats(self) -> dict:
+        """Request counts per route plus totals."""
+        with self._cond:
+            counts = dict(self._counts)
+        return {"requests": counts, "total": sum(counts.values()), "runs": len(self._runs)}
+
+    def take_http_fault(self) -> int | None:
+        """Consume one pending HTTP fault: 429 first, then 500; None when none is pending."""
+        with self._cond:
+            if self.faults.http_429 > 0:
+                self.faults.http_429 -= 1
+                return 429
+            if self.faults.http_500 > 0:
+                self.faults.http_500 -= 1
+                return 500
+        return None
+
+    def set_faults(self, changes: dict) -> dict:
+        """Apply fault changes (``ValueError`` on bad input); returns the switches now in force."""
+        with self._cond:
+            self.faults.update(changes)
+            return self.faults.as_dict()
+
+    def get_faults(self) -> dict:
+        """The fault switches in force."""
+        with self._cond:
+            return self.faults.as_dict()
+
+    def reset(self) -> None:
+        """Forget all runs, datasets and counters and clear every fault switch."""
+        with self._cond:
+            self._runs.clear()
+            self._by_dataset.clear()
+            self._counts.clear()
+            self._actors.clear()
+            self._actor_runs.clear()
+            self.faults = Faults()
+            self._cond.notify_all()
+
+    # -- runs -----------------------------------------------------------------------------------
+    def create_run(self, actor_name: str, run_input, input_len: int, *, timeout_secs: int,
+                   memory_mbytes: int, max_items: int | None, user_agent: str | None = None,
+                   client_ip: str | None = None) -> RunRecord:
+        """Start a run of ``actor_name`` (``user~name``) with ``run_input``; returns the record."""
+        try:
+            spec, error = shapes.parse_input(run_input), None
+        except shapes.InputError as exc:
+            spec, error = None, str(exc)
+        with self._cond:
+            f = self.faults
+            forced = f.run_status
+            if f.fail_next_runs > 0:
+                f.fail_next_runs -= 1
+                forced = "FAILED"
+            run = RunRecord(
+                act_id=stable_id("actor:" + actor_name), actor_name=actor_name,
+                user_id=self.user_id(), run_input=run_input, input_len=input_len, spec=spec,
+                input_error=error, started_mono=time.monotonic(), started_wall=datetime.now(timezone.utc),
+                run_seconds=self.config.run_seconds if f.run_seconds is None else f.run_seconds,
+                timeout_secs=timeout_secs, memory_mbytes=memory_mbytes, max_items=max_items,
+                price_per_result=self.config.price_per_result, private_share=f.error_item_share,
+                private_accounts=tuple(f.private_accounts), user_agent=user_agent, client_ip=client_ip)
+            run.plan(forced)
+            run.refresh(time.monotonic())
+            self._runs[run.id] = run
+            self._by_dataset[run.dataset.id] = run
+            self._actors[run.act_id] = actor_name
+            self._actor_runs[actor_name] += 1
+            return run
+
+    def resolve_actor(self, actor: str) -> tuple[str, int]:
+        """``(user~name, runs started)`` for an actor name or a known actId; unknown ids pass through."""
+        with self._cond:
+            name = self._actors.get(actor, actor)
+            return name, self._actor_runs[name]
+
+    def user_id(self) -> str:
+        """The (stable) user id that owns everything in this stand-in."""
+        return stable_id("user:" + self.config.token)
+
+    def run_view(self, run_id: str, wait_seconds: float = 0.0) -> dict | None:
+        """The Run object of ``run_id`` (None if unknown), long-polling up to ``wait_seconds``
+        (capped by ``config.wait_cap_seconds``) until the run is terminal."""
+        deadline = time.monotonic() + max(0.0, min(wait_seconds, self.config.wait_cap_seconds))
+        with self._cond:
+            while True:
+                run = self._runs.get(run_id)
+                if run is None:
+                    return None
+                now = time.monotonic()
+                run.refresh(now)
+                if run.terminal or now >= deadline:
+                    return run.to_api(now)
+                self._cond.wait(max(0.002, min(deadline - now, run.seconds_to_end(now))))
+
+    def abort_run(self, run_id: str) -> dict | None:
+        """Abort ``run_id`` (terminal runs unchanged); returns the Run object or None if unknown."""
+        with self._cond:
+            run = self._runs.get(run_id)
+            if run is None:
+                return None
+            now = time.monotonic()
+            run.abort(now)
+            self._cond.notify_all()
+            return run.to_api(now)
+
+    def run_log(self, run_id: str) -> str | None:
+        """Plain-text log of ``run_id`` or None if unknown."""
+        with self._cond:
+            run = self._runs.get(run_id)
+            if run is None:
+                return None
+            now = time.monotonic()
+            run.refresh(now)
+            return run.log_text(now)
+
+    def dataset(self, dataset_id: str | None = None, *, run_id: str | None = None) -> tuple[Dataset, RunRecord] | None:
+        """``(dataset, run)`` by dataset id or by run id (after refreshing the run); None if unknown.
+
+        The returned Dataset is immutable once its run is terminal, so callers may page it
+        without holding the lock.
+        """
+        with self._cond:
+            run = self._runs.get(run_id) if run_id is not None else self._by_dataset.get(dataset_id or "")
+            if run is None:
+                return None
+            run.refresh(time.monotonic())
+            return run.dataset, run
+
+    def runs_summary(self) -> list[dict]:
+        """All runs (oldest first) as ``GET /_control/runs`` rows."""
+        with self._cond:
+            now = time.monotonic()
+            for run in self._runs.values():
+                run.refresh(now)
+            return [run.summary() for run in self._runs.values()]

@@ -1,0 +1,173 @@
+"""Tests for server.utils.gender / name_normalize (normalisation cases and API contract)."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from gender_decorate import DECORATIONS, STYLES, decorate, decorate_all  # noqa: E402
+
+from server.utils import name_normalize as nn  # noqa: E402
+from server.utils.gender import GenderGuess, detect_gender  # noqa: E402
+
+
+@pytest.fixture(params=sorted(DECORATIONS))
+def decoration(request):
+    """Each Instagram-style decoration kind of tests/gender_decorate.py."""
+    return request.param
+
+
+def g(full_name, username=None):
+    return detect_gender(full_name, username).gender
+
+
+def test_contract_shapes():
+    r = detect_gender("Jessica Smith")
+    assert isinstance(r, GenderGuess)
+    assert r.gender == "female" and 0.5 <= r.probability <= 1.0 and r.source == "first_name"
+    u = detect_gender("")
+    assert u == GenderGuess("unknown", 0.0, "empty")
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("Jessica Smith", "female"), ("John Smith", "male"), ("Maria Garcia", "female"),
+    ("Pierre Paul Grivel", "male"), ("Anna-Lena Meyer", "female"),
+])
+def test_plain_names(name, expected):
+    assert g(name) == expected
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_each_alphabet(style):
+    assert g(STYLES[style]("Jessica") + " " + STYLES[style]("Smith")) == "female"
+    assert g(STYLES[style]("Michael")) == "male"
+
+
+def test_every_decoration_keeps_the_answer(decoration):
+    for name, expected in (("jessica smith", "female"), ("michael brown", "male")):
+        d = decorate(name, decoration, seed=3)
+        got = g("", d) if decoration == "username" else g(d)
+        assert got == expected, (decoration, d)
+
+
+@pytest.mark.parametrize("text", [
+    "🌸 Jessica 🌸", "✨Jessica✨", "Jes\u200bsica", "J̶e̶s̶s̶i̶c̶a̶", "ʝєѕѕι¢α", "Јеѕѕіса", "🇯🇪🇸🇸🇮🇨🇦",
+    "JESSICA", "jessica", "Jéssica",
+])
+def test_fancy_and_lookalike_inputs(text):
+    assert g(text) == "female"
+
+
+@pytest.mark.parametrize("text,expected,source", [
+    ("Jessica (she/her)", "female", "first_name"),
+    ("she/her | Jessica", "female", "first_name"),
+    ("Kim Lee (she/her)", "female", None),   # unisex name + pronoun
+    ("Kim (he/him)", "male", None),
+    ("Xyzzq (she/her)", "female", "pronoun"),
+    ("Xyzzq (he/him)", "male", "pronoun"),
+])
+def test_pronouns(text, expected, source):
+    r = detect_gender(text)
+    assert r.gender == expected
+    if source:
+        assert r.source == source
+
+
+def test_they_them_is_no_signal():
+    assert g("Xyzzq (they/them)") == "unknown"
+    assert g("Jessica (they/them)") == "female"  # the name still decides
+    assert g("Xyzzq she/they") == "unknown"
+
+
+def test_titles():
+    assert detect_gender("Mrs. Xyzzq").gender == "female"
+    assert detect_gender("Mrs. Xyzzq").source == "title"
+    assert g("Mr Xyzzq") == "male"
+    assert g("Dr. Maria Lopez") == "female"  # Dr is skipped, not read as a name
+
+
+@pytest.mark.parametrize("text", [
+    "Bella Hair Studio", "Jessica's Bakery 🍰", "Maria Nails Salon", "Sunset Boutique", "Anna Photography",
+])
+def test_business_names_unknown(text):
+    r = detect_gender(text)
+    assert r.gender == "unknown" and r.source == "business"
+
+
+def test_couple_unknown():
+    assert detect_gender("Anna & Tom").source == "couple"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\u200b", "🌸✨💕", "🔥🔥", None, "....", "12345", "a"])
+def test_empty_and_symbol_only_unknown(text):
+    r = detect_gender(text)
+    assert r.gender == "unknown" and r.probability == 0.0
+
+
+@pytest.mark.parametrize("username,expected", [
+    ("jessica.smith_99", "female"), ("michael_brown", "male"), ("thejessicasmith", "female"),
+    ("JessicaSmith", "female"), ("its.michael.22", "male"), ("j.smith", "unknown"),
+])
+def test_usernames(username, expected):
+    r = detect_gender("", username)
+    assert r.gender == expected
+    if expected != "unknown":
+        assert r.source == "username"
+
+
+def test_display_name_beats_username():
+    assert g("Jessica", "michael_brown") == "female"
+    assert g("🌸", "jessica.smith") == "female"
+
+
+def test_username_business_unknown():
+    assert g("", "bella.hair.studio") == "unknown"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Мария Иванова", "female"), ("Александр", "male"), ("Ελένη", "female"), ("Γιώργος", "male"),
+    ("प्रिया", "female"), ("김지영", "female"),
+])
+def test_non_latin_scripts(text, expected):
+    assert g(text) == expected
+
+
+def test_ambiguous_names_unknown():
+    assert detect_gender("Kim").source == "ambiguous"
+    assert detect_gender("Taylor Brooks").source == "ambiguous"
+
+
+def test_initials_are_not_names():
+    assert g("J. Smith") == "unknown"
+    assert g("J. Michael Smith") == "male"  # middle name decides
+
+
+def test_normalize_helpers():
+    assert nn.fold_key("José-María") == "josemaria"
+    assert nn.fold_key("𝐉𝐞𝐬𝐬𝐢𝐜𝐚") == "jessica"
+    assert nn.fold_key("ᴊᴇssɪᴄᴀ") == "jessica"
+    assert nn.fold_key("Јеѕѕіса") == "jessica"  # Cyrillic homoglyphs
+    assert nn.fold_key("Мария") == "mariya"     # genuine Cyrillic: transliterated
+    assert nn.native_key("Jessica") == "" and nn.native_key("지영") == "지영"
+    assert nn.split_username("jessica.smith_99") == ["jessica", "smith"]
+    assert nn.split_username("JessicaSmith") == ["jessica", "smith"]
+    assert nn.clean_display("Jes\u200bsica ✨") == "Jessica  "
+    assert "devanagari kept whole" and nn.clean_display("प्रिया") == "प्रिया"
+
+
+def test_decorator_module_is_deterministic():
+    assert decorate_all("jessica smith", seed=1) == decorate_all("jessica smith", seed=1)
+    assert decorate("jessica smith", "style_bold") == "𝐉𝐞𝐬𝐬𝐢𝐜𝐚 𝐒𝐦𝐢𝐭𝐡"
+
+
+def test_pure_and_no_import_side_effects():
+    import importlib
+
+    import server.utils.gender_data as gd
+
+    importlib.reload(gd)
+    assert gd.load_table.cache_info().currsize == 0  # nothing loaded by import
+    assert detect_gender("Jessica Smith") == detect_gender("Jessica Smith")
