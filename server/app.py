@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
          allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
 
     from server.api_async import blp as jobs_blp
+    from server.api_daily import blp as daily_blp
     from server.auth import install_auth
     from server.cli import register_cli
     from server.health import blp as health_blp
@@ -53,8 +54,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         "bearerAuth": {"type": "http", "scheme": "bearer"},
         "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         "security": [{"bearerAuth": []}, {"apiKeyHeader": []}]})
-    install_auth(jobs_blp)
-    api.register_blueprint(jobs_blp)
+    for blueprint in (jobs_blp, daily_blp):
+        install_auth(blueprint)
+        api.register_blueprint(blueprint)
     app.register_blueprint(health_blp)
     init_limiter(app, settings)
     register_error_handlers(app)

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     max_content_length_mb: int = Field(32, ge=1)
     chunk_lease_seconds: int = Field(60, ge=5)
     chunk_max_attempts: int = Field(5, ge=1)
+    chunk_retry_backoff_seconds: float = Field(5.0, gt=0, description="First retry delay; doubles.")
 
     # Lifecycle
     unfollow_after_days: int = Field(7, ge=0)

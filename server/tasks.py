@@ -10,7 +10,7 @@ from uuid import UUID
 
 from celery import shared_task
 
-from server.utils import jobs, reaper, scrape_jobs
+from server.utils import job_runner, jobs, reaper, scrape_jobs
 from server.utils.apify_runs import abort_job_runs
 from server.utils.chunk_runner import ChunkRunner
 
@@ -32,17 +32,18 @@ def start_scrape_job(self, job_id: str) -> int:
         if not jobs.mark_processing(conn, UUID(job_id)):
             return 0
         indexes = scrape_jobs.chunk_indexes(conn, UUID(job_id))
-    return enqueue_chunks(job_id, indexes, db)
+    return enqueue_chunks(self.app, job_id, indexes, db)
 
 
-def enqueue_chunks(job_id: str, indexes: list[int], db) -> int:
-    """Send ``scrape.run_chunk`` for ``indexes`` in batches, recording when each was sent."""
+def enqueue_chunks(celery_app, job_id: str, indexes: list[int], db) -> int:
+    """Send one ``scrape.run_chunk`` message per chunk index (args ``[job_id, index]`` only)
+    in batches over one producer, recording when each was sent. Returns the number sent."""
     sent = 0
     for start in range(0, len(indexes), ENQUEUE_BATCH):
         batch = indexes[start:start + ENQUEUE_BATCH]
-        with run_chunk.app.producer_or_acquire() as producer:
+        with celery_app.producer_or_acquire() as producer:
             for index in batch:
-                run_chunk.apply_async((job_id, index), producer=producer)
+                celery_app.send_task("scrape.run_chunk", args=[job_id, index], producer=producer)
         with db.transaction() as conn:
             scrape_jobs.mark_enqueued(conn, UUID(job_id), batch)
         sent += len(batch)
@@ -56,8 +57,8 @@ def run_chunk(self, job_id: str, chunk_index: int) -> str:
     try:
         outcome = ChunkRunner(_services(self), UUID(job_id), chunk_index).run()
     except Exception as exc:
-        countdown = min(300, 5 * 2 ** min(self.request.retries, 6))
-        raise self.retry(exc=exc, countdown=countdown)
+        base = _services(self).settings.chunk_retry_backoff_seconds
+        raise self.retry(exc=exc, countdown=min(300, base * 2 ** min(self.request.retries, 6)))
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     log.info("chunk %s/%s: %s %s", job_id, chunk_index, outcome.status, outcome.detail)
@@ -77,7 +78,16 @@ def reap_stale(self) -> dict:
     services = _services(self)
     found = reaper.find_stale(services)
     for job_id, indexes in found.chunks_to_resend.items():
-        enqueue_chunks(str(job_id), indexes, services.db)
+        enqueue_chunks(self.app, str(job_id), indexes, services.db)
     for job_id in found.jobs_to_start:
-        start_scrape_job.delay(str(job_id))
+        self.app.send_task("scrape.start", args=[str(job_id)])
     return found.summary()
+
+
+@shared_task(bind=True, name="jobs.run", max_retries=3, default_retry_delay=10)
+def run_job(self, job_id: str) -> str:
+    """Run a single-step job (ingest, Airtable push, status sync, lifecycle, run-daily, base
+    setup) by its kind; returns the final status."""
+    from server.utils.job_handlers import HANDLERS
+
+    return job_runner.run_job(_services(self), UUID(job_id), HANDLERS)

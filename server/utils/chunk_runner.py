@@ -225,7 +225,8 @@ class ChunkRunner:
         return row["max_profiles"] is not None and row["profiles_scraped"] >= row["max_profiles"]
 
     def _backoff(self) -> float:
-        return min(300.0, 5.0 * 2 ** max(0, self.claim.chunk["attempts"] - 1))
+        base = self.settings.chunk_retry_backoff_seconds
+        return min(300.0, base * 2 ** max(0, self.claim.chunk["attempts"] - 1))
 
 
 @dataclass(frozen=True)
