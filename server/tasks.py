@@ -13,6 +13,7 @@ from celery import shared_task
 from server.utils import job_runner, jobs, reaper, scrape_jobs
 from server.utils.apify_runs import abort_job_runs
 from server.utils.chunk_runner import ChunkRunner
+from server.utils.job_handlers import handler_for
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,4 @@ def reap_stale(self) -> dict:
 def run_job(self, job_id: str) -> str:
     """Run a single-step job (ingest, Airtable push, status sync, lifecycle, run-daily, base
     setup) by its kind; returns the final status."""
-    from server.utils.job_handlers import HANDLERS
-
-    return job_runner.run_job(_services(self), UUID(job_id), HANDLERS)
+    return job_runner.run_job(_services(self), UUID(job_id), handler_for)

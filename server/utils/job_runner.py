@@ -9,7 +9,7 @@ exception fails the job too and is re-raised for logging and Sentry.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping
+from typing import Callable
 from uuid import UUID
 
 from server.utils.jobs import TERMINAL, finish_job, load_job, mark_processing, set_progress
@@ -28,7 +28,7 @@ class JobFailed(Exception):
         self.result = result or {}
 
 
-def run_job(services, job_id: UUID, handlers: Mapping[str, Handler]) -> str:
+def run_job(services, job_id: UUID, handler_for: Callable[[str], Handler]) -> str:
     """Claim the queued job, run its kind's handler, record the outcome; returns the final
     status, or ``"noop"`` when the job was already taken or finished (a redelivered message)."""
     with services.db.transaction() as conn:
@@ -36,7 +36,7 @@ def run_job(services, job_id: UUID, handlers: Mapping[str, Handler]) -> str:
         if job is None or job["status"] in TERMINAL or not mark_processing(conn, job_id):
             return "noop"
         job = load_job(conn, job_id)
-    handler = handlers[job["kind"]]
+    handler = handler_for(job["kind"])
 
     def report(progress: int, partial: dict | None = None) -> None:
         with services.db.transaction() as conn:

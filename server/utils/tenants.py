@@ -64,6 +64,14 @@ def get_tenant_by_name(conn: Connection, name: str) -> Tenant | None:
     return Tenant(**row) if row else None
 
 
+def load_tenant(conn: Connection, tenant_id: UUID) -> Tenant | None:
+    """The tenant ``tenant_id``, or None."""
+    row = conn.execute(
+        "SELECT tenant_id, name, airtable_base_id, num_va_tables, profiles_per_table, target_gender"
+        " FROM tenants WHERE tenant_id = %s", (tenant_id,)).fetchone()
+    return Tenant(**row) if row else None
+
+
 def create_api_key(conn: Connection, tenant: Tenant, name: str = "") -> str:
     """Create a key for ``tenant`` and return it in clear text (the only time it exists)."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
