@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     insert_batch_size: int = Field(1000, ge=1, le=10000)
     max_accounts_per_request: int = Field(500_000, ge=1)
     max_content_length_mb: int = Field(32, ge=1)
+    max_profiles_per_ingest: int = Field(100_000, ge=1, description="Profiles per POST /api/ingest.")
     chunk_lease_seconds: int = Field(60, ge=5)
     chunk_max_attempts: int = Field(5, ge=1)
     chunk_retry_backoff_seconds: float = Field(5.0, gt=0, description="First retry delay; doubles.")
