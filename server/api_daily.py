@@ -1,7 +1,196 @@
 """Endpoints of the daily outreach pipeline: ingest, selection, distribution, Airtable push,
-status sync, lifecycle and run-daily (DESIGN.md §4, §6)."""
+status sync, lifecycle and run-daily (DESIGN.md §4, §6).
+
+Handlers stay thin: validate (marshmallow schemas in ``server.schemas_daily``), call one domain
+function, serialise. Endpoints that start work store a job and answer 202 like the scrape
+endpoint (``{job_id, status, status_url}`` + ``Location``); the job row is committed before
+``jobs.run`` is sent. Every query is scoped to ``g.tenant``: another tenant's campaign or job
+is a 404.
+"""
 from __future__ import annotations
 
+from uuid import UUID
+
+from flask import current_app, g
 from flask_smorest import Blueprint
 
+from server.api_async import accepted, enqueue, idempotency_key
+from server.errors import ApiError
+from server.schemas_daily import (CampaignSchema, DailyJobAcceptedSchema, DistributionSchema,
+                                  EmptyRequestSchema, IngestRequestSchema, SelectionRequestSchema,
+                                  SelectionSchema)
+from server.utils import campaigns, jobs
+from server.utils.clock import utc_now
+from server.utils.distribution import CampaignNotFound, distribute_for_tenant
+from server.utils.ingest import REJECTS_KEPT, check_source_job, normalise_profiles
+from server.utils.run_daily import RunInProgress, create_run_daily_job
+from server.utils.selection import select_for_tenant
+
 blp = Blueprint("daily", __name__, url_prefix="/api", description="Pool, campaigns and Airtable")
+
+PUSHABLE = ("distributed", "pushing", "pushed", "failed")
+
+
+def _services():
+    return current_app.extensions["services"]
+
+
+def _require_airtable_base() -> None:
+    if not g.tenant.airtable_base_id:
+        raise ApiError(409, "NO_AIRTABLE_BASE", "this tenant has no Airtable base configured")
+
+
+def _start_job(kind: str, params: dict, check=None, **extra):
+    """Store a ``kind`` job (``check(conn)`` runs first in the same transaction and may raise
+    ``ApiError``), enqueue ``jobs.run`` after commit when it is new, answer 202."""
+    with _services().db.transaction() as conn:
+        if check is not None:
+            check(conn)
+        new = jobs.insert_job(conn, g.tenant.tenant_id, kind, params, idempotency_key())
+    if new.created:
+        enqueue("jobs.run", str(new.job["job_id"]))
+    return accepted(new.job, **extra)
+
+
+def _campaign_or_404(conn, campaign_id: UUID) -> dict:
+    campaign = campaigns.get_campaign(conn, g.tenant.tenant_id, campaign_id)
+    if campaign is None:
+        raise ApiError(404, "NOT_FOUND", "campaign not found")
+    return campaign
+
+
+# -- pool ------------------------------------------------------------------------------------
+@blp.post("/ingest")
+@blp.arguments(IngestRequestSchema)
+@blp.response(202, DailyJobAcceptedSchema)
+@blp.alt_response(400, description="A field is invalid, or no profile is valid; error.details names it")
+@blp.alt_response(404, description="job_id is unknown or another tenant's")
+@blp.alt_response(409, description="job_id is not a finished scrape job")
+def ingest(body: dict):
+    """Add profiles to the tenant's pool: ``profiles`` given here, or the kept profiles of the
+    finished scrape job ``job_id``. Known ids (also renamed accounts) are updated, never
+    duplicated; the job's result counts added / already_known / renamed / rejected."""
+    if "job_id" in body:
+        def check(conn):
+            status, code, message = check_source_job(conn, g.tenant.tenant_id, body["job_id"])
+            if status != 200:
+                raise ApiError(status, code, message, {"job_id": [message]} if status == 409 else None)
+        return _start_job("ingest", {"job_id": str(body["job_id"])}, check)
+    norm = normalise_profiles(body["profiles"])
+    if not norm.accepted:
+        reasons = ", ".join(f"{r}: {n}" for r, n in norm.rejected_counts.items() if n)
+        raise ApiError(400, "VALIDATION_ERROR", "no valid profile in profiles",
+                       {"profiles": [f"no valid profile ({reasons})"]})
+    params = {"profiles": [{"profile_id": p.profile_id, "username": p.username, "full_name": p.full_name}
+                           for p in norm.accepted],
+              "rejected": norm.rejected_counts}
+    return _start_job("ingest", params, profiles_received=len(body["profiles"]),
+                      profiles_accepted=len(norm.accepted), rejected_counts=norm.rejected_counts,
+                      rejected=norm.rejected[:REJECTS_KEPT])
+
+
+# -- campaigns -------------------------------------------------------------------------------
+@blp.post("/daily-selection")
+@blp.arguments(SelectionRequestSchema)
+@blp.response(200, SelectionSchema)
+@blp.alt_response(400, description="campaign_date or profiles_per_table is invalid")
+def daily_selection(body: dict):
+    """Create the campaign of ``campaign_date`` (default today, UTC) and claim
+    ``num_va_tables × profiles_per_table`` unused profiles for it; the same date again returns
+    the existing campaign (``existing: true``). A small pool gives a partial campaign with a
+    ``warning``; an empty pool stores nothing and answers ``campaign_id: null``, ``status:
+    "empty"`` with a warning."""
+    selection = select_for_tenant(_services(), g.tenant, body.get("campaign_date"),
+                                  body.get("profiles_per_table"))
+    return {"success": True, **selection.to_json()}
+
+
+@blp.post("/distribute/<uuid:campaign_id>")
+@blp.arguments(EmptyRequestSchema)
+@blp.response(200, DistributionSchema)
+@blp.alt_response(404, description="Unknown campaign, or another tenant's")
+def distribute(body: dict, campaign_id: UUID):
+    """Shuffle the campaign's profiles into its VA tables (positions 1..N); repeating the call
+    changes nothing and answers the same counts."""
+    try:
+        result = distribute_for_tenant(_services(), g.tenant, campaign_id)
+    except CampaignNotFound:
+        raise ApiError(404, "NOT_FOUND", "campaign not found") from None
+    return {"success": True, **result.to_json()}
+
+
+@blp.get("/campaigns/<uuid:campaign_id>")
+@blp.response(200, CampaignSchema)
+@blp.alt_response(404, description="Unknown campaign, or another tenant's")
+def campaign_detail(campaign_id: UUID):
+    """A campaign with, per VA table, how many rows are pending / followed / unfollow /
+    completed and how many were archived (removed from Airtable)."""
+    with _services().db.transaction() as conn:
+        return {"success": True, **campaigns.campaign_to_json(conn, _campaign_or_404(conn, campaign_id))}
+
+
+# -- Airtable and lifecycle jobs -------------------------------------------------------------
+@blp.post("/airtable-sync/<uuid:campaign_id>")
+@blp.arguments(EmptyRequestSchema)
+@blp.response(202, DailyJobAcceptedSchema)
+@blp.alt_response(404, description="Unknown campaign, or another tenant's")
+@blp.alt_response(409, description="The campaign is not distributed yet, or no Airtable base")
+def airtable_sync(body: dict, campaign_id: UUID):
+    """Push the campaign's rows into the VA tables (resumable: a rerun updates, never duplicates)."""
+    _require_airtable_base()
+
+    def check(conn):
+        campaign = _campaign_or_404(conn, campaign_id)
+        if campaign["status"] not in PUSHABLE:
+            raise ApiError(409, "NOT_DISTRIBUTED",
+                           f"campaign is {campaign['status']}; distribute it first",
+                           {"status": campaign["status"]})
+    return _start_job("airtable_push", {"campaign_id": str(campaign_id)}, check)
+
+
+def _simple_job_endpoint(rule: str, kind: str, endpoint: str, summary: str):
+    """Register ``POST /api<rule>``: an empty body, answered 202 with a new ``kind`` job."""
+
+    @blp.post(rule, endpoint=endpoint)
+    @blp.arguments(EmptyRequestSchema)
+    @blp.response(202, DailyJobAcceptedSchema)
+    @blp.alt_response(409, description="The tenant has no Airtable base")
+    def view(body: dict):
+        _require_airtable_base()
+        return _start_job(kind, {})
+
+    view.__doc__ = summary
+    return view
+
+
+_simple_job_endpoint("/airtable/create-base", "create_base", "create_base",
+                     "Create the tenant's missing VA tables (Daily_Outreach_Table_NN) in its base.")
+_simple_job_endpoint("/sync-airtable-statuses", "status_sync", "sync_airtable_statuses",
+                     "Pull VA progress statuses from Airtable into the database.")
+_simple_job_endpoint("/mark-unfollow-due", "mark_unfollow", "mark_unfollow_due",
+                     "Rows followed for UNFOLLOW_AFTER_DAYS or more become 'unfollow' (DB and Airtable).")
+_simple_job_endpoint("/delete-completed-after-delay", "delete_completed", "delete_completed_after_delay",
+                     "Rows completed DELETE_COMPLETED_AFTER_HOURS ago are removed from Airtable and archived.")
+_simple_job_endpoint("/expire-pending", "expire_pending", "expire_pending",
+                     "Rows still pending after EXPIRE_PENDING_AFTER_DAYS are removed from Airtable and archived.")
+
+
+@blp.post("/run-daily")
+@blp.arguments(SelectionRequestSchema)
+@blp.response(202, DailyJobAcceptedSchema)
+@blp.alt_response(400, description="campaign_date or profiles_per_table is invalid")
+@blp.alt_response(409, description="A run-daily job of this tenant is still running, or no Airtable base")
+def run_daily(body: dict):
+    """Run the whole day: sync statuses → unfollow due → delete completed → expire pending →
+    select → distribute → push. ``campaign_date`` defaults to today (UTC)."""
+    _require_airtable_base()
+    campaign_date = body.get("campaign_date") or utc_now(_services()).date()
+    try:
+        with _services().db.transaction() as conn:
+            new = create_run_daily_job(conn, g.tenant.tenant_id, campaign_date,
+                                       body.get("profiles_per_table"), idempotency_key())
+    except RunInProgress as exc:
+        raise ApiError(409, "RUN_IN_PROGRESS", str(exc), {"job_id": [str(exc.job["job_id"])]}) from None
+    if new.created:
+        enqueue("jobs.run", str(new.job["job_id"]))
+    return accepted(new.job, campaign_date=campaign_date.isoformat())

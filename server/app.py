@@ -54,8 +54,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         "bearerAuth": {"type": "http", "scheme": "bearer"},
         "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         "security": [{"bearerAuth": []}, {"apiKeyHeader": []}]})
+    install_auth(app)
     for blueprint in (jobs_blp, daily_blp):
-        install_auth(blueprint)
         api.register_blueprint(blueprint)
     app.register_blueprint(health_blp)
     init_limiter(app, settings)

@@ -11,6 +11,7 @@ from flask import current_app, g, request
 from server.errors import ApiError
 from server.utils.tenants import tenant_for_api_key
 
+PROTECTED_PREFIX = "/api/"
 OPEN_PREFIXES = ("/api/docs",)
 
 
@@ -22,12 +23,14 @@ def presented_key() -> str | None:
     return request.headers.get("X-API-Key", "").strip() or None
 
 
-def install_auth(blueprint) -> None:
-    """Require a valid key on every request to ``blueprint`` (CORS preflights excepted)."""
+def install_auth(app) -> None:
+    """Require a valid key on every ``/api/*`` request of ``app`` (CORS preflights and the
+    OpenAPI description excepted)."""
 
-    @blueprint.before_request
+    @app.before_request
     def _authenticate():
-        if request.method == "OPTIONS" or request.path.startswith(OPEN_PREFIXES):
+        path = request.path
+        if request.method == "OPTIONS" or not path.startswith(PROTECTED_PREFIX) or path.startswith(OPEN_PREFIXES):
             return None
         key = presented_key()
         if not key:

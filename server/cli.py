@@ -5,7 +5,7 @@ import click
 from flask import Flask, current_app
 
 from server.migrate import apply_migrations
-from server.utils import tenants
+from server.utils import clock, tenants
 
 
 def register_cli(app: Flask) -> None:
@@ -48,6 +48,26 @@ def register_cli(app: Flask) -> None:
             key = tenants.create_api_key(conn, tenant, label)
         click.echo(f"API key for tenant {tenant.name} (shown once):")
         click.echo(key)
+
+    @app.cli.command("clock-advance")
+    @click.option("--days", type=float, default=0.0, help="Days to move forward.")
+    @click.option("--hours", type=float, default=0.0, help="Hours to move forward.")
+    @click.option("--seconds", type=float, default=0.0, help="Seconds to move forward.")
+    def clock_advance(days, hours, seconds):
+        """Move the service clock forward (development and test only; every process sees it)."""
+        services = current_app.extensions["services"]
+        try:
+            offset = clock.advance(services, days * 86400 + hours * 3600 + seconds)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"clock offset: {offset:.0f} s; now {clock.utc_now(services).isoformat()}")
+
+    @app.cli.command("clock-reset")
+    def clock_reset():
+        """Put the service clock back to real time."""
+        services = current_app.extensions["services"]
+        clock.reset(services)
+        click.echo(f"clock reset; now {clock.utc_now(services).isoformat()}")
 
     @app.cli.command("revoke-api-key")
     @click.argument("key_prefix")

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     airtable_requests_per_second: int = Field(5, ge=1, le=50)
     airtable_penalty_seconds: float = Field(30.0, ge=0)
     airtable_timeout_seconds: float = Field(30.0, gt=0)
+    airtable_rate_margin_seconds: float = Field(
+        0.1, ge=0, le=5, description="Added to the 1 s window of the per-base limit (network jitter).")
+    airtable_token_requests_per_second: int = Field(50, ge=1, le=1000)
+    airtable_max_rate_limit_waits: int = Field(8, ge=0, le=100, description="429 penalties waited per request.")
     default_tenant_name: str = "default"
     num_va_tables: int = Field(80, ge=1, le=999)
     profiles_per_table: int = Field(180, ge=1, le=10000)

@@ -62,6 +62,8 @@ def run_chunk(self, job_id: str, chunk_index: int) -> str:
         raise self.retry(exc=exc, countdown=min(300, base * 2 ** min(self.request.retries, 6)))
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
+    if outcome.follow_up_job_id:  # committed with the job's completion (autoIngest)
+        self.app.send_task("jobs.run", args=[outcome.follow_up_job_id])
     log.info("chunk %s/%s: %s %s", job_id, chunk_index, outcome.status, outcome.detail)
     return outcome.status
 
@@ -90,3 +92,15 @@ def run_job(self, job_id: str) -> str:
     """Run a single-step job (ingest, Airtable push, status sync, lifecycle, run-daily, base
     setup) by its kind; returns the final status."""
     return job_runner.run_job(_services(self), UUID(job_id), handler_for)
+
+
+@shared_task(bind=True, name="daily.schedule_due_runs")
+def schedule_due_runs(self) -> list[str]:
+    """Beat task (every minute): create today's run-daily job for each tenant whose
+    ``daily_run_utc`` has passed, then enqueue them. Returns the job ids created."""
+    from server.utils.schedule import schedule_due_runs as create_due_runs
+
+    created = create_due_runs(_services(self))
+    for job_id in created:
+        self.app.send_task("jobs.run", args=[job_id])
+    return created

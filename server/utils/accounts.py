@@ -23,6 +23,8 @@ class NormalisedAccounts:
 
 def normalise_username(raw: str) -> tuple[str | None, str | None]:
     """``(username, None)`` for a usable account, else ``(None, reason)``."""
+    if USERNAME_RE.fullmatch(raw):  # already clean: the common case, and the cheap one
+        return raw, None
     value = raw.strip()
     match = _URL_RE.match(value)
     if match:
@@ -32,7 +34,7 @@ def normalise_username(raw: str) -> tuple[str | None, str | None]:
         return None, "empty"
     if len(value) > 30:
         return None, "longer than 30 characters"
-    if not USERNAME_RE.match(value):
+    if not USERNAME_RE.fullmatch(value):
         return None, "may contain only letters, digits, '.' and '_'"
     return value, None
 

@@ -43,6 +43,7 @@ class ChunkOutcome:
     status: str
     retry_in: float | None = None
     detail: str = ""
+    follow_up_job_id: str | None = None  # a single-step job (auto-ingest) to enqueue now
 
 
 class ChunkRunner:
@@ -202,7 +203,9 @@ class ChunkRunner:
                                     message, cost, run_status)
         if counters is None:
             return ChunkOutcome("noop", detail="chunk already finished elsewhere")
-        return ChunkOutcome(status, detail=message or "")
+        follow_up = counters.get("auto_ingest_job_id")
+        return ChunkOutcome(status, detail=message or "",
+                            follow_up_job_id=str(follow_up) if follow_up else None)
 
     def _release(self, message: str | None, count_attempt: bool, retry_in: float | None,
                  status: str = "retry") -> ChunkOutcome:

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 
 from psycopg import Connection
 
+from server.utils.ingest import create_auto_ingest_job
 from server.utils.jobs import finish_job
 
 CHUNK_TERMINAL = ("done", "failed", "skipped", "cancelled")
@@ -87,10 +88,13 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
 
     ``token`` fences a running chunk (None finishes a queued one, e.g. a chunk given up after
     too many attempts). Returns the job's counters after this chunk, or None when the chunk
-    was not ours to finish (already terminal, or the lease moved on).
+    was not ours to finish (already terminal, or the lease moved on). When this chunk completes
+    a scrape job whose params have ``autoIngest``, the counters carry ``auto_ingest_job_id``
+    (the ingest job created in this transaction; the caller enqueues it after commit).
     """
     assert status in CHUNK_TERMINAL
-    job = conn.execute("SELECT status FROM scrape_jobs WHERE job_id = %s FOR UPDATE", (job_id,)).fetchone()
+    job = conn.execute("SELECT status, tenant_id, params FROM scrape_jobs WHERE job_id = %s FOR UPDATE",
+                       (job_id,)).fetchone()
     cur = conn.execute(
         """
         UPDATE scrape_job_chunks
@@ -103,6 +107,13 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
         (status, error_message, cost_usd, run_status, job_id, chunk_index, token))
     if cur.rowcount != 1 or job is None or job["status"] != "processing":
         return None
+    if status == "done":
+        conn.execute(
+            "INSERT INTO source_profiles (tenant_id, username, last_scraped_at)"
+            " SELECT tenant_id, unnest(accounts), now() FROM scrape_job_chunks"
+            " WHERE job_id = %s AND chunk_index = %s"
+            " ON CONFLICT (tenant_id, username) DO UPDATE SET last_scraped_at = EXCLUDED.last_scraped_at",
+            (job_id, chunk_index))
     counters = conn.execute(
         """
         UPDATE scrape_jobs
@@ -123,4 +134,7 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
             "SELECT gender, count(*) AS n FROM scrape_results WHERE job_id = %s GROUP BY gender",
             (job_id,))}
         finish_job(conn, job_id, final, {"chunks_failed": failed, "gender_split": split}, message)
+        if final != "failed" and job["params"].get("autoIngest"):
+            # Created with the completion, in this transaction: exactly one ingest per job.
+            counters["auto_ingest_job_id"] = create_auto_ingest_job(conn, job["tenant_id"], job_id)
     return counters

@@ -52,9 +52,6 @@ def create_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], pa
             copy.set_types(["uuid", "int4", "uuid", "text[]"])
             for index in range(total_batches):
                 copy.write_row((job_id, index, tenant_id, accounts[index * chunk_size:(index + 1) * chunk_size]))
-    conn.execute(
-        "INSERT INTO source_profiles (tenant_id, username) SELECT %s, unnest(%s::text[])"
-        " ON CONFLICT DO NOTHING", (tenant_id, accounts))
     return new
 
 

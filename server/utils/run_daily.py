@@ -1,0 +1,140 @@
+"""Run-daily: a tenant's whole daily pipeline as one background job (DESIGN.md §4, §6).
+
+Steps, in order: ``status_sync`` (pull VA statuses) → ``mark_unfollow`` → ``delete_completed``
+→ ``expire_pending`` → ``select`` → ``distribute`` → ``push``. Each step's summary is stored
+under ``result["steps"][name]`` and progress is reported after each step. A step that raises
+stops the later ones; the job fails with ``"step <name> failed: <reason>"`` and keeps the
+summaries of the steps that ran. An empty pool is not a failure: ``select`` reports it and
+``distribute`` / ``push`` are recorded as skipped.
+
+Every step is idempotent (the campaign of a date is reused, distribution places nothing twice,
+the push updates records it already created), so re-running the job for the same date resumes.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date
+from uuid import UUID
+
+from psycopg import Connection
+
+from server.utils.clock import utc_now
+from server.utils.distribution import distribute_for_tenant
+from server.utils.job_runner import JobFailed
+from server.utils.jobs import ACTIVE, NewJob, insert_job
+from server.utils.selection import select_for_tenant
+from server.utils.tenants import Tenant, load_tenant
+
+log = logging.getLogger(__name__)
+
+STEPS = ("status_sync", "mark_unfollow", "delete_completed", "expire_pending", "select",
+         "distribute", "push")
+
+
+class RunInProgress(Exception):
+    """The tenant already has a queued or processing run-daily job (``job``)."""
+
+    def __init__(self, job: dict):
+        super().__init__(f"run-daily job {job['job_id']} is already {job['status']}")
+        self.job = job
+
+
+def create_run_daily_job(conn: Connection, tenant_id: UUID, campaign_date: date,
+                         profiles_per_table: int | None, idempotency_key: str | None) -> NewJob:
+    """Insert a queued ``run_daily`` job for ``campaign_date`` in the caller's transaction.
+
+    A repeated ``idempotency_key`` returns the job it created (``created`` False). Otherwise
+    raises ``RunInProgress`` when the tenant already has an active run-daily job: two runs at
+    once would only race for the same campaign. A per-tenant advisory lock serialises the check.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('run_daily:' || %s::text))", (tenant_id,))
+    if idempotency_key:
+        existing = conn.execute(
+            "SELECT * FROM scrape_jobs WHERE tenant_id = %s AND kind = 'run_daily' AND idempotency_key = %s",
+            (tenant_id, idempotency_key)).fetchone()
+        if existing:
+            return NewJob(existing, False)
+    active = conn.execute(
+        "SELECT * FROM scrape_jobs WHERE tenant_id = %s AND kind = 'run_daily' AND status = ANY(%s)"
+        " ORDER BY created_at LIMIT 1", (tenant_id, list(ACTIVE))).fetchone()
+    if active:
+        raise RunInProgress(active)
+    params = {"campaign_date": campaign_date.isoformat(), "profiles_per_table": profiles_per_table}
+    return insert_job(conn, tenant_id, "run_daily", params, idempotency_key)
+
+
+def _step_plan(services, tenant: Tenant, params: dict, state: dict):
+    """``(name, callable)`` per step; callables return JSON-able summaries. ``state`` carries the
+    campaign id from ``select`` to ``distribute`` and ``push``."""
+    from server.utils import airtable_push, lifecycle, status_sync  # the other engineer's modules
+
+    now = utc_now(services)
+    campaign_date = date.fromisoformat(params["campaign_date"]) if params.get("campaign_date") else now.date()
+
+    def select():
+        selection = select_for_tenant(services, tenant, campaign_date, params.get("profiles_per_table"))
+        state["campaign_id"] = selection.campaign_id
+        return selection.to_json()
+
+    def distribute():
+        if state.get("campaign_id") is None:
+            return {"skipped": "no campaign: the pool had no unused profiles"}
+        return distribute_for_tenant(services, tenant, state["campaign_id"]).to_json()
+
+    def push():
+        if state.get("campaign_id") is None:
+            return {"skipped": "no campaign: the pool had no unused profiles"}
+        return airtable_push.push_campaign(services, tenant, state["campaign_id"])
+
+    return [
+        ("status_sync", lambda: status_sync.sync_statuses(services, tenant)),
+        ("mark_unfollow", lambda: lifecycle.mark_unfollow_due(services, tenant, now)),
+        ("delete_completed", lambda: lifecycle.delete_completed(services, tenant, now)),
+        ("expire_pending", lambda: lifecycle.expire_pending(services, tenant, now)),
+        ("select", select),
+        ("distribute", distribute),
+        ("push", push),
+    ]
+
+
+def run_daily_job(services, job: dict, report) -> dict:
+    """Job handler of kind ``run_daily``; ``job["params"]`` is ``{"campaign_date": "YYYY-MM-DD"
+    | None, "profiles_per_table": int | None}``.
+
+    Returns ``{"steps": {name: summary}, "campaign_id": str | None, "campaign_date",
+    "warning"?}``. Raises ``JobFailed("step <name> failed: ...", {"steps": ...})`` when a step
+    raises, and ``JobFailed`` when the tenant no longer exists.
+    """
+    with services.db.transaction() as conn:
+        tenant = load_tenant(conn, job["tenant_id"])
+    if tenant is None:
+        raise JobFailed("tenant not found")
+    state: dict = {}
+    steps: dict = {}
+    plan = _step_plan(services, tenant, job["params"], state)
+    for index, (name, step) in enumerate(plan, start=1):
+        try:
+            steps[name] = _jsonable(step())
+        except Exception as exc:  # any failure stops the later steps, with a readable reason
+            log.warning("run-daily %s: step %s failed: %r", job["job_id"], name, exc)
+            steps[name] = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
+            raise JobFailed(f"step {name} failed: {type(exc).__name__}: {exc}"[:1000],
+                            {"steps": steps, "failed_step": name}) from exc
+        report(int(99 * index / len(plan)), {"steps": steps})
+    campaign_id = state.get("campaign_id")
+    out = {"steps": steps, "campaign_id": str(campaign_id) if campaign_id else None,
+           "campaign_date": steps["select"].get("campaign_date")}
+    if steps["select"].get("warning"):
+        out["warning"] = steps["select"]["warning"]
+    return out
+
+
+def _jsonable(value):
+    """Step summaries as JSON-able values (UUIDs, dates and the like become strings)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
