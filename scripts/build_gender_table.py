@@ -222,9 +222,16 @@ def main() -> None:
         print(s, "labelled F/M:", c["totals"], file=sys.stderr)
 
     open_rows, nd_rows = {}, {}
-    for s in ("ssa", "wgnd"):
-        for k, (_, b) in feat[s].items():
-            open_rows[k] = open_rows.get(k, 0.0) + default_llr(cal[s], b)
+    # WGND 2.0 includes the US SSA records, so the two are not independent: where
+    # both have a key and agree in direction, the evidence is counted once (the
+    # stronger of the two); where they disagree (US vs world usage) both count,
+    # so the conflict pulls the name towards "ambiguous".
+    for k in set(feat["ssa"]) | set(feat["wgnd"]):
+        vals = [default_llr(cal[s], feat[s][k][1]) for s in ("ssa", "wgnd") if k in feat[s]]
+        if len(vals) == 2 and vals[0] * vals[1] > 0:
+            open_rows[k] = max(vals, key=abs)
+        else:
+            open_rows[k] = sum(vals)
     for k, (_, b) in feat["namdict"].items():
         nd_rows[k] = default_llr(cal["namdict"], b)
     # Native-script WGND entries (Hangul, Han given names, Cyrillic, ...): no other

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(960, ge=10)
     broker_visibility_timeout: int = Field(7200, ge=60)
     worker_max_tasks_per_child: int = Field(200, ge=1)
+    celery_queue: str = Field("default", min_length=1, description="Queue the tasks go to.")
 
     # HTTP edge
     allowed_origins: Annotated[list[str], NoDecode] = []

@@ -2,9 +2,10 @@
 over HTTP. Nothing is faked: the stack is the one `make up` runs, on free ports and a test
 database.
 
-Environment: ``TEST_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``; the
-schema is dropped and rebuilt) and ``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``;
-flushed).
+Environment: ``TEST_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``: the
+server on which each run creates, and finally drops, its own database ``test_<run id>``) and
+``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``; each run uses its own queue, so two
+runs on one machine never take each other's tasks).
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from server.settings import Settings
 from server.utils import tenants
 from tests.support.processes import ManagedProcess, start_standin, start_worker
 
-DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+RUN_ID = uuid.uuid4().hex[:8]
+SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DATABASE_URL = SERVER_URL.rsplit("/", 1)[0] + f"/test_{RUN_ID}"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 APIFY_TOKEN = "test-apify-token"
 AIRTABLE_TOKEN = "test-airtable-token"
@@ -50,18 +53,36 @@ class Stack:
         return response.json()
 
 
-def _reset_database(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.execute("CREATE SCHEMA public")
-    apply_migrations(url)
+def _create_database() -> None:
+    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "test_{RUN_ID}"')
+    apply_migrations(DATABASE_URL)
+
+
+def _drop_database() -> None:
+    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "test_{RUN_ID}" WITH (FORCE)')
+
+
+def _require_services() -> None:
+    """Stop the run with the command to type when Postgres or Redis is not running."""
+    try:
+        psycopg.connect(SERVER_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        pytest.exit(f"Postgres is not reachable at {SERVER_URL}: {exc}\nStart it with: "
+                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start", returncode=3)
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.exit(f"Redis is not reachable at {REDIS_URL}: {exc}\nStart it with: redis-server "
+                    "--daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no", returncode=3)
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """Start the stand-ins and one Celery worker (2 processes) against a fresh schema."""
-    _reset_database(DATABASE_URL)
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    _require_services()
+    _create_database()
     logs = tmp_path_factory.mktemp("logs")
     apify = start_standin("apify", logs, ["--token", APIFY_TOKEN, "--run-seconds", "0.3"])
     airtable = start_standin("airtable", logs, ["--token", AIRTABLE_TOKEN, "--base", DEFAULT_BASE,
@@ -70,6 +91,7 @@ def stack(tmp_path_factory):
         "ENVIRONMENT": "test",
         "DATABASE_URL": DATABASE_URL,
         "REDIS_URL": REDIS_URL,
+        "CELERY_QUEUE": f"test-{RUN_ID}",
         "APIFY_API_KEY": APIFY_TOKEN,
         "APIFY_API_URL": apify.url,
         "APIFY_MAX_RETRIES": "2",
@@ -93,6 +115,8 @@ def stack(tmp_path_factory):
         worker.stop()
         apify.stop()
         airtable.stop()
+        redis.Redis.from_url(REDIS_URL).delete(env["CELERY_QUEUE"])
+        _drop_database()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -171,3 +171,40 @@ def test_pure_and_no_import_side_effects():
     importlib.reload(gd)
     assert gd.load_table.cache_info().currsize == 0  # nothing loaded by import
     assert detect_gender("Jessica Smith") == detect_gender("Jessica Smith")
+
+
+def test_flag_emoji_is_not_letters():
+    assert nn.clean_display("🇭🇺 Anna").split() == ["Anna"]
+    assert g("🇭🇺 Anna Nagy") == "female"      # not read as the name "Hu"
+    assert g("🇯🇪🇸🇸🇮🇨🇦") == "female"          # a long run is letter art
+
+
+def test_title_then_single_token_is_a_surname():
+    assert detect_gender("Mrs. Thompson").source == "title"
+    assert g("Mr. Maria") == "male"             # the title decides; "Maria" is the surname slot
+    assert g("Dr Thompson") == "unknown"
+    assert g("Dr. Maria Lopez") == "female"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Jessica Smith | Tattoo Artist", "female"), ("Michael Brown • Travel", "male"),
+    ("Bella Hair Studio | NYC", "unknown"),
+])
+def test_profession_after_separator(text, expected):
+    assert g(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Sydney Auto Repair", "Luxe Prime Labs", "Wild Vintage Supply"])
+def test_more_business_words(text):
+    assert detect_gender(text).source == "business"
+
+
+def test_username_must_match_display_name():
+    assert g("Xyzzq Qwrtz", "jessica.smith") == "unknown"   # unrelated handle: no evidence
+    assert g("Xyzzq Qwrtz", "jessica.qwrtz") == "female"     # shares the surname: used
+    assert g("Kim Keith", "keith.kimberly") == "female"      # display "Kim" expanded to "kimberly"
+
+
+def test_delimited_username_chunk_is_not_segmented():
+    assert g("", "thejessicasmith") == "female"   # glued: segmented
+    assert g("", "jessicaxq.smith") == "unknown"  # delimited unknown chunk stays whole

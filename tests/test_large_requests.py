@@ -41,7 +41,8 @@ def test_half_a_million_accounts_are_accepted_and_messages_stay_small(stack, ten
     assert body["accounts_accepted"] == ACCOUNTS
     print(f"500k-account POST answered in {elapsed:.1f}s")
 
-    sent = _messages(broker)
+    queue = app.extensions["celery"].conf.task_default_queue
+    sent = _messages(broker, queue)
     assert [m["headers"]["task"] for m in sent] == ["scrape.start"]
     assert len(sent[0]["body"]) < 1000  # the job id, not the accounts
 
@@ -53,9 +54,9 @@ def test_half_a_million_accounts_are_accepted_and_messages_stay_small(stack, ten
         stored = conn.execute("SELECT sum(cardinality(accounts)) AS n, max(cardinality(accounts)) AS m"
                               " FROM scrape_job_chunks WHERE job_id = %s", (body["job_id"],)).fetchone()
     assert stored["n"] == ACCOUNTS and stored["m"] == CHUNK
-    broker.delete("default")
+    broker.delete(queue)
     assert enqueue_chunks(app.extensions["celery"], body["job_id"], indexes, services.db) == len(indexes)
-    chunk_messages = _messages(broker)
+    chunk_messages = _messages(broker, queue)
     assert len(chunk_messages) == ACCOUNTS // CHUNK
     biggest = max(len(m["body"]) for m in chunk_messages)
     assert biggest < 500, biggest  # [job_id, chunk_index] only; 50 accounts would not fit

@@ -7,7 +7,7 @@ import uuid
 import psycopg
 
 from server.migrate import MIGRATIONS_DIR, apply_migrations
-from tests.conftest import DATABASE_URL
+from tests.conftest import SERVER_URL
 
 TABLES = {"tenants", "api_keys", "scrape_jobs", "scrape_job_chunks", "scrape_results", "raw_scraped_profiles",
           "global_usernames", "source_profiles", "campaigns", "daily_assignments"}
@@ -21,10 +21,10 @@ def test_migrations_are_numbered_without_gaps():
 
 def test_migrations_apply_to_an_empty_database_and_twice_is_a_noop():
     name = f"migrations_{uuid.uuid4().hex[:8]}"
-    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    admin = SERVER_URL
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = DATABASE_URL.rsplit("/", 1)[0] + "/" + name
+    url = SERVER_URL.rsplit("/", 1)[0] + "/" + name
     try:
         applied = apply_migrations(url)
         assert len(applied) == len(list(MIGRATIONS_DIR.glob("*.sql")))

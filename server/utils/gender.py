@@ -16,7 +16,11 @@ Evidence is added as log-odds (nats) of "female":
   title     Mrs/Ms/Miss/Lady... or Mr/Sir/...: ±TITLE_LLR;
   word      gendered words (mom, wife, queen / dad, husband, king ...): ±WORD_LLR.
 The answer is given only when the posterior reaches ``MIN_PROBABILITY``; business
-or organisation words and couples ("Anna & Tom") give unknown.
+or organisation words and couples ("Anna & Tom") give unknown. "Name | Tattoo Artist"
+(or "•"): only the first segment is read as the name. After a title ("Mrs. Thompson",
+"Dr Reinhardt") a single remaining token is a surname. The username is read only when
+the display name leaves the answer open, and only if it shares a chunk with the display
+name (or the display name is empty); see ``_username_llr``.
 
 Pure: same input, same output. Lookup data are loaded on the first call
 (``gender_data.load_table``), never at import. Never raises for odd input
@@ -87,7 +91,13 @@ _BUSINESS = {
     "florist", "flowers", "boutik", "bakes", "cakes", "catering", "dental", "pharmacy", "wellness", "yoga",
     "pilates", "crossfit", "football", "fc", "tv", "radio", "app", "shopping", "sale", "deals", "memes",
     "quotes", "daily", "hq", "store", "outlet", "brewery", "winery", "bistro", "grill", "diner", "pub",
+    "labs", "lab", "supply", "supplies", "repair", "repairs", "auto", "autos", "motors", "garage", "rentals",
+    "rental", "cleaning", "plumbing", "construction", "studios", "florals", "bakehouse", "creamery",
+    "roasters", "pizzeria", "taqueria", "trattoria", "emporium", "goods", "corp", "ltda", "srl", "nyc",
+    "merch", "printing", "prints", "ventures",
 }
+# Professions after a separator ("Name | Tattoo Artist") describe a person, not a business.
+_HONORIFICS = {"dr", "prof", "professor", "doctor", "rev", "capt", "sgt", "ing", "mag", "dipl"}
 _USERNAME_PREFIXES = ("the", "its", "itz", "im", "iam", "real", "official", "hey", "hi", "mr", "mrs", "miss",
                       "ms", "dr", "lil", "little", "just", "only", "ur", "your", "yours", "queen", "king", "x")
 _COUPLE = {"&", "+", "and", "und"}
@@ -199,22 +209,47 @@ def _segment_prefix(chunk: str, table: dict[str, float]) -> float | None:
     return v0
 
 
-def _username_llr(username: str | None, table: dict[str, float]) -> float | None:
-    """Evidence from the first name-like chunk of a username (later chunks are usually surnames)."""
+def _username_llr(username: str | None, table: dict[str, float],
+                  display: list[str] | None = None) -> tuple[float, float] | None:
+    """(log-odds, weight) from the first name-like chunk of a username, or None.
+
+    Later chunks are usually surnames. ``display`` = the display name's name
+    tokens (folded); when given, the username must share a chunk with it (or
+    start with its first name), else the handle is unrelated to the person's
+    name ("mystic_cactus_66") and says nothing. A chunk that starts with the
+    display first name ("kim" -> "kimberly") is the full given name: full weight.
+    A username made of two or more separated chunks ("anna.smith_9") has the
+    usual "given.family" shape: full weight; a single or glued chunk: half.
+    """
     chunks = nn.split_username(username)
     if any(ch in _BUSINESS and ch != "official" for ch in chunks):
         return None
-    for ch in chunks[:3]:
+    if display:
+        first = display[0]
+        if len(first) >= 3:
+            for ch in chunks:
+                if ch != first and ch.startswith(first) and ch not in display:
+                    v = table.get(ch)
+                    if v is not None:
+                        return v, 1.0
+        if not any(ch in display or (len(first) >= 3 and ch.startswith(first)) for ch in chunks):
+            return None
+        chunks = [ch for ch in chunks if ch not in display[1:]]  # the display surname
+    named = [ch for ch in chunks if ch not in _TITLES_NEUTRAL and ch not in _USERNAME_PREFIXES]
+    weight = 1.0 if len(named) >= 2 else USERNAME_WEIGHT
+    for i, ch in enumerate(chunks[:3]):
         if ch in _TITLES_NEUTRAL or ch in _USERNAME_PREFIXES:
             continue
         if len(ch) < 3:
             return None  # an initial: what follows is a surname
         v = table.get(ch)
-        if v is None:
+        # rare one-record names only where the handle has a name shape (a chunk follows)
+        if v is None and i + 1 < len(chunks):
             v = rare_llr(ch)
-        if v is None:
+        if v is None and len(named) == 1:  # only a glued handle is segmented; a delimited chunk is whole
             v = _segment_prefix(ch, table)
-        return v
+            weight = USERNAME_WEIGHT
+        return (v, weight) if v is not None else None
     return None
 
 
@@ -230,17 +265,22 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
     lower = text.lower()
     pron, lower = _pronoun_llr(lower) if "/" in lower or "(" in lower else (0.0, lower)
 
-    raw_tokens = [t.strip(".'-") for t in _SPLIT_RE.split(lower)]
-    tokens = []
-    for t in raw_tokens:
-        if not t:
-            continue
-        if t.endswith("'s") and len(t) > 3:  # possessive: "Jessica's Bakery"
-            t = t[:-2]
-        tokens.append(t)
+    tokens: list[str] = []
+    segments = lower.split("|") if "|" in lower else (lower,)
+    for seg in segments:  # "Name | Tattoo Artist": the first segment with words is the name
+        for t in _SPLIT_RE.split(seg):
+            t = t.strip(".'-")
+            if not t:
+                continue
+            if t.endswith("'s") and len(t) > 3:  # possessive: "Jessica's Bakery"
+                t = t[:-2]
+            tokens.append(t)
+        if tokens:
+            break
 
     title = 0.0
     word = 0.0
+    honorific = False
     names: list[str] = []
     for i, t in enumerate(tokens):
         key = t.replace(".", "") if t.isascii() else nn.fold_key(t)
@@ -249,10 +289,13 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
         if t in _COUPLE and names and i + 1 < len(tokens):
             return _UNKNOWN["couple"]
         if not names and key in _TITLES_F:
-            title = TITLE_LLR
+            title, honorific = TITLE_LLR, True
             continue
         if not names and key in _TITLES_M:
-            title = -TITLE_LLR
+            title, honorific = -TITLE_LLR, True
+            continue
+        if not names and key in _HONORIFICS:
+            honorific = True
             continue
         if key in _WORDS_F:
             word = WORD_LLR
@@ -267,6 +310,8 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             continue
         names.append(t)
 
+    if honorific and len(names) == 1:
+        names = [""]  # "Mrs. Thompson", "Dr Reinhardt": a title is followed by the surname
     name_llr = None
     name_src = "first_name"
     if names and names[0]:
@@ -292,9 +337,9 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
         parts[name_src] = name_llr
     total = sum(parts.values())
     if abs(total) < _MIN_LOGODDS and username:
-        u = _username_llr(username, table)
+        u = _username_llr(username, table, [nn.fold_key(x) if x else "" for x in names])
         if u is not None:
-            parts["username"] = USERNAME_WEIGHT * u
+            parts["username"] = u[1] * u[0]
             total = sum(parts.values())
     if not tokens and not parts.get("username") and pron == 0.0:
         return _UNKNOWN["empty"]

@@ -69,6 +69,7 @@ CONFUSABLES = {
 _STRONG_CONFUSABLES = set("ѕіјԁһӏԛԝѵѡ")
 
 _KEEP_PUNCT = set("'/&+()-.")
+_FLAG_RE = re.compile("(?<![\U0001F1E6-\U0001F1FF])[\U0001F1E6-\U0001F1FF]{2}(?![\U0001F1E6-\U0001F1FF])")
 
 
 @functools.lru_cache(maxsize=1)
@@ -97,6 +98,9 @@ def clean_display(text: object) -> str:
         return ""
     if text.isascii():
         return text
+    # A pair of regional indicators is a flag emoji ("🇭🇺"), not the letters "HU";
+    # longer runs are letter art ("🇯🇪🇸🇸…") and are read as letters below.
+    text = _FLAG_RE.sub(" ", text)
     s = unicodedata.normalize("NFKC", text.translate(_char_map()))
     s = s.translate(_char_map())  # NFKC can expose mapped chars (e.g. fullwidth apostrophe)
     out = []
@@ -110,7 +114,7 @@ def clean_display(text: object) -> str:
             out.append(ch)
         elif c[0] == "Z":
             out.append(" ")
-        elif ch in "｜|":
+        elif ch in "｜|•":  # "Name | Tattoo Artist", "Name • Travel": segment separators
             out.append(" | ")
         else:
             out.append(" ")

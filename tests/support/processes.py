@@ -76,7 +76,8 @@ def start_worker(log_dir: Path, env: dict, concurrency: int = 2, name: str = "wo
     log_path = log_dir / f"{name}.log"
     proc = _spawn([sys.executable, "-m", "celery", "-A", "server.celery_worker", "worker",
                    "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork",
-                   f"--hostname={name}@%h", "--without-gossip", "--without-mingle"], log_path, env)
+                   f"--hostname={name}-{env['CELERY_QUEUE']}@%h", "-Q", env["CELERY_QUEUE"],
+                   "--without-gossip", "--without-mingle"], log_path, env)
     _wait_for(lambda text: " ready." in text, proc, log_path, "celery worker")
     return ManagedProcess(proc, log_path)
 

@@ -1,0 +1,114 @@
+"""The main job end to end, as an operator would run it (``make demo``).
+
+Starts the local stack unless it is already up, creates a fresh demo tenant (4 VA tables × 25)
+with its own Airtable base and API key, scrapes the followers of the 120 source accounts in
+``demo/source_accounts.txt`` (``totalScrapeCount`` 5000, ``targetGender`` female) while showing
+a progress bar, prints the summary, continues with the daily outreach week, and stops what it
+started.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts import stack  # noqa: E402
+
+ROOT = stack.ROOT
+ACCOUNTS_FILE = ROOT / "demo" / "source_accounts.txt"
+TERMINAL = {"completed", "completed_with_errors", "failed", "cancelled"}
+
+
+def flask_cli(env: dict, *args: str) -> str:
+    """Run ``flask --app server.app ARGS`` and return its last output line."""
+    flask = str(Path(sys.executable).parent / "flask")
+    out = subprocess.run([flask, "--app", "server.app", *args], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+def create_demo_tenant(env: dict) -> tuple[str, str, str]:
+    """A fresh tenant, its Airtable base in the stand-in, and an API key: (name, base, key)."""
+    stamp = datetime.now(timezone.utc).strftime("%m%d%H%M%S")
+    name, base = f"demo-{stamp}", f"appDemo{stamp}"
+    airtable_url = env["AIRTABLE_API_URL"]
+    requests.post(f"{airtable_url}/_control/bases", json={"id": base, "name": name}, timeout=10).raise_for_status()
+    flask_cli(env, "create-tenant", name, "--base-id", base, "--tables", "4", "--per-table", "25")
+    return name, base, flask_cli(env, "create-api-key", "--tenant", name, "--name", "demo")
+
+
+def poll(session: requests.Session, job_id: str, label: str) -> dict:
+    """Poll job-status with a progress bar until the job ends; returns the final job."""
+    with tqdm(total=100, desc=label, unit="%", bar_format="{l_bar}{bar}| {n}/{total}% [{elapsed}]") as bar:
+        while True:
+            job = session.get(f"{stack.WEB_URL}/api/job-status/{job_id}", timeout=10).json()
+            bar.update(job["progress"] - bar.n)
+            bar.set_postfix_str(f"{job['status']}, {job['profiles_scraped']} kept, "
+                                f"chunk {job['current_batch']}/{job['total_batches']}")
+            if job["status"] in TERMINAL:
+                return job
+            time.sleep(0.5)
+
+
+def scrape(session: requests.Session) -> dict:
+    """Submit the demo scrape, follow it, print the summary; returns the final job."""
+    accounts = [line.strip() for line in ACCOUNTS_FILE.read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    started = time.monotonic()
+    response = session.post(f"{stack.WEB_URL}/api/scrape-followers", timeout=30, json={
+        "accounts": accounts, "totalScrapeCount": 5000, "targetGender": "female"})
+    response.raise_for_status()
+    accepted = response.json()
+    print(f"scrape job {accepted['job_id']}: {accepted['accounts_accepted']} accounts in "
+          f"{accepted['total_batches']} chunks")
+    job = poll(session, accepted["job_id"], "scrape")
+    elapsed = time.monotonic() - started
+    results = session.get(f"{stack.WEB_URL}/api/job-results/{job['job_id']}?limit=10", timeout=10).json()
+    split = job["result"].get("gender_split", {})
+    print("\n== Scrape summary ==")
+    print(f"status        {job['status']}")
+    print(f"kept          {job['profiles_scraped']} of {job['items_read']} followers read")
+    print("gender split  " + ", ".join(f"{g} {n}" for g, n in sorted(split.items())))
+    print(f"cost          ${job['cost_usd']:.2f}")
+    print(f"elapsed       {elapsed:.1f}s")
+    print("first results:")
+    for p in results["profiles"]:
+        print(f"  {p['username']:<28} {p['full_name'][:30]:<30} {p['gender']:<8} "
+              f"{p['gender_probability']:.2f}  from @{p['source_account']}")
+    return job
+
+
+def main() -> int:
+    """Run the demo; returns the exit code."""
+    env = stack.stack_env()
+    started_here = not stack.running()
+    if started_here and stack.up() != 0:
+        return 1
+    try:
+        name, base, key = create_demo_tenant(env)
+        print(f"demo tenant {name} (Airtable base {base})")
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {key}"
+        job = scrape(session)
+        if job["status"] not in ("completed", "completed_with_errors"):
+            print(f"scrape ended {job['status']}: {job['error_message']}", file=sys.stderr)
+            return 1
+        from scripts.demo_daily import run_daily_demo
+
+        run_daily_demo(stack.WEB_URL, key, job["job_id"], airtable_url=env["AIRTABLE_API_URL"],
+                       airtable_base=base)
+        return 0
+    finally:
+        if started_here:
+            stack.down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
