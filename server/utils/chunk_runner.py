@@ -94,15 +94,16 @@ class ChunkRunner:
             return self._finish("skipped", "totalScrapeCount reached before this chunk started")
         client = self.services.apify()
         run_id = self.claim.chunk["apify_run_id"] or self._start_run(client)
-        run = self._wait(client, run_id)
-        if run is None:
+        waited = self._wait(client, run_id)
+        if waited.stop == "timeout":
             return self._release(None, count_attempt=False, retry_in=RESCHEDULE_SECONDS, status="waiting")
-        status = _status(run)
-        if status == "CANCELLED_BY_JOB":
-            return self._finish("cancelled", "job cancelled")
-        if status == "CAP_REACHED":
-            return self._finish("skipped", "totalScrapeCount reached while the run was going")
-        cost = float(getattr(run, "usage_total_usd", None) or 0.0)
+        cost = float(getattr(waited.run, "usage_total_usd", None) or 0.0)
+        if waited.stop == "cancelled":
+            return self._finish("cancelled", "job cancelled; Apify run aborted", cost, "ABORTED")
+        if waited.stop == "cap_reached":
+            return self._finish("skipped", "totalScrapeCount reached while the run was going; run aborted",
+                                cost, "ABORTED")
+        status = _status(waited.run)
         kept, errors = self._read_dataset(client, self.claim.chunk["apify_dataset_id"])
         if status != "SUCCEEDED":
             return self._finish("failed", f"Apify run {run_id} ended {status}; {kept} profiles kept",
@@ -131,8 +132,10 @@ class ChunkRunner:
         self.claim.chunk.update(apify_run_id=run.id, apify_dataset_id=run.default_dataset_id)
         return run.id
 
-    def _wait(self, client, run_id: str):
-        """The finished run; None when the wait budget ran out (the chunk is re-scheduled)."""
+    def _wait(self, client, run_id: str) -> "Waited":
+        """Wait for the run in slices, renewing the lease after each; stop early (aborting the
+        run) when the job is cancelled or its cap is reached, and give up after
+        ``APIFY_WAIT_SECONDS`` so the task can re-schedule itself."""
         deadline = time.monotonic() + self.settings.apify_wait_seconds
         slice_seconds = max(1, min(30, self.lease // 3))
         while True:
@@ -146,13 +149,13 @@ class ChunkRunner:
                 fenced_update(conn, self.claim, self.lease, apify_run_status=status)
                 job = load_job(conn, self.job_id)
             if status in RUN_TERMINAL:
-                return run
-            if job["status"] == "cancelled" or self._cap_reached():
+                return Waited(run, None)
+            stop = "cancelled" if job["status"] == "cancelled" else ("cap_reached" if self._cap_reached() else None)
+            if stop:
                 client.run(run_id).abort()
-                marker = "CANCELLED_BY_JOB" if job["status"] == "cancelled" else "CAP_REACHED"
-                return _Marker(marker)
+                return Waited(client.run(run_id).get() or run, stop)
             if time.monotonic() >= deadline:
-                return None
+                return Waited(run, "timeout")
 
     def _read_dataset(self, client, dataset_id: str) -> tuple[int, int]:
         """Stream the run's dataset from the recorded offset; returns (kept, error items).
@@ -233,11 +236,12 @@ class ChunkRunner:
 
 
 @dataclass(frozen=True)
-class _Marker:
-    """Stand-in for a run when the wait ended for a reason of ours (cancel, cap)."""
+class Waited:
+    """How waiting for a run ended: ``stop`` is None when the run finished, else ``timeout``,
+    ``cancelled`` or ``cap_reached``; ``run`` is the last Run seen."""
 
-    status: str
-    usage_total_usd: float = 0.0
+    run: object
+    stop: str | None
 
 
 def _status(run) -> str:

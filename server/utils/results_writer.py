@@ -46,19 +46,25 @@ def dedupe(rows: list[KeptProfile]) -> list[KeptProfile]:
     return list(seen.values())
 
 
-_INSERT = """
-INSERT INTO scrape_results (job_id, tenant_id, profile_id, username, full_name, gender,
-                            gender_probability, gender_source, source_account, is_private, is_verified)
+_ROWS = """
 SELECT %(job_id)s, %(tenant_id)s, t.* FROM unnest(
     %(profile_id)s::text[], %(username)s::text[], %(full_name)s::text[], %(gender)s::text[],
     %(probability)s::real[], %(source)s::text[], %(source_account)s::text[], %(is_private)s::bool[],
     %(is_verified)s::bool[]) AS t(profile_id, username, full_name, gender, gender_probability,
                                   gender_source, source_account, is_private, is_verified)
+"""
+_INSERT_HEAD = """
+INSERT INTO scrape_results (job_id, tenant_id, profile_id, username, full_name, gender,
+                            gender_probability, gender_source, source_account, is_private, is_verified)
+"""
+_CONFLICT = " ON CONFLICT (job_id, profile_id) DO NOTHING"
+# Everything fits under the cap: let the unique index drop rows stored before.
+_INSERT = _INSERT_HEAD + _ROWS + _CONFLICT
+# Near the cap: only rows not stored yet may take the remaining room.
+_INSERT_CAPPED = _INSERT_HEAD + _ROWS + """
 WHERE NOT EXISTS (SELECT 1 FROM scrape_results r
                   WHERE r.job_id = %(job_id)s AND r.profile_id = t.profile_id)
-LIMIT %(room)s
-ON CONFLICT (job_id, profile_id) DO NOTHING
-"""
+LIMIT %(room)s""" + _CONFLICT
 
 
 def write_batch(conn: Connection, claim: Claim, rows: list[KeptProfile], items_read: int,
@@ -77,7 +83,7 @@ def write_batch(conn: Connection, claim: Claim, rows: list[KeptProfile], items_r
         room = max(0, min(room, job["max_profiles"] - job["profiles_scraped"]))
     inserted = 0
     if room and rows:
-        cur = conn.execute(_INSERT, {
+        cur = conn.execute(_INSERT if room >= len(rows) else _INSERT_CAPPED, {
             "job_id": chunk["job_id"], "tenant_id": chunk["tenant_id"], "room": room,
             "profile_id": [r.profile_id for r in rows], "username": [r.username for r in rows],
             "full_name": [r.full_name for r in rows], "gender": [r.gender for r in rows],

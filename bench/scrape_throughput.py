@@ -1,0 +1,121 @@
+"""Scrape pipeline throughput against Postgres COPY of the same rows (DESIGN.md §11).
+
+Runs one 50-account chunk through the real chunk code (apify-client → the Apify stand-in →
+item parsing → gender → 1000-row batch inserts with exact counters) in this process, then COPYs
+the very rows it stored into an empty table of the same shape, and prints both rates and their
+ratio, measured side by side in one run. Also prints the parts: reading the dataset and gender
+inference alone.
+
+Usage: ``python bench/scrape_throughput.py [--followers-per-account 1000]`` with Postgres and
+Redis running (``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` as for the tests). A scratch database
+is created and dropped.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from server.migrate import apply_migrations  # noqa: E402
+from server.services import Services  # noqa: E402
+from server.settings import Settings  # noqa: E402
+from server.utils import tenants  # noqa: E402
+from server.utils.apify_actor import parse_item  # noqa: E402
+from server.utils.chunk_runner import ChunkRunner  # noqa: E402
+from server.utils.gender import detect_gender  # noqa: E402
+from server.utils.jobs import mark_processing  # noqa: E402
+from server.utils.scrape_jobs import create_scrape_job  # noqa: E402
+from standins.apify.server import BackgroundServer  # noqa: E402
+
+COLUMNS = ("job_id", "tenant_id", "profile_id", "username", "full_name", "gender", "gender_probability",
+           "gender_source", "source_account", "is_private", "is_verified")
+
+
+def main() -> int:
+    """Run the benchmark and print its table; returns the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--followers-per-account", type=int, default=1000)
+    args = parser.parse_args()
+    server_url = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    db_url = server_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    standin = BackgroundServer({"token": "bench", "run_seconds": 0.0})
+    try:
+        apply_migrations(db_url)
+        settings = Settings.from_env(
+            database_url=db_url, redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+            apify_api_key="bench", apify_api_url=standin.url, airtable_access_token="unused",
+            airtable_base_id="appBenchBench0001", environment="test")
+        services = Services(settings)
+        accounts = [f"bench{i}" for i in range(settings.chunk_size)]
+        with services.db.transaction() as conn:
+            tenant = tenants.upsert_tenant(conn, "bench", None, 1, 1)
+            params = {"targetGender": "any", "includeUnknown": True,
+                      "per_account_limit": args.followers_per_account}
+            job = create_scrape_job(conn, tenant.tenant_id, accounts, params, settings.chunk_size, None, None).job
+            mark_processing(conn, job["job_id"])
+
+        detect_gender("Warm Up", "warm.up")  # a worker loads the name tables once per process
+        started = time.perf_counter()
+        outcome = ChunkRunner(services, job["job_id"], 0).run()
+        pipeline_seconds = time.perf_counter() - started
+        assert outcome.status == "done", outcome
+
+        with services.db.transaction() as conn:
+            rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM scrape_results WHERE job_id = %s",
+                                (job["job_id"],)).fetchall()
+            run_id = conn.execute("SELECT apify_run_id, apify_dataset_id FROM scrape_job_chunks WHERE job_id = %s",
+                                  (job["job_id"],)).fetchone()
+            conn.execute("CREATE TABLE copy_target (LIKE scrape_results INCLUDING ALL)")
+        started = time.perf_counter()
+        with services.db.transaction() as conn, conn.cursor() as cur:
+            with cur.copy(f"COPY copy_target ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in COLUMNS])
+        copy_seconds = time.perf_counter() - started
+
+        client = services.apify()
+        started = time.perf_counter()
+        items, offset = [], 0
+        while True:
+            page = client.dataset(run_id["apify_dataset_id"]).list_items(offset=offset, limit=1000)
+            if not page.items:
+                break
+            items += page.items
+            offset += len(page.items)
+        read_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        for item in items:
+            follower = parse_item(item)
+            if follower:
+                detect_gender(follower.full_name, follower.username)
+        gender_seconds = time.perf_counter() - started
+
+        n = len(rows)
+        print(f"rows stored: {n} from {len(items)} dataset items ({len(accounts)} accounts)")
+        print(f"{'step':<44}{'rows/s':>12}{'seconds':>10}")
+        print(f"{'pipeline (read+parse+gender+insert+count)':<44}{n / pipeline_seconds:>12,.0f}{pipeline_seconds:>10.2f}")
+        print(f"{'  of which dataset read over HTTP':<44}{len(items) / read_seconds:>12,.0f}{read_seconds:>10.2f}")
+        print(f"{'  of which parse + gender':<44}{len(items) / gender_seconds:>12,.0f}{gender_seconds:>10.2f}")
+        print(f"{'Postgres COPY of the same rows':<44}{n / copy_seconds:>12,.0f}{copy_seconds:>10.2f}")
+        print(f"ratio pipeline / COPY: {copy_seconds / pipeline_seconds:.3f} "
+              f"(the pipeline runs at {100 * copy_seconds / pipeline_seconds:.1f}% of raw COPY speed)")
+        services.db.close()
+        return 0
+    finally:
+        standin.stop()
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    sys.exit(main())
