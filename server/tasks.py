@@ -84,6 +84,8 @@ def reap_stale(self) -> dict:
         enqueue_chunks(self.app, str(job_id), indexes, services.db)
     for job_id in found.jobs_to_start:
         self.app.send_task("scrape.start", args=[str(job_id)])
+    for job_id in found.jobs_to_rerun:
+        self.app.send_task("jobs.run", args=[str(job_id)])
     return found.summary()
 
 

@@ -13,18 +13,21 @@ class StaleWork:
 
     chunks_to_resend: dict[UUID, list[int]] = field(default_factory=dict)
     jobs_to_start: list[UUID] = field(default_factory=list)
+    jobs_to_rerun: list[UUID] = field(default_factory=list)
 
     def summary(self) -> dict:
-        """Counts for logs: ``{"chunks": n, "jobs": n}``."""
+        """Counts for logs: ``{"chunks": n, "jobs": n, "reruns": n}``."""
         return {"chunks": sum(len(v) for v in self.chunks_to_resend.values()),
-                "jobs": len(self.jobs_to_start)}
+                "jobs": len(self.jobs_to_start), "reruns": len(self.jobs_to_rerun)}
 
 
 def find_stale(services, limit: int = 5000) -> StaleWork:
     """Chunks of processing jobs that are running with an expired lease, or queued and sent
-    longer ago than the broker's visibility timeout; scrape jobs queued for over 5 minutes.
+    longer ago than the broker's visibility timeout; scrape jobs queued for over 5 minutes;
+    single-step jobs queued for over 5 minutes or whose heartbeat is older than twice the hard
+    task time limit (no live task can be behind them).
 
-    Re-sending is always safe: the chunk task claims before working.
+    Re-sending is always safe: chunk tasks claim before working and job handlers are idempotent.
     """
     s = services.settings
     out = StaleWork()
@@ -45,4 +48,9 @@ def find_stale(services, limit: int = 5000) -> StaleWork:
         out.jobs_to_start = [r["job_id"] for r in conn.execute(
             "SELECT job_id FROM scrape_jobs WHERE kind = 'scrape' AND status = 'queued'"
             " AND created_at < now() - interval '5 minutes' LIMIT 100").fetchall()]
+        out.jobs_to_rerun = [r["job_id"] for r in conn.execute(
+            "SELECT job_id FROM scrape_jobs WHERE kind <> 'scrape' AND ("
+            " (status = 'queued' AND created_at < now() - interval '5 minutes')"
+            " OR (status = 'processing' AND heartbeat_at < now() - make_interval(secs => %s)))"
+            " LIMIT 100", (2 * s.task_time_limit,)).fetchall()]
     return out
