@@ -54,11 +54,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         "bearerAuth": {"type": "http", "scheme": "bearer"},
         "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         "security": [{"bearerAuth": []}, {"apiKeyHeader": []}]})
-    install_auth(app)
     for blueprint in (jobs_blp, daily_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(health_blp)
-    init_limiter(app, settings)
+    init_limiter(app, settings)  # before auth: key guessing is rate-limited too
+    install_auth(app)
     register_error_handlers(app)
     register_cli(app)
     return app

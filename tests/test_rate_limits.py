@@ -1,0 +1,43 @@
+"""Rate limits live in Redis, are keyed by API key (or the address the trusted proxy saw) and
+never apply to the liveness probe."""
+from __future__ import annotations
+
+import uuid
+
+from server.app import create_app
+from server.settings import Settings
+from tests.conftest import auth
+
+
+def _limited_app():
+    # a fresh storage namespace per test: another prefix of keys in the same Redis
+    return create_app(Settings.from_env(ratelimit_default="3 per minute", trusted_proxy_hops=1,
+                                        app_version=f"rl-{uuid.uuid4().hex[:6]}"))
+
+
+def test_limit_is_per_key_and_answers_429_in_the_envelope(stack, tenant, app):
+    limited = _limited_app().test_client()
+    _, key = tenant
+    path = f"/api/job-status/{uuid.uuid4()}"
+    codes = [limited.get(path, headers=auth(key)).status_code for _ in range(4)]
+    assert codes == [404, 404, 404, 429]
+    body = limited.get(path, headers=auth(key)).get_json()
+    assert body["success"] is False and body["error"]["code"] == "TOO_MANY_REQUESTS"
+    from tests.test_scrape_api import _other_key
+    assert limited.get(path, headers=auth(_other_key(app))).status_code == 404  # its own bucket
+
+
+def test_forged_forwarded_for_does_not_reset_the_limit(stack):
+    limited = _limited_app().test_client()
+    address = f"198.51.100.{uuid.uuid4().int % 200 + 1}"
+    codes = []
+    for i in range(4):
+        # the client forges the first entry; Heroku's router appends the real address last
+        headers = {"X-Forwarded-For": f"10.0.0.{i}, {address}"}
+        codes.append(limited.post("/api/scrape-followers", json={}, headers=headers).status_code)
+    assert codes == [401, 401, 401, 429]
+
+
+def test_liveness_probe_is_never_limited(stack):
+    limited = _limited_app().test_client()
+    assert all(limited.get("/healthz").status_code == 200 for _ in range(10))
