@@ -63,9 +63,10 @@ def create_run_daily_job(conn: Connection, tenant_id: UUID, campaign_date: date,
     return insert_job(conn, tenant_id, "run_daily", params, idempotency_key)
 
 
-def _step_plan(services, tenant: Tenant, params: dict, state: dict):
+def _step_plan(services, tenant: Tenant, params: dict, state: dict, sub_report):
     """``(name, callable)`` per step; callables return JSON-able summaries. ``state`` carries the
-    campaign id from ``select`` to ``distribute`` and ``push``."""
+    campaign id from ``select`` to ``distribute`` and ``push``; ``sub_report(name)`` is the
+    progress callback handed to the long steps (sync, push)."""
     from server.utils import airtable_push, lifecycle, status_sync  # the other engineer's modules
 
     now = utc_now(services)
@@ -84,10 +85,10 @@ def _step_plan(services, tenant: Tenant, params: dict, state: dict):
     def push():
         if state.get("campaign_id") is None:
             return {"skipped": "no campaign: the pool had no unused profiles"}
-        return airtable_push.push_campaign(services, tenant, state["campaign_id"])
+        return airtable_push.push_campaign(services, tenant, state["campaign_id"], sub_report("push"))
 
     return [
-        ("status_sync", lambda: status_sync.sync_statuses(services, tenant)),
+        ("status_sync", lambda: status_sync.sync_statuses(services, tenant, sub_report("status_sync"))),
         ("mark_unfollow", lambda: lifecycle.mark_unfollow_due(services, tenant, now)),
         ("delete_completed", lambda: lifecycle.delete_completed(services, tenant, now)),
         ("expire_pending", lambda: lifecycle.expire_pending(services, tenant, now)),
@@ -101,8 +102,10 @@ def run_daily_job(services, job: dict, report) -> dict:
     """Job handler of kind ``run_daily``; ``job["params"]`` is ``{"campaign_date": "YYYY-MM-DD"
     | None, "profiles_per_table": int | None}``.
 
-    Returns ``{"steps": {name: summary}, "campaign_id": str | None, "campaign_date",
-    "warning"?}``. Raises ``JobFailed("step <name> failed: ...", {"steps": ...})`` when a step
+    Returns ``{"steps": {name: summary}, "steps_run": [names in order] (jsonb does not keep key
+    order), "campaign_id": str | None, "campaign_date",
+    "warning"?}``; the job ends ``completed_with_errors`` (with ``error_message``) when a step
+    reported a problem without raising (records rejected by Airtable, a table unreadable). Raises ``JobFailed("step <name> failed: ...", {"steps": ...})`` when a step
     raises, and ``JobFailed`` when the tenant no longer exists.
     """
     with services.db.transaction() as conn:
@@ -111,7 +114,16 @@ def run_daily_job(services, job: dict, report) -> dict:
         raise JobFailed("tenant not found")
     state: dict = {}
     steps: dict = {}
-    plan = _step_plan(services, tenant, job["params"], state)
+
+    def sub_report(name: str):
+        """Progress inside step ``name`` mapped onto its share of the job (partials not kept)."""
+        index = STEPS.index(name)
+
+        def inner(progress: int, partial: dict | None = None) -> None:
+            report(int(99 * (index + max(0, min(progress, 99)) / 100) / len(STEPS)), {})
+        return inner
+
+    plan = _step_plan(services, tenant, job["params"], state, sub_report)
     for index, (name, step) in enumerate(plan, start=1):
         try:
             steps[name] = _jsonable(step())
@@ -119,14 +131,30 @@ def run_daily_job(services, job: dict, report) -> dict:
             log.warning("run-daily %s: step %s failed: %r", job["job_id"], name, exc)
             steps[name] = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
             raise JobFailed(f"step {name} failed: {type(exc).__name__}: {exc}"[:1000],
-                            {"steps": steps, "failed_step": name}) from exc
+                            {"steps": steps, "steps_run": list(steps), "failed_step": name}) from exc
         report(int(99 * index / len(plan)), {"steps": steps})
     campaign_id = state.get("campaign_id")
-    out = {"steps": steps, "campaign_id": str(campaign_id) if campaign_id else None,
+    out = {"steps": steps, "steps_run": list(steps), "campaign_id": str(campaign_id) if campaign_id else None,
            "campaign_date": steps["select"].get("campaign_date")}
     if steps["select"].get("warning"):
         out["warning"] = steps["select"]["warning"]
+    problems = _problems(steps)
+    if problems:
+        out["_status"] = "completed_with_errors"
+        out["error_message"] = "; ".join(problems)[:1000]
     return out
+
+
+def _problems(steps: dict) -> list[str]:
+    """Readable problems in step summaries that did not raise: a push that ended ``failed``
+    (records rejected by Airtable) or tables a step could not read (``errors``)."""
+    problems = []
+    for name, summary in steps.items():
+        if summary.get("status") == "failed":
+            problems.append(f"{name}: {summary.get('error_message') or 'failed'}")
+        if summary.get("errors"):
+            problems.append(f"{name}: {len(summary['errors'])} error(s), first: {summary['errors'][0]}")
+    return problems
 
 
 def _jsonable(value):
