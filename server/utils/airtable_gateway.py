@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from urllib.parse import unquote, urlsplit
 
 import requests
-from pyairtable import Api, Base, Table
+from pyairtable import Api, Base
 from requests.adapters import HTTPAdapter
 
 log = logging.getLogger(__name__)
@@ -256,11 +256,6 @@ def open_base(services, tenant, stats: RequestStats | None = None) -> Base:
     if not tenant.airtable_base_id:
         raise AirtableNotConfigured(f"tenant {tenant.name} has no Airtable base id")
     return airtable_api(services, stats).base(tenant.airtable_base_id)
-
-
-def table_of(base: Base, name: str) -> Table:
-    """The table ``name`` of ``base`` (no request is made)."""
-    return base.table(name)
 
 
 def error_type(exc: BaseException) -> str | None:

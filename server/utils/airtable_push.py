@@ -36,6 +36,7 @@ from server.utils.airtable_gateway import error_message, error_type, open_base, 
 from server.utils.airtable_jobs import AirtableJobError, chunked, job_tenant, run_airtable_call
 from server.utils.airtable_schema import ensure_tables, va_table_name
 from server.utils.clock import utc_now
+from server.utils.job_runner import JobFailed
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +311,6 @@ def push_campaign_job(services, job: dict, report) -> dict:
     try:
         campaign_id = UUID(str(campaign_id))
     except ValueError:
-        from server.utils.job_runner import JobFailed
         raise JobFailed(f"invalid campaign_id {campaign_id!r}") from None
     result = run_airtable_call(lambda: push_campaign(services, tenant, campaign_id, report))
     if result["rejected_count"]:

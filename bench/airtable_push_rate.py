@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Measure the Airtable push rate against its ceiling (DESIGN.md §11).
+
+Airtable allows 5 requests/s per base and 10 records per write, so no client can push more than
+50 records/s into one base (shared/reference/airtable.md §2). This benchmark pushes one campaign
+of N records (default 2,000 in 10 VA tables) with ``server.utils.airtable_push.push_campaign``
+into a local Airtable stand-in enforcing the real limit (5 req/s, 30 s penalty), and prints
+records/s and the share of the 50/s ceiling, plus what the stand-in saw (requests, 429s, the most
+requests in any 1 s window). The VA tables are created before the clock starts.
+
+Needs Postgres and Redis (the test defaults, or ``--database-url`` / ``--redis-url``); the schema
+is migrated (idempotent), a throw-away tenant is created and deleted afterwards.
+
+Usage: .venv/bin/python bench/airtable_push_rate.py [--records 2000] [--tables 10] [--margin 0.1]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date
+
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from server.migrate import apply_migrations  # noqa: E402
+from server.services import Services  # noqa: E402
+from server.settings import Settings  # noqa: E402
+from server.utils.airtable_push import push_campaign  # noqa: E402
+from server.utils.airtable_schema import ensure_va_tables  # noqa: E402
+from server.utils.tenants import upsert_tenant  # noqa: E402
+
+CEILING = 50.0   # 5 requests/s per base x 10 records per request
+TOKEN = "bench-airtable-token"
+
+
+def start_standin() -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "standins", "airtable", "--host", "127.0.0.1", "--port", "0",
+                             "--token", TOKEN, "--rate", "5", "--penalty-seconds", "30"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = proc.stdout.readline()
+    match = re.search(r"listening on (http://\S+)", line)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"stand-in did not start: {line}")
+    return proc, match.group(1)
+
+
+def seed(services, tenant, records: int, tables: int) -> uuid.UUID:
+    per_table = -(-records // tables)
+    prefix = uuid.uuid4().hex[:8]
+    with services.db.transaction() as conn:
+        campaign_id = conn.execute(
+            "INSERT INTO campaigns (tenant_id, campaign_date, status, va_tables, profiles_per_table, target_count,"
+            " total_selected) VALUES (%s, %s, 'distributed', %s, %s, %s, %s) RETURNING campaign_id",
+            (tenant.tenant_id, date(2031, 1, 1), tables, per_table, records, records)).fetchone()["campaign_id"]
+        conn.execute(
+            """
+            WITH u AS (
+                INSERT INTO global_usernames (tenant_id, profile_id, username, full_name, used, used_at)
+                SELECT %s, '8' || %s || lpad(g::text, 7, '0'), 'bench_' || %s || '_' || g, 'Bench Person ' || g,
+                       true, now()
+                FROM generate_series(0, %s - 1) g
+                RETURNING global_username_id, profile_id, username, full_name
+            ), n AS (SELECT u.*, row_number() OVER (ORDER BY profile_id) - 1 AS i FROM u)
+            INSERT INTO daily_assignments (tenant_id, campaign_id, global_username_id, profile_id, username,
+                                           full_name, va_table_number, position)
+            SELECT %s, %s, global_username_id, profile_id, username, full_name, 1 + i / %s, 1 + i %% %s FROM n
+            """, (tenant.tenant_id, prefix, prefix, records, tenant.tenant_id, campaign_id, per_table, per_table))
+    return campaign_id
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--tables", type=int, default=10)
+    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL",
+                                                                 "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--margin", type=float, default=None,
+                        help="AIRTABLE_RATE_MARGIN_SECONDS for this run (default: the setting's default)")
+    args = parser.parse_args()
+
+    proc, url = start_standin()
+    base_id = "appBench" + uuid.uuid4().hex[:9]
+    services = None
+    tenant = None
+    try:
+        requests.post(f"{url}/_control/bases", json={"id": base_id, "name": "bench"}, timeout=10).raise_for_status()
+        apply_migrations(args.database_url)
+        settings = Settings.from_env(
+            environment="development", database_url=args.database_url, redis_url=args.redis_url,
+            apify_api_key="unused", airtable_access_token=TOKEN, airtable_api_url=url,
+            airtable_base_id=base_id, airtable_penalty_seconds=30,
+            **({} if args.margin is None else {"airtable_rate_margin_seconds": args.margin}))
+        services = Services(settings)
+        with services.db.transaction() as conn:
+            tenant = upsert_tenant(conn, f"bench-{base_id}", base_id, args.tables, -(-args.records // args.tables))
+        campaign_id = seed(services, tenant, args.records, args.tables)
+        ensure_va_tables(services, tenant)
+        time.sleep(1.2)                                   # start with an empty 1 s window
+
+        started = time.perf_counter()
+        result = push_campaign(services, tenant, campaign_id)
+        elapsed = time.perf_counter() - started
+
+        stats = requests.get(f"{url}/_control/stats", params={"base": base_id}, timeout=10).json()
+        rate = result["records_pushed"] / elapsed
+        print(f"pushed {result['records_pushed']} records into {args.tables} tables in {elapsed:.2f} s")
+        print(f"push rate: {rate:.1f} records/s = {100 * rate / CEILING:.1f}% of the {CEILING:.0f}/s ceiling "
+              f"(5 requests/s x 10 records)")
+        print(f"limiter window: 1 s + {settings.airtable_rate_margin_seconds} s margin; "
+              f"client: {result['airtable_requests']}")
+        print(f"stand-in: requests={stats['requests']} rate_limited={stats['rate_limited']} "
+              f"max_requests_in_any_1s_window={stats['max_requests_in_any_1s_window']}")
+        return 0 if result["status"] == "pushed" else 1
+    finally:
+        if services is not None:
+            if tenant is not None:
+                with services.db.transaction() as conn:
+                    conn.execute("DELETE FROM tenants WHERE tenant_id = %s", (tenant.tenant_id,))
+            services.db.close()
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,209 @@
+"""The VA lifecycle after the push (DESIGN.md §6): unfollow due, delete completed, expire pending.
+
+Each rule compares a timestamp with ``now`` (given by the caller; the job handlers take it from
+``server.utils.clock.utc_now`` — never SQL ``now()``), touches only the given tenant's rows
+(every query filters ``tenant_id``) and is safe to run twice:
+
+- :func:`mark_unfollow_due`: ``followed`` with ``followed_at <= now - UNFOLLOW_AFTER_DAYS`` →
+  ``progress_status = unfollow`` in Airtable (PATCH by record id, 10 per request), then
+  ``status = 'unfollow'`` in the DB for the records Airtable accepted. A rerun finds nothing left.
+- :func:`delete_completed`: ``completed`` with ``completed_at <= now - DELETE_COMPLETED_AFTER_HOURS``
+  → records deleted from Airtable (10 per request), rows archived (``archived_at``,
+  ``archive_reason = 'completed'``) after each request.
+- :func:`expire_pending`: ``pending`` with ``coalesce(pushed_at, created_at) <= now -
+  EXPIRE_PENDING_AFTER_DAYS`` → deleted from Airtable, archived with ``'expired'``. Run it after a
+  status sync (run-daily does), or a row a VA just started could be expired.
+
+Airtable comes first, the DB second, one batch at a time: a crash in between leaves a row whose
+record is already updated/deleted; the rerun repeats the same idempotent update, or finds the
+record gone (counted as ``already_gone`` and archived). A record a VA deleted by hand before an
+unfollow is archived with ``'deleted_by_va'`` and reported. A table Airtable refuses is reported
+in ``errors`` and its rows stay as they are.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import requests
+
+from server.utils.airtable_gateway import error_message, open_base
+from server.utils.airtable_jobs import job_tenant, run_airtable_call
+from server.utils.airtable_records import delete_records, update_fields
+from server.utils.airtable_schema import va_table_name
+from server.utils.clock import utc_now
+
+log = logging.getLogger(__name__)
+
+MAX_REPORTED = 100
+
+
+def _candidates(services, sql: str, params: tuple) -> dict[int | None, list[dict]]:
+    """Rows of ``sql`` grouped by ``va_table_number`` (None: never pushed / no table)."""
+    with services.db.transaction() as conn:
+        rows = conn.execute(sql, params).fetchall()
+    groups: dict[int | None, list[dict]] = defaultdict(list)
+    for row in rows:
+        key = row["va_table_number"] if row["airtable_record_id"] else None
+        groups[key].append(row)
+    return groups
+
+
+def _archive(services, tenant_id, assignment_ids: list[int], reason: str, now: datetime) -> int:
+    if not assignment_ids:
+        return 0
+    with services.db.transaction() as conn:
+        return conn.execute(
+            """
+            UPDATE daily_assignments SET archived_at = %s, archive_reason = %s, updated_at = now()
+            WHERE tenant_id = %s AND assignment_id = ANY(%s::bigint[]) AND archived_at IS NULL
+            """, (now, reason, tenant_id, assignment_ids)).rowcount
+
+
+def _base_result(cutoff: datetime, due: int) -> dict:
+    return {"cutoff": cutoff.isoformat(), "due": due, "errors": [], "failed": []}
+
+
+def _finish(result: dict, base) -> dict:
+    result["failed"] = result["failed"][:MAX_REPORTED]
+    if base is not None:
+        result["airtable_requests"] = base.api.request_stats.as_dict()
+    return result
+
+
+def mark_unfollow_due(services, tenant, now: datetime) -> dict:
+    """Flag ``followed`` rows of ``tenant`` with ``followed_at <= now - UNFOLLOW_AFTER_DAYS`` as
+    ``unfollow`` in Airtable and the DB. ``now``: aware UTC datetime.
+
+    Returns ``{"cutoff": iso, "due", "marked", "deleted_by_va_count", "deleted_by_va":
+    [{"assignment_id", "record_id"}] (≤ 100), "failed": [{"record_id", "error"}], "errors":
+    [{"table", "error"}], "airtable_requests"?}``. Raises ``AirtableNotConfigured`` (when rows
+    are due) and ``AirtableRateLimited``.
+    """
+    cutoff = now - timedelta(days=services.settings.unfollow_after_days)
+    tid = tenant.tenant_id
+    groups = _candidates(services, """
+        SELECT assignment_id, va_table_number, airtable_record_id FROM daily_assignments
+        WHERE tenant_id = %s AND status = 'followed' AND archived_at IS NULL AND followed_at <= %s
+        ORDER BY va_table_number, assignment_id
+        """, (tid, cutoff))
+    result = _base_result(cutoff, sum(len(g) for g in groups.values()))
+    result.update(marked=0, deleted_by_va_count=0, deleted_by_va=[])
+    days = services.settings.unfollow_after_days
+
+    def mark_in_db(assignment_ids: list[int]) -> None:
+        if not assignment_ids:
+            return
+        with services.db.transaction() as conn:
+            result["marked"] += conn.execute(
+                """
+                UPDATE daily_assignments SET status = 'unfollow',
+                       unfollow_due_at = coalesce(unfollow_due_at, followed_at + %s * interval '1 day'),
+                       updated_at = now()
+                WHERE tenant_id = %s AND assignment_id = ANY(%s::bigint[]) AND status = 'followed'
+                  AND archived_at IS NULL
+                """, (days, tid, assignment_ids)).rowcount
+
+    mark_in_db([r["assignment_id"] for r in groups.pop(None, [])])   # no Airtable record to update
+    base = open_base(services, tenant) if groups else None
+    for n, rows in sorted(groups.items()):
+        by_record = {r["airtable_record_id"]: r["assignment_id"] for r in rows}
+
+        def on_batch(done: list[str], missing: list[str], by_record=by_record) -> None:
+            mark_in_db([by_record[i] for i in done])
+            gone = [by_record[i] for i in missing]
+            _archive(services, tid, gone, "deleted_by_va", now)
+            result["deleted_by_va_count"] += len(gone)
+            result["deleted_by_va"].extend({"assignment_id": by_record[i], "record_id": i} for i in missing)
+
+        try:
+            outcome = update_fields(base.table(va_table_name(n)), list(by_record), {"progress_status": "unfollow"},
+                                    on_batch)
+            result["failed"].extend(outcome.failed)
+        except requests.RequestException as exc:
+            result["errors"].append({"table": va_table_name(n), "error": error_message(exc)})
+    result["deleted_by_va"] = result["deleted_by_va"][:MAX_REPORTED]
+    return _finish(result, base)
+
+
+def _delete_and_archive(services, tenant, now: datetime, cutoff: datetime, sql: str, reason: str) -> dict:
+    tid = tenant.tenant_id
+    groups = _candidates(services, sql, (tid, cutoff))
+    result = _base_result(cutoff, sum(len(g) for g in groups.values()))
+    result.update(deleted=0, already_gone=0, archived=0)
+    result["archived"] += _archive(services, tid, [r["assignment_id"] for r in groups.pop(None, [])], reason, now)
+    base = open_base(services, tenant) if groups else None
+    for n, rows in sorted(groups.items()):
+        by_record = {r["airtable_record_id"]: r["assignment_id"] for r in rows}
+
+        def on_batch(done: list[str], missing: list[str], by_record=by_record) -> None:
+            result["deleted"] += len(done)
+            result["already_gone"] += len(missing)
+            result["archived"] += _archive(services, tid, [by_record[i] for i in done + missing], reason, now)
+
+        try:
+            outcome = delete_records(base.table(va_table_name(n)), list(by_record), on_batch)
+            result["failed"].extend(outcome.failed)
+        except requests.RequestException as exc:
+            result["errors"].append({"table": va_table_name(n), "error": error_message(exc)})
+    return _finish(result, base)
+
+
+def delete_completed(services, tenant, now: datetime) -> dict:
+    """Delete from Airtable and archive (``'completed'``) the ``completed`` rows of ``tenant`` with
+    ``completed_at <= now - DELETE_COMPLETED_AFTER_HOURS``. ``now``: aware UTC datetime.
+
+    Returns ``{"cutoff": iso, "due", "deleted", "already_gone", "archived", "failed":
+    [{"record_id", "error"}], "errors": [{"table", "error"}], "airtable_requests"?}``.
+    Raises ``AirtableNotConfigured`` (when rows are due) and ``AirtableRateLimited``.
+    """
+    cutoff = now - timedelta(hours=services.settings.delete_completed_after_hours)
+    return _delete_and_archive(services, tenant, now, cutoff, """
+        SELECT assignment_id, va_table_number, airtable_record_id FROM daily_assignments
+        WHERE tenant_id = %s AND status = 'completed' AND archived_at IS NULL AND completed_at <= %s
+        ORDER BY va_table_number, assignment_id
+        """, "completed")
+
+
+def expire_pending(services, tenant, now: datetime) -> dict:
+    """Delete from Airtable and archive (``'expired'``) the ``pending`` rows of ``tenant`` pushed
+    (or, never pushed, created) at or before ``now - EXPIRE_PENDING_AFTER_DAYS``.
+
+    Returns the shape of :func:`delete_completed`. Raises as :func:`delete_completed`.
+    """
+    cutoff = now - timedelta(days=services.settings.expire_pending_after_days)
+    return _delete_and_archive(services, tenant, now, cutoff, """
+        SELECT assignment_id, va_table_number, airtable_record_id FROM daily_assignments
+        WHERE tenant_id = %s AND status = 'pending' AND archived_at IS NULL
+          AND coalesce(pushed_at, created_at) <= %s
+        ORDER BY va_table_number, assignment_id
+        """, "expired")
+
+
+def _job(services, job: dict, rule) -> dict:
+    tenant = job_tenant(services, job)
+    now = utc_now(services)
+    result = run_airtable_call(lambda: rule(services, tenant, now))
+    result["now"] = now.isoformat()
+    if result["errors"] or result["failed"]:
+        result["_status"] = "completed_with_errors"
+    return result
+
+
+def mark_unfollow_job(services, job: dict, report) -> dict:
+    """Job ``mark_unfollow``: :func:`mark_unfollow_due` at ``utc_now``; result adds ``"now"``;
+    ``completed_with_errors`` when a table or record failed."""
+    return _job(services, job, mark_unfollow_due)
+
+
+def delete_completed_job(services, job: dict, report) -> dict:
+    """Job ``delete_completed``: :func:`delete_completed` at ``utc_now`` (result as
+    :func:`mark_unfollow_job`)."""
+    return _job(services, job, delete_completed)
+
+
+def expire_pending_job(services, job: dict, report) -> dict:
+    """Job ``expire_pending``: :func:`expire_pending` at ``utc_now`` (result as
+    :func:`mark_unfollow_job`)."""
+    return _job(services, job, expire_pending)
