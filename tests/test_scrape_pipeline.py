@@ -122,6 +122,11 @@ def test_same_chunk_message_twice_makes_no_duplicates_and_no_second_run(client, 
     assert again["current_batch"] == 1 and again["profiles_scraped"] == 100
 
 
+def _chunks(db, job_id):
+    with db.transaction() as conn:
+        return conn.execute("SELECT * FROM scrape_job_chunks WHERE job_id = %s", (job_id,)).fetchall()
+
+
 def test_worker_killed_mid_chunk_job_still_completes_correctly(client, app, stack, tenant):
     _, key = tenant
     stack.apify_control("faults", {"run_seconds": 3})
@@ -141,7 +146,7 @@ def test_worker_killed_mid_chunk_job_still_completes_correctly(client, app, stac
         os.kill(pid, signal.SIGKILL)
 
     final = wait_for_job(client, key, job["job_id"], timeout=120)
-    assert final["status"] == "completed"
+    assert final["status"] == "completed", (final, _chunks(db, job["job_id"]))
     expected = expected_kept(accounts, final["params"]["per_account_limit"], "any")
     rows = stored(db, job["job_id"])
     assert len(rows) == len({r["profile_id"] for r in rows}) == len(expected) == final["profiles_scraped"]
