@@ -14,7 +14,7 @@ from flask import Response, current_app, g, request, stream_with_context, url_fo
 from flask_smorest import Blueprint
 
 from server.errors import ApiError
-from server.schemas import (JobAcceptedSchema, JobSchema, ResultsPageSchema, ResultsQuerySchema,
+from server.schemas import (JobSchema, ScrapeAcceptedSchema, ResultsPageSchema, ResultsQuerySchema,
                             ScrapeRequestSchema)
 from server.utils import jobs
 from server.utils.accounts import normalise_accounts
@@ -63,7 +63,7 @@ def accepted(job: dict, **extra):
 
 @blp.post("/scrape-followers")
 @blp.arguments(ScrapeRequestSchema)
-@blp.response(202, JobAcceptedSchema)
+@blp.response(202, ScrapeAcceptedSchema)
 @blp.alt_response(400, description="A field is invalid; error.details names it")
 def scrape_followers(body: dict):
     """Start a scrape of the followers of ``accounts``; answers at once with the job id."""
@@ -94,15 +94,21 @@ def scrape_followers(body: dict):
                     duplicates_removed=norm.duplicates, rejected=norm.rejected[:REJECTS_SHOWN])
 
 
+def job_or_404(conn, job_id: UUID) -> dict:
+    """The caller's job ``job_id``; ``ApiError`` 404 when unknown or another tenant's."""
+    job = jobs.get_job(conn, g.tenant.tenant_id, job_id)
+    if job is None:
+        raise ApiError(404, "NOT_FOUND", "job not found")
+    return job
+
+
 @blp.get("/job-status/<uuid:job_id>")
 @blp.response(200, JobSchema)
 @blp.alt_response(404, description="Unknown job, or another tenant's")
 def job_status(job_id: UUID):
     """Status, progress, counters and cost of one of the tenant's jobs."""
     with _services().db.transaction() as conn:
-        job = jobs.get_job(conn, g.tenant.tenant_id, job_id)
-    if job is None:
-        raise ApiError(404, "NOT_FOUND", "job not found")
+        job = job_or_404(conn, job_id)
     return {"success": True, **jobs.job_to_json(job)}
 
 
@@ -115,9 +121,7 @@ def job_results(query: dict, job_id: UUID):
     or every row as CSV with ``format=csv`` (streamed)."""
     db = _services().db
     with db.transaction() as conn:
-        job = jobs.get_job(conn, g.tenant.tenant_id, job_id)
-        if job is None:
-            raise ApiError(404, "NOT_FOUND", "job not found")
+        job = job_or_404(conn, job_id)
         if job["kind"] != "scrape":
             raise ApiError(409, "NO_RESULTS", f"a {job['kind']} job has no profile results")
         if job["status"] not in RESULTS_READY:
@@ -160,9 +164,7 @@ def _decode_cursor(cursor: str | None) -> int | None:
 def cancel_job(job_id: UUID):
     """Cancel a queued or running job: queued chunks stop, running Apify runs are aborted."""
     with _services().db.transaction() as conn:
-        before = jobs.get_job(conn, g.tenant.tenant_id, job_id)
-        if before is None:
-            raise ApiError(404, "NOT_FOUND", "job not found")
+        before = job_or_404(conn, job_id)
         if before["status"] in jobs.TERMINAL:
             raise ApiError(409, "JOB_FINISHED", f"job already {before['status']}",
                            {"status": before["status"]})

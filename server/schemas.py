@@ -32,6 +32,11 @@ class JobAcceptedSchema(Schema):
     status_url = fields.String()
     results_url = fields.String()
     total_batches = fields.Integer()
+
+
+class ScrapeAcceptedSchema(JobAcceptedSchema):
+    """202 answer of ``POST /api/scrape-followers``."""
+
     accounts_accepted = fields.Integer()
     accounts_rejected = fields.Integer()
     duplicates_removed = fields.Integer()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from server.schemas import JobAcceptedSchema
+
 
 class ProfileId(fields.Field):
     """A platform id as a JSON string or integer (Instagram ids are numbers; many clients send
@@ -110,15 +112,9 @@ class CampaignSchema(Schema):
     unplaced = fields.Integer()
 
 
-class DailyJobAcceptedSchema(Schema):
+class DailyJobAcceptedSchema(JobAcceptedSchema):
     """202 answer of every daily endpoint that starts a job."""
 
-    success = fields.Boolean()
-    job_id = fields.UUID()
-    status = fields.String()
-    status_url = fields.String()
-    results_url = fields.String()
-    total_batches = fields.Integer()
     profiles_received = fields.Integer()
     profiles_accepted = fields.Integer()
     rejected_counts = fields.Dict(keys=fields.String(), values=fields.Integer())
