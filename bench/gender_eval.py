@@ -100,16 +100,17 @@ def speed(fn, names: list[str], seconds: float = 2.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def standin(accounts: int, count: int, gg) -> None:
+def standin(accounts: int, count: int, gg) -> dict[str, float] | None:
     try:
         from standins.followers import generate_followers
     except ImportError as e:  # pragma: no cover - depends on the stand-in landing
         print(f"stand-in: SKIPPED ({e}); standins.followers.generate_followers not available")
-        return
+        return None
     names = ["nike", "natgeo", "cristiano", "selenagomez", "therock", "kyliejenner", "arianagrande",
              "leomessi", "beyonce", "kimkardashian", "justinbieber", "taylorswift", "jlo", "virat.kohli",
              "nasa", "bbcnews", "vogue", "gymshark", "sephora", "fcbarcelona"][:accounts]
     rows = [f for a in names for f in generate_followers(a, count)]
+    result = None
     for label, fn in (("ours", ours), ("gender-guesser", gg)):
         tp = wrong = answered = answered_fm = 0
         gendered = 0
@@ -131,6 +132,9 @@ def standin(accounts: int, count: int, gg) -> None:
         print(f"stand-in {label:15s}: {len(rows)} followers ({gendered} female/male)  coverage={cov:.4f}  "
               f"precision(all answers)={prec:.4f}  precision(truth f/m)={prec_fm:.4f}  "
               f"(wrong: {wrong}, of them truth unknown/business: {answered - answered_fm})")
+        if label == "ours":
+            result = {"coverage": cov, "precision": prec}
+    return result
 
 
 def main() -> None:
@@ -150,6 +154,7 @@ def main() -> None:
         print(f"clean      {label:15s} {fmt(clean)}")
     print("decorated (ours | gender-guesser); '!' = ours > 0.01 from clean on errorCoded or errorCodedWithoutNA")
     clean = metrics(truth, [ours(r["full_name"]) for r in rows])
+    worst = ("", 0.0)  # decoration furthest from clean (issue: each within 0.01), separator-less gluing apart
     for kind in DECORATIONS:
         res = {}
         for label, fn in (("ours", ours), ("gg", gg)):
@@ -159,7 +164,10 @@ def main() -> None:
             else:
                 pred = [fn(decorate(r["full_name"], kind, i)) for i, r in enumerate(rows)]
             res[label] = metrics(truth, pred)
-        flag = "!" if any(abs(res["ours"][k] - clean[k]) > 0.01 for k in ("errorCoded", "errorCodedWithoutNA")) else " "
+        dev_ = max(abs(res["ours"][k] - clean[k]) for k in ("errorCoded", "errorCodedWithoutNA"))
+        if kind != "username" and dev_ > worst[1]:
+            worst = (kind, dev_)
+        flag = "!" if dev_ > 0.01 else " "
         print(f"{flag} {kind:22s} ours: {fmt(res['ours'])} | gg: errorCoded={res['gg']['errorCoded']:.4f} "
               f"errorCodedWithoutNA={res['gg']['errorCodedWithoutNA']:.4f}")
         if kind == "username":
@@ -173,17 +181,38 @@ def main() -> None:
                 idx = [i for i, d in enumerate(dec) if keep(d)]
                 mu = metrics([truth[i] for i in idx], [ours_u[i] for i in idx])
                 mc = metrics([truth[i] for i in idx], [ours_c[i] for i in idx])
-                fl = "!" if any(abs(mu[k] - mc[k]) > 0.01 for k in ("errorCoded", "errorCodedWithoutNA")) else " "
+                d_ = max(abs(mu[k] - mc[k]) for k in ("errorCoded", "errorCodedWithoutNA"))
+                if sub.startswith("separated") and d_ > worst[1]:
+                    worst = ("username " + sub, d_)
+                fl = "!" if d_ > 0.01 else " "
                 print(f"{fl}   username {sub:22s} n={len(idx):4d} ours: {fmt(mu)} | same names clean: "
                       f"errorCoded={mc['errorCoded']:.4f} errorCodedWithoutNA={mc['errorCodedWithoutNA']:.4f}")
 
-    standin(args.accounts, args.count, gg)
+    st = standin(args.accounts, args.count, gg)
 
     names = [r["full_name"] for r in rows]
-    print(f"speed ours           : {speed(ours, names):,.0f} names/s (one core, dev full names)")
-    print(f"speed gender-guesser : {speed(gg, names):,.0f} names/s")
-    print(f"memory ours          : +{memory_mb('ours'):.1f} MB RSS")
-    print(f"memory gender-guesser: +{memory_mb('gg'):.1f} MB RSS")
+    sp_o, sp_g = speed(ours, names), speed(gg, names)
+    mem_o, mem_g = memory_mb("ours"), memory_mb("gg")
+    print(f"{'':22s}{'ours':>14s}{'gender-guesser':>18s}")
+    print(f"{'speed (names/s, 1 core)':22s}{sp_o:>14,.0f}{sp_g:>18,.0f}")
+    print(f"{'memory (+MB RSS)':22s}{mem_o:>14.1f}{mem_g:>18.1f}")
+
+    def line(ok: bool, text: str) -> None:
+        print(f"{'PASS' if ok else 'MISS'}  {text}")
+
+    print("targets (dev clean, full_name only):")
+    line(clean["errorCoded"] <= 0.11, f"errorCoded {clean['errorCoded']:.4f} <= 0.11")
+    line(clean["errorCodedWithoutNA"] <= 0.03, f"errorCodedWithoutNA {clean['errorCodedWithoutNA']:.4f} <= 0.03")
+    line(abs(clean["errorGenderBias"]) <= 0.01, f"|errorGenderBias| {abs(clean['errorGenderBias']):.4f} <= 0.01")
+    line(worst[1] <= 0.01, f"decorated variants within 0.01 of clean (worst: {worst[0] or '-'} {worst[1]:.4f}; "
+         "separator-less glued usernames are best effort, not counted)")
+    if st is None:
+        print("MISS  stand-in not available")
+    else:
+        line(st["coverage"] >= 0.80 and st["precision"] >= 0.97,
+             f"stand-in coverage {st['coverage']:.4f} >= 0.80 and precision {st['precision']:.4f} >= 0.97")
+    line(sp_o >= 50_000, f"speed {sp_o:,.0f} >= 50,000 names/s")
+    line(mem_o <= 150, f"memory +{mem_o:.1f} MB <= 150 MB")
 
 
 if __name__ == "__main__":

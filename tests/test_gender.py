@@ -208,3 +208,46 @@ def test_username_must_match_display_name():
 def test_delimited_username_chunk_is_not_segmented():
     assert g("", "thejessicasmith") == "female"   # glued: segmented
     assert g("", "jessicaxq.smith") == "unknown"  # delimited unknown chunk stays whole
+
+
+def test_pinyin_syllable_model():
+    from server.utils.gender_data import load_syllables, syllable_llr
+
+    first, second, a, b = load_syllables()
+    assert len(first) > 300 and "xiao" in first and "ming" in second
+    assert syllable_llr("jessica") is None          # not two pinyin syllables
+    assert syllable_llr("xiaoming") is not None
+    # a syllable that WGND's Chinese names mark strongly (gang/qiang: male, mei: female)
+    assert syllable_llr("zhiqiang") < 0 < syllable_llr("meixiu")
+
+
+def test_first_middle_compound_falls_back_to_first():
+    assert g("Mary Xyzzq Smith") == "female"        # unknown compound: first name decides
+    assert g("J. Michael Smith") == "male"
+
+
+@pytest.mark.parametrize("full,handle", [
+    ("anna maria smith", "anna.maria_smith99"), ("xiao ming wang", "xiao_ming.wang"),
+    ("kim marie jones", "kim.marie.jones"), ("andrea rossi", "_andrea.rossi"),
+    ("jean paul martin", "jean_paul_martin_1987"), ("j smith", "j.smith"),
+])
+def test_separated_username_reads_like_display_name(full, handle):
+    # a "given.family" handle goes through the same name-evidence code as the display name
+    a, b = detect_gender(full), detect_gender("", handle)
+    assert (a.gender, a.probability) == (b.gender, b.probability)
+    if a.gender != "unknown":
+        assert b.source == "username"
+
+
+def test_calibration_labels_documented():
+    # the shipped calibration is the count-backed hybrid: middling buckets sit between
+    # the confident-only extreme and 0.5 (no bucket of share 0.7-0.9 at certainty)
+    import json
+    import os
+
+    from server.utils import gender_data
+
+    cal = json.load(open(os.path.join(os.path.dirname(gender_data.__file__), "calibration.json")))
+    for src in ("ssa", "wgnd", "namdict"):
+        mid = [v for b, v in cal[src]["llr"].items() if b.endswith(":5")]
+        assert mid and all(-1.0 < v < 3.0 for v in mid)

@@ -20,7 +20,9 @@ or organisation words and couples ("Anna & Tom") give unknown. "Name | Tattoo Ar
 (or "•"): only the first segment is read as the name. After a title ("Mrs. Thompson",
 "Dr Reinhardt") a single remaining token is a surname. The username is read only when
 the display name leaves the answer open, and only if it shares a chunk with the display
-name (or the display name is empty); see ``_username_llr``.
+name (or the display name is empty); a handle of two or more separated chunks
+("anna.maria_smith99") goes through the same ``_name_evidence`` as the display name
+"Anna Maria Smith"; see ``_username_llr``.
 
 Pure: same input, same output. Lookup data are loaded on the first call
 (``gender_data.load_table``), never at import. Never raises for odd input
@@ -34,7 +36,7 @@ import re
 from dataclasses import dataclass
 
 from server.utils import name_normalize as nn
-from server.utils.gender_data import load_table, rare_llr
+from server.utils.gender_data import load_syllables, load_table, rare_llr, syllable_llr
 
 # Posterior needed to answer. 0.9 = at most 1 wrong answer in 10 at the margin
 # (average error among answers is far lower): the cost of a wrong follow vs a
@@ -237,12 +239,24 @@ def _username_llr(username: str | None, table: dict[str, float],
         chunks = [ch for ch in chunks if ch not in display[1:]]  # the display surname
     named = [ch for ch in chunks if ch not in _TITLES_NEUTRAL and ch not in _USERNAME_PREFIXES]
     weight = 1.0 if len(named) >= 2 else USERNAME_WEIGHT
+    if len(named) >= 2:
+        # "given.family" shape: read exactly as the display name "Given Family" would be
+        v, _ = _name_evidence([ch if len(ch) >= 2 else "" for ch in named], table)
+        return (v, 1.0) if v is not None else None
     for i, ch in enumerate(chunks[:3]):
         if ch in _TITLES_NEUTRAL or ch in _USERNAME_PREFIXES:
             continue
         if len(ch) < 3:
             return None  # an initial: what follows is a surname
         v = table.get(ch)
+        if v is None or abs(v) < _MIN_LOGODDS:  # pinyin given name, as in the display-name path
+            nxt = chunks[i + 1] if i + 2 < len(chunks) else ""
+            skey = ch + nxt if nxt and ch in _syllables() and nxt in _syllables() else ch
+            syl = syllable_llr(skey)
+            if syl is not None:
+                d = table.get(skey)
+                if d is None or abs(d) < _MIN_LOGODDS:
+                    v = (d or 0.0) + syl
         # rare one-record names only where the handle has a name shape (a chunk follows)
         if v is None and i + 1 < len(chunks):
             v = rare_llr(ch)
@@ -251,6 +265,61 @@ def _username_llr(username: str | None, table: dict[str, float],
             weight = USERNAME_WEIGHT
         return (v, weight) if v is not None else None
     return None
+
+
+def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | None, str]:
+    """(log-odds, source) from the name tokens (first, middle..., last); ``""`` = initial.
+
+    Shared by the display name and by a username's separated chunks, so a handle
+    such as ``anna.maria_smith`` is read exactly like "Anna Maria Smith".
+    """
+    name_llr = None
+    name_src = "first_name"
+    used_mid = False
+    if names and names[0]:
+        first = names[0]
+        mid = names[1] if len(names) >= 3 and names[1] else ""
+        if mid:  # first + middle compound ("jean paul", "shao qing"); fallback to the first name
+            comp = table.get(_key(first + mid))
+            if comp is not None and abs(comp) >= _MIN_LOGODDS:
+                name_llr, used_mid = comp, True
+        if name_llr is None:
+            name_llr = _lookup_token(first, table)
+        if name_llr is None and len(names) == 1 and first.isascii() and len(first) >= 6:
+            name_llr = _segment_prefix(nn._ascii_letters(first), table)
+        if name_llr is None or abs(name_llr) < _MIN_LOGODDS:
+            # romanised Chinese given name: two pinyin syllables, glued/hyphenated or
+            # written as first + middle ("xiao-ming", "xiao ming"): syllable model
+            # added to whatever direct (weak) evidence the whole name has.
+            fk = _key(first)
+            cands = [(fk + _key(mid), True)] if mid and fk in _syllables() and _key(mid) in _syllables() else []
+            cands.append((fk, False))
+            for skey, with_mid in cands:
+                syl = syllable_llr(skey)
+                if syl is not None:
+                    direct = table.get(skey)
+                    if direct is None or abs(direct) < _MIN_LOGODDS:
+                        name_llr, used_mid = (direct or 0.0) + syl, with_mid
+                        break
+        if (name_llr is None or abs(name_llr) < _MIN_LOGODDS) and mid and not used_mid:
+            m = _lookup_token(mid, table)  # the middle name as further evidence ("kim marie")
+            if m is not None:
+                name_llr = (name_llr or 0.0) + m
+    if name_llr is None and len(names) >= 3:
+        for mid in names[1:-1]:
+            if mid:
+                name_llr = _lookup_token(mid, table)
+                name_src = "middle_name"
+                break
+    return name_llr, name_src
+
+
+def _key(tok: str) -> str:
+    return nn._ascii_letters(tok) if tok.isascii() else nn.fold_key(tok)
+
+
+def _syllables() -> dict[str, float]:
+    return load_syllables()[0]
 
 
 @functools.lru_cache(maxsize=1)
@@ -312,25 +381,7 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
 
     if honorific and len(names) == 1:
         names = [""]  # "Mrs. Thompson", "Dr Reinhardt": a title is followed by the surname
-    name_llr = None
-    name_src = "first_name"
-    if names and names[0]:
-        first = names[0]
-        if len(names) >= 3 and names[1]:  # first + middle compound ("jean paul", "shao qing")
-            comp = nn.fold_key(first + names[1]) if first.isascii() is False else nn._ascii_letters(first + names[1])
-            name_llr = table.get(comp)
-        if name_llr is None:
-            name_llr = _lookup_token(first, table)
-        if name_llr is None and len(names) == 1 and first.isascii() and len(first) >= 6:
-            name_llr = _segment_prefix(nn._ascii_letters(first), table)
-    if name_llr is None and len(names) >= 3:
-        for mid in names[1:-1]:
-            if mid:
-                name_llr = _lookup_token(mid, table)
-                name_src = "middle_name"
-                break
-    if name_llr is None and len(names) == 2 and not names[0] and names[1]:
-        pass  # "j. smith": the only full token is the surname
+    name_llr, name_src = _name_evidence(names, table)
 
     parts = {"title": title, "pronoun": pron, "word": word}
     if name_llr is not None:

@@ -100,3 +100,35 @@ def rare_llr(key: str) -> float | None:
     if i < len(m) and m[i] == h:
         return lm
     return None
+
+
+SYLLABLE_FILE = "pinyin_syllables.json"
+
+
+@functools.lru_cache(maxsize=1)
+def load_syllables() -> tuple[dict[str, float], dict[str, float], float, float]:
+    """Pinyin syllable model: (first-syllable LLRs, second-syllable LLRs, a, b).
+
+    Log-odds "female" of a two-syllable pinyin given name s1+s2 is
+    ``a * (first[s1] + second[s2]) + b`` (naive Bayes over WGND 2.0 two-syllable
+    names, Platt-scaled on held-out WGND names; see ``scripts/build_gender_table.py``).
+    """
+    with open(os.path.join(_DIR, SYLLABLE_FILE), encoding="utf-8") as fh:
+        m = json.load(fh)
+    return m["first"], m["second"], float(m["a"]), float(m["b"])
+
+
+def syllable_llr(key: str) -> float | None:
+    """Log-odds "female" for ``key`` if it splits uniquely into two pinyin syllables, else None."""
+    if not 2 <= len(key) <= 12:
+        return None
+    first, second, a, b = load_syllables()
+    hit = None
+    for i in range(1, len(key)):
+        if key[:i] in first and key[i:] in second:
+            if hit is not None:
+                return None
+            hit = i
+    if hit is None:
+        return None
+    return a * (first[key[:hit]] + second[key[hit:]]) + b
