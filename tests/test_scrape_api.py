@@ -150,5 +150,9 @@ def test_health_endpoints(client):
 def test_openapi_description_lists_the_endpoints(client):
     spec = client.get("/api/docs/openapi.json").get_json()
     for path in ("/api/scrape-followers", "/api/job-status/{job_id}", "/api/job-results/{job_id}",
-                 "/api/jobs/{job_id}/cancel"):
+                 "/api/jobs/{job_id}/cancel", "/api/ingest", "/api/daily-selection",
+                 "/api/distribute/{campaign_id}", "/api/campaigns/{campaign_id}",
+                 "/api/airtable-sync/{campaign_id}", "/api/airtable/create-base",
+                 "/api/sync-airtable-statuses", "/api/mark-unfollow-due",
+                 "/api/delete-completed-after-delay", "/api/expire-pending", "/api/run-daily"):
         assert path in spec["paths"], path

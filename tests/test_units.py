@@ -104,3 +104,10 @@ def test_settings_reject_a_visibility_timeout_shorter_than_tasks(monkeypatch):
     with pytest.raises(SettingsError, match="BROKER_VISIBILITY_TIMEOUT"):
         Settings.from_env(database_url="postgresql://x/y", redis_url="redis://x", apify_api_key="k",
                           airtable_access_token="t", airtable_base_id="appAAAAAAAAAAAAAA")
+
+
+def test_env_example_lists_every_setting():
+    from pathlib import Path
+    text = Path(__file__).resolve().parents[1].joinpath(".env.example").read_text()
+    missing = [name.upper() for name in Settings.model_fields if name.upper() not in text]
+    assert missing == []
