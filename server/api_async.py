@@ -6,15 +6,18 @@ Postgres before its first message is sent, and every query is scoped to ``g.tena
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import logging
 from math import ceil
 from uuid import UUID
 
 from flask import Response, current_app, g, request, stream_with_context, url_for
-from flask_smorest import Blueprint
+from marshmallow import RAISE
 
+from server.api_base import IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint
 from server.errors import ApiError
-from server.schemas import (JobSchema, ScrapeAcceptedSchema, ResultsPageSchema, ResultsQuerySchema,
+from server.schemas import (JobSchema, ResultsPageSchema, ResultsQuerySchema, ScrapeAcceptedSchema,
                             ScrapeRequestSchema)
 from server.utils import jobs
 from server.utils.accounts import normalise_accounts
@@ -23,7 +26,7 @@ from server.utils.scrape_jobs import create_scrape_job, per_account_limit
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("jobs", __name__, url_prefix="/api", description="Scrape jobs and job status")
+blp = ApiBlueprint("jobs", __name__, url_prefix="/api", description="Scrape jobs and job status")
 
 RESULTS_READY = ("completed", "completed_with_errors", "cancelled")
 REJECTS_SHOWN = 100
@@ -51,6 +54,14 @@ def idempotency_key() -> str | None:
     return key or None
 
 
+def request_fingerprint() -> str:
+    """SHA-256 of the request's path and JSON body (key order ignored): an ``Idempotency-Key``
+    repeated with a different request is refused."""
+    canonical = json.dumps({"path": request.path, "body": request.get_json(silent=True)},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def accepted(job: dict, **extra):
     """The 202 answer for a stored job, with ``Location`` pointing at its status."""
     job_id = str(job["job_id"])
@@ -63,7 +74,8 @@ def accepted(job: dict, **extra):
 
 @blp.post("/scrape-followers")
 @blp.arguments(ScrapeRequestSchema)
-@blp.response(202, ScrapeAcceptedSchema)
+@blp.response(202, ScrapeAcceptedSchema, headers=LOCATION_HEADER)
+@blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
 @blp.alt_response(400, description="A field is invalid; error.details names it")
 def scrape_followers(body: dict):
     """Start a scrape of the followers of ``accounts``; answers at once with the job id."""
@@ -87,7 +99,7 @@ def scrape_followers(body: dict):
     }
     with _services().db.transaction() as conn:
         new = create_scrape_job(conn, g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
-                                max_profiles, idempotency_key())
+                                max_profiles, idempotency_key(), request_fingerprint())
     if new.created:
         enqueue("scrape.start", str(new.job["job_id"]))
     return accepted(new.job, accounts_accepted=len(norm.accepted), accounts_rejected=len(norm.rejected),
@@ -102,7 +114,7 @@ def job_or_404(conn, job_id: UUID) -> dict:
     return job
 
 
-@blp.get("/job-status/<uuid:job_id>")
+@blp.get("/job-status/<job_id:job_id>")
 @blp.response(200, JobSchema)
 @blp.alt_response(404, description="Unknown job, or another tenant's")
 def job_status(job_id: UUID):
@@ -112,10 +124,11 @@ def job_status(job_id: UUID):
     return {"success": True, **jobs.job_to_json(job)}
 
 
-@blp.get("/job-results/<uuid:job_id>")
-@blp.arguments(ResultsQuerySchema, location="query")
+@blp.get("/job-results/<job_id:job_id>")
+@blp.arguments(ResultsQuerySchema, location="query", unknown=RAISE)
 @blp.response(200, ResultsPageSchema)
 @blp.alt_response(409, description="The job has not finished yet")
+@blp.doc(description="With format=csv the answer is text/csv with the columns of ProfileSchema, streamed.")
 def job_results(query: dict, job_id: UUID):
     """Kept profiles of a finished scrape job: a page (``page``/``limit`` or keyset ``cursor``),
     or every row as CSV with ``format=csv`` (streamed)."""
@@ -123,7 +136,7 @@ def job_results(query: dict, job_id: UUID):
     with db.transaction() as conn:
         job = job_or_404(conn, job_id)
         if job["kind"] != "scrape":
-            raise ApiError(409, "NO_RESULTS", f"a {job['kind']} job has no profile results")
+            raise ApiError(409, "NO_RESULTS", f"only scrape jobs have profile results; this is a {job['kind']} job")
         if job["status"] not in RESULTS_READY:
             raise ApiError(409, "JOB_NOT_FINISHED", f"job is {job['status']}; results are ready when it ends",
                            {"status": job["status"], "progress": job["progress"]})
@@ -158,7 +171,7 @@ def _decode_cursor(cursor: str | None) -> int | None:
                        {"cursor": ["not a next_cursor value from a previous page"]}) from None
 
 
-@blp.post("/jobs/<uuid:job_id>/cancel")
+@blp.post("/jobs/<job_id:job_id>/cancel")
 @blp.response(202, JobSchema)
 @blp.alt_response(409, description="The job had already finished")
 def cancel_job(job_id: UUID):

@@ -12,9 +12,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from flask import current_app, g
-from flask_smorest import Blueprint
 
-from server.api_async import accepted, enqueue, idempotency_key
+from server.api_async import accepted, enqueue, idempotency_key, request_fingerprint
+from server.api_base import IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint
 from server.errors import ApiError
 from server.schemas_daily import (CampaignSchema, DailyJobAcceptedSchema, DistributionSchema,
                                   EmptyRequestSchema, IngestRequestSchema, SelectionRequestSchema,
@@ -26,7 +26,7 @@ from server.utils.ingest import REJECTS_KEPT, check_source_job, normalise_profil
 from server.utils.run_daily import RunInProgress, create_run_daily_job
 from server.utils.selection import select_for_tenant
 
-blp = Blueprint("daily", __name__, url_prefix="/api", description="Pool, campaigns and Airtable")
+blp = ApiBlueprint("daily", __name__, url_prefix="/api", description="Pool, campaigns and Airtable")
 
 PUSHABLE = ("distributed", "pushing", "pushed", "failed")
 
@@ -46,7 +46,7 @@ def _start_job(kind: str, params: dict, check=None, **extra):
     with _services().db.transaction() as conn:
         if check is not None:
             check(conn)
-        new = jobs.insert_job(conn, g.tenant.tenant_id, kind, params, idempotency_key())
+        new = jobs.insert_job(conn, g.tenant.tenant_id, kind, params, idempotency_key(), request_fingerprint())
     if new.created:
         enqueue("jobs.run", str(new.job["job_id"]))
     return accepted(new.job, **extra)
@@ -62,7 +62,8 @@ def _campaign_or_404(conn, campaign_id: UUID) -> dict:
 # -- pool ------------------------------------------------------------------------------------
 @blp.post("/ingest")
 @blp.arguments(IngestRequestSchema)
-@blp.response(202, DailyJobAcceptedSchema)
+@blp.response(202, DailyJobAcceptedSchema, headers=LOCATION_HEADER)
+@blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
 @blp.alt_response(400, description="A field is invalid, or no profile is valid; error.details names it")
 @blp.alt_response(404, description="job_id is unknown or another tenant's")
 @blp.alt_response(409, description="job_id is not a finished scrape job")
@@ -105,7 +106,7 @@ def daily_selection(body: dict):
     return {"success": True, **selection.to_json()}
 
 
-@blp.post("/distribute/<uuid:campaign_id>")
+@blp.post("/distribute/<campaign_id:campaign_id>")
 @blp.arguments(EmptyRequestSchema)
 @blp.response(200, DistributionSchema)
 @blp.alt_response(404, description="Unknown campaign, or another tenant's")
@@ -119,7 +120,7 @@ def distribute(body: dict, campaign_id: UUID):
     return {"success": True, **result.to_json()}
 
 
-@blp.get("/campaigns/<uuid:campaign_id>")
+@blp.get("/campaigns/<campaign_id:campaign_id>")
 @blp.response(200, CampaignSchema)
 @blp.alt_response(404, description="Unknown campaign, or another tenant's")
 def campaign_detail(campaign_id: UUID):
@@ -130,9 +131,10 @@ def campaign_detail(campaign_id: UUID):
 
 
 # -- Airtable and lifecycle jobs -------------------------------------------------------------
-@blp.post("/airtable-sync/<uuid:campaign_id>")
+@blp.post("/airtable-sync/<campaign_id:campaign_id>")
 @blp.arguments(EmptyRequestSchema)
-@blp.response(202, DailyJobAcceptedSchema)
+@blp.response(202, DailyJobAcceptedSchema, headers=LOCATION_HEADER)
+@blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
 @blp.alt_response(404, description="Unknown campaign, or another tenant's")
 @blp.alt_response(409, description="The campaign is not distributed yet, or no Airtable base")
 def airtable_sync(body: dict, campaign_id: UUID):
@@ -153,7 +155,8 @@ def _simple_job_endpoint(rule: str, kind: str, endpoint: str, summary: str):
 
     @blp.post(rule, endpoint=endpoint)
     @blp.arguments(EmptyRequestSchema)
-    @blp.response(202, DailyJobAcceptedSchema)
+    @blp.response(202, DailyJobAcceptedSchema, headers=LOCATION_HEADER)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     @blp.alt_response(409, description="The tenant has no Airtable base")
     def view(body: dict):
         _require_airtable_base()
@@ -177,7 +180,8 @@ _simple_job_endpoint("/expire-pending", "expire_pending", "expire_pending",
 
 @blp.post("/run-daily")
 @blp.arguments(SelectionRequestSchema)
-@blp.response(202, DailyJobAcceptedSchema)
+@blp.response(202, DailyJobAcceptedSchema, headers=LOCATION_HEADER)
+@blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
 @blp.alt_response(400, description="campaign_date or profiles_per_table is invalid")
 @blp.alt_response(409, description="A run-daily job of this tenant is still running, or no Airtable base")
 def run_daily(body: dict):
@@ -188,7 +192,8 @@ def run_daily(body: dict):
     try:
         with _services().db.transaction() as conn:
             new = create_run_daily_job(conn, g.tenant.tenant_id, campaign_date,
-                                       body.get("profiles_per_table"), idempotency_key())
+                                       body.get("profiles_per_table"), idempotency_key(),
+                                       request_fingerprint())
     except RunInProgress as exc:
         raise ApiError(409, "RUN_IN_PROGRESS", str(exc), {"job_id": [str(exc.job["job_id"])]}) from None
     if new.created:

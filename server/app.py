@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_cors import CORS
-from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.celery_config import create_celery
+from server.converters import CONVERTERS
 from server.errors import register_error_handlers
 from server.observability import init_logging, init_sentry
 from server.services import Services
@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_logging()
     init_sentry(settings)
     app = Flask(__name__)
+    app.url_map.converters.update(CONVERTERS)
     app.config.update(
         API_TITLE="Follower pipeline API",
         API_VERSION=settings.app_version,
@@ -44,13 +45,15 @@ def create_app(settings: Settings | None = None) -> Flask:
          allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
 
     from server.api_async import blp as jobs_blp
+    from server.api_base import ServiceApi
     from server.api_daily import blp as daily_blp
     from server.auth import install_auth
     from server.cli import register_cli
     from server.health import blp as health_blp
     from server.ratelimit import init_limiter
+    from server.request_checks import install_body_checks
 
-    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+    api = ServiceApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer"},
         "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         "security": [{"bearerAuth": []}, {"apiKeyHeader": []}]})
@@ -59,6 +62,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health_blp)
     init_limiter(app, settings)  # before auth: key guessing is rate-limited too
     install_auth(app)
+    install_body_checks(app)
+    for converter in CONVERTERS.values():
+        api.register_converter(converter, lambda _: {"type": "string", "format": "uuid"})
     register_error_handlers(app)
     register_cli(app)
     return app

@@ -7,6 +7,9 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from server.converters import InvalidPathParameter
+from server.utils.jobs import IdempotencyKeyReused
+
 log = logging.getLogger(__name__)
 
 
@@ -42,10 +45,20 @@ def register_error_handlers(app: Flask) -> None:
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
+    @app.errorhandler(IdempotencyKeyReused)
+    def _key_reused(exc: IdempotencyKeyReused):
+        return error_response(409, "IDEMPOTENCY_KEY_REUSED",
+                              "this Idempotency-Key was already used with a different request",
+                              {"Idempotency-Key": ["already used with a different request"]})
+
+    @app.errorhandler(InvalidPathParameter)
+    def _bad_path(exc: InvalidPathParameter):
+        return error_response(400, "VALIDATION_ERROR", exc.description, {exc.field: [exc.reason]})
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         data = getattr(exc, "data", None) or {}
-        if exc.code == 422 and "messages" in data:
+        if exc.code in (400, 422) and "messages" in data:
             details = _flatten_messages(data["messages"])
             fields = ", ".join(sorted(details))
             return error_response(400, "VALIDATION_ERROR", f"invalid request: {fields}", details)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Flask
-from flask_limiter import Limiter
+from flask import Flask, request
+from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 
 from server.auth import presented_key
@@ -24,17 +24,28 @@ def rate_limit_key() -> str:
 
 
 def init_limiter(app: Flask, settings) -> Limiter:
-    """Attach Flask-Limiter with the default limit on every route except the health checks."""
+    """Attach Flask-Limiter: ``RATELIMIT_DEFAULT`` per API key on every route, and
+    ``RATELIMIT_PER_ADDRESS`` per client address across all routes (so guessing keys, each
+    of which would get a bucket of its own, is limited too); the health checks are exempt."""
     limiter = Limiter(
         key_func=rate_limit_key,
         storage_uri=settings.limiter_storage_url,
         default_limits=[settings.ratelimit_default],
+        application_limits=[ApplicationLimit(settings.ratelimit_per_address,
+                                             key_function=lambda: "ip:" + (get_remote_address() or "unknown"),
+                                             exempt_when=lambda: request.path in ("/health", "/healthz"))],
         headers_enabled=True,
         swallow_errors=True,
         strategy="moving-window",
     )
+
+    @app.after_request  # registered first, so it runs after the limiter added its headers
+    def _retry_after_only_when_limited(response):
+        if response.status_code != 429:
+            response.headers.pop("Retry-After", None)
+        return response
+
     limiter.init_app(app)
     limiter.exempt(app.blueprints["health"])
-    app.extensions["limiter_obj"] = limiter
     return limiter
 

@@ -2,9 +2,18 @@
 OpenAPI description served at ``/api/docs/openapi.json``."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 GENDERS = ("male", "female", "any")
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true`` or ``false`` only: no ``"yes"``, ``1`` or ``"on"``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
+        return value
 
 
 class ScrapeRequestSchema(Schema):
@@ -16,10 +25,10 @@ class ScrapeRequestSchema(Schema):
     targetGender = fields.String(load_default="any", validate=validate.OneOf(GENDERS))
     totalScrapeCount = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000_000),
                                       metadata={"description": "Stop once this many profiles are kept."})
-    includeUnknown = fields.Boolean(load_default=True,
+    includeUnknown = StrictBoolean(load_default=True,
                                     metadata={"description": "Keep profiles whose gender is unknown."})
     platform = fields.String(load_default="instagram", validate=validate.OneOf(["instagram"]))
-    autoIngest = fields.Boolean(load_default=False,
+    autoIngest = StrictBoolean(load_default=False,
                                 metadata={"description": "Ingest kept profiles into the pool when done."})
 
 
@@ -72,11 +81,16 @@ class JobSchema(Schema):
 class ResultsQuerySchema(Schema):
     """Query of ``GET /api/job-results/<job_id>``."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     cursor = fields.String(validate=validate.Length(max=64),
                            metadata={"description": "next_cursor of the previous page (keyset paging)"})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+
+    @validates_schema
+    def _cursor_or_page(self, data, **kwargs):
+        if "cursor" in data and data.get("page", 1) != 1:
+            raise ValidationError("use either cursor or page, not both", "cursor")
 
 
 class ProfileSchema(Schema):

@@ -3,10 +3,16 @@
 is a 400 naming the field rather than a silently ignored option."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
 
 from server.schemas import JobAcceptedSchema
+from server.utils.clock import utc_now
+
+CAMPAIGN_DAYS_BACK = 7
+CAMPAIGN_DAYS_AHEAD = 30
 
 
 class ProfileId(fields.Field):
@@ -57,9 +63,17 @@ class IngestRequestSchema(Schema):
 class SelectionRequestSchema(Schema):
     """Body of ``POST /api/daily-selection`` and ``POST /api/run-daily``."""
 
-    campaign_date = fields.Date(metadata={"description": "YYYY-MM-DD; default today (UTC)."})
+    campaign_date = fields.Date(metadata={"description": "YYYY-MM-DD, from 7 days ago to 30 days ahead; "
+                                                        "default today (UTC)."})
     profiles_per_table = fields.Integer(strict=True, validate=validate.Range(min=1, max=10000),
                                         metadata={"description": "Default: the tenant's setting."})
+
+    @validates("campaign_date")
+    def _plausible_date(self, value, **kwargs):
+        today = utc_now(current_app.extensions["services"]).date()
+        if not today - timedelta(days=CAMPAIGN_DAYS_BACK) <= value <= today + timedelta(days=CAMPAIGN_DAYS_AHEAD):
+            raise ValidationError(f"must be between {CAMPAIGN_DAYS_BACK} days ago and "
+                                  f"{CAMPAIGN_DAYS_AHEAD} days ahead of today ({today.isoformat()})")
 
 
 class EmptyRequestSchema(Schema):

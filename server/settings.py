@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     max_content_length_mb: int = Field(32, ge=1)
     max_profiles_per_ingest: int = Field(100_000, ge=1, description="Profiles per POST /api/ingest.")
     chunk_lease_seconds: int = Field(60, ge=5)
+    chunk_dispatch_window: int = Field(16, ge=1, description="Chunks of one job sent at once.")
     chunk_max_attempts: int = Field(5, ge=1)
     chunk_retry_backoff_seconds: float = Field(5.0, gt=0, description="First retry delay; doubles.")
 
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     # HTTP edge
     allowed_origins: Annotated[list[str], NoDecode] = []
     ratelimit_default: str = "600 per minute"
+    ratelimit_per_address: str = "1200 per minute"
     ratelimit_storage_url: str | None = None
     trusted_proxy_hops: int = Field(0, ge=0, le=5)
     sentry_dsn: str | None = None

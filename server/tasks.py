@@ -17,7 +17,6 @@ from server.utils.job_handlers import handler_for
 
 log = logging.getLogger(__name__)
 
-ENQUEUE_BATCH = 500
 
 
 def _services(task):
@@ -26,42 +25,47 @@ def _services(task):
 
 @shared_task(bind=True, name="scrape.start", max_retries=5, default_retry_delay=10)
 def start_scrape_job(self, job_id: str) -> int:
-    """Mark the job processing and enqueue one ``scrape.run_chunk`` message per queued chunk
-    (ids only, never accounts). Returns how many chunk messages were sent."""
-    db = _services(self).db
-    with db.transaction() as conn:
+    """Mark the job processing and send its first ``CHUNK_DISPATCH_WINDOW`` chunk messages
+    (ids only, never accounts); each finished chunk sends the next one, so jobs share the
+    workers instead of one big job filling the queue. Returns how many were sent."""
+    services = _services(self)
+    with services.db.transaction() as conn:
         if not jobs.mark_processing(conn, UUID(job_id)):
             return 0
-        indexes = scrape_jobs.chunk_indexes(conn, UUID(job_id))
-    return enqueue_chunks(self.app, job_id, indexes, db)
+    return dispatch_chunks(self.app, services, job_id, services.settings.chunk_dispatch_window)
 
 
-def enqueue_chunks(celery_app, job_id: str, indexes: list[int], db) -> int:
+def dispatch_chunks(celery_app, services, job_id: str, count: int) -> int:
+    """Send ``scrape.run_chunk`` for up to ``count`` not-yet-sent queued chunks of the job."""
+    with services.db.transaction() as conn:
+        indexes = scrape_jobs.claim_for_dispatch(conn, UUID(job_id), count)
+    return enqueue_chunks(celery_app, job_id, indexes)
+
+
+def enqueue_chunks(celery_app, job_id: str, indexes: list[int]) -> int:
     """Send one ``scrape.run_chunk`` message per chunk index (args ``[job_id, index]`` only)
-    in batches over one producer, recording when each was sent. Returns the number sent."""
-    sent = 0
-    for start in range(0, len(indexes), ENQUEUE_BATCH):
-        batch = indexes[start:start + ENQUEUE_BATCH]
-        with celery_app.producer_or_acquire() as producer:
-            for index in batch:
-                celery_app.send_task("scrape.run_chunk", args=[job_id, index], producer=producer)
-        with db.transaction() as conn:
-            scrape_jobs.mark_enqueued(conn, UUID(job_id), batch)
-        sent += len(batch)
-    return sent
+    over one producer. Returns the number sent."""
+    with celery_app.producer_or_acquire() as producer:
+        for index in indexes:
+            celery_app.send_task("scrape.run_chunk", args=[job_id, index], producer=producer)
+    return len(indexes)
 
 
 @shared_task(bind=True, name="scrape.run_chunk", max_retries=None)
 def run_chunk(self, job_id: str, chunk_index: int) -> str:
     """Process one chunk; re-schedules itself while its Apify run is still going, while another
-    worker holds the chunk, or after a transient failure (bounded by ``CHUNK_MAX_ATTEMPTS``)."""
+    worker holds the chunk, or after a transient failure (bounded by ``CHUNK_MAX_ATTEMPTS``).
+    A chunk it finishes frees a place in the job's window: the next chunk is sent."""
+    services = _services(self)
     try:
-        outcome = ChunkRunner(_services(self), UUID(job_id), chunk_index).run()
+        outcome = ChunkRunner(services, UUID(job_id), chunk_index).run()
     except Exception as exc:
-        base = _services(self).settings.chunk_retry_backoff_seconds
+        base = services.settings.chunk_retry_backoff_seconds
         raise self.retry(exc=exc, countdown=min(300, base * 2 ** min(self.request.retries, 6)))
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
+    if outcome.finished:
+        dispatch_chunks(self.app, services, job_id, 1)
     if outcome.follow_up_job_id:  # committed with the job's completion (autoIngest)
         self.app.send_task("jobs.run", args=[outcome.follow_up_job_id])
     log.info("chunk %s/%s: %s %s", job_id, chunk_index, outcome.status, outcome.detail)
@@ -81,7 +85,9 @@ def reap_stale(self) -> dict:
     services = _services(self)
     found = reaper.find_stale(services)
     for job_id, indexes in found.chunks_to_resend.items():
-        enqueue_chunks(self.app, str(job_id), indexes, services.db)
+        enqueue_chunks(self.app, str(job_id), indexes)
+    for job_id in found.jobs_to_refill:
+        dispatch_chunks(self.app, services, str(job_id), services.settings.chunk_dispatch_window)
     for job_id in found.jobs_to_start:
         self.app.send_task("scrape.start", args=[str(job_id)])
     for job_id in found.jobs_to_rerun:

@@ -103,8 +103,10 @@ def stack(tmp_path_factory):
         "NUM_VA_TABLES": "4",
         "PROFILES_PER_TABLE": "25",
         "CHUNK_LEASE_SECONDS": "6",
+        "CHUNK_DISPATCH_WINDOW": "4",
         "CHUNK_RETRY_BACKOFF_SECONDS": "0.5",
         "RATELIMIT_DEFAULT": "100000 per minute",
+        "RATELIMIT_PER_ADDRESS": "100000 per minute",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -8,7 +8,7 @@ from datetime import date
 from server.utils.clock import utc_now
 from server.utils.selection import select_for_tenant
 from tests.conftest import auth
-from tests.support.daily import fill_pool, new_tenant, query
+from tests.support.daily import day, fill_pool, new_tenant, query
 
 
 def select(client, key, **body):
@@ -27,11 +27,11 @@ def assignments(app, campaign_id):
 def test_selection_claims_the_target_and_the_same_date_returns_the_same_campaign(client, app, tenant):
     t, key = tenant
     fill_pool(app, t, 150)
-    response = select(client, key, campaign_date="2030-01-02")
+    response = select(client, key, campaign_date=day(1))
     assert response.status_code == 200
     body = response.get_json()
     assert body["success"] is True and body["existing"] is False
-    assert (body["campaign_date"], body["total_selected"], body["target"]) == ("2030-01-02", 100, 100)
+    assert (body["campaign_date"], body["total_selected"], body["target"]) == (day(1), 100, 100)
     assert (body["va_tables"], body["profiles_per_table"], body["status"]) == (4, 25, "selected")
     assert "warning" not in body
     used = query(app, "SELECT count(*) FILTER (WHERE used) AS used, count(*) FILTER (WHERE used AND used_at IS NULL)"
@@ -39,13 +39,13 @@ def test_selection_claims_the_target_and_the_same_date_returns_the_same_campaign
     assert used == {"used": 100, "no_time": 0}
     rows = assignments(app, body["campaign_id"])
     assert len(rows) == 100 and len({r["profile_id"] for r in rows}) == 100
-    again = select(client, key, campaign_date="2030-01-02", profiles_per_table=5).get_json()
+    again = select(client, key, campaign_date=day(1), profiles_per_table=5).get_json()
     assert again["campaign_id"] == body["campaign_id"] and again["existing"] is True
     assert again["total_selected"] == 100 and again["profiles_per_table"] == 25
     assert query(app, "SELECT count(*) AS n FROM global_usernames WHERE tenant_id = %s AND used",
                  (t.tenant_id,))[0]["n"] == 100
     # The next day gets the other 50 profiles, never one of the first 100.
-    next_day = select(client, key, campaign_date="2030-01-03").get_json()
+    next_day = select(client, key, campaign_date=day(2)).get_json()
     assert next_day["total_selected"] == 50
     first = {r["profile_id"] for r in rows}
     assert not first & {r["profile_id"] for r in assignments(app, next_day["campaign_id"])}
@@ -62,7 +62,7 @@ def test_default_date_is_today_and_profiles_per_table_overrides(client, app, ten
 def test_small_pool_gives_a_partial_campaign_with_a_warning(client, app, tenant):
     t, key = tenant
     fill_pool(app, t, 30)
-    body = select(client, key, campaign_date="2030-02-01").get_json()
+    body = select(client, key, campaign_date=day(3)).get_json()
     assert (body["total_selected"], body["target"]) == (30, 100)
     assert "30" in body["warning"] and "100" in body["warning"]
     stored = query(app, "SELECT warning, total_selected FROM campaigns WHERE campaign_id = %s", (body["campaign_id"],))
@@ -71,14 +71,14 @@ def test_small_pool_gives_a_partial_campaign_with_a_warning(client, app, tenant)
 
 def test_empty_pool_stores_no_campaign(client, app, tenant):
     t, key = tenant
-    response = select(client, key, campaign_date="2030-03-01")
+    response = select(client, key, campaign_date=day(4))
     assert response.status_code == 200
     body = response.get_json()
     assert body["campaign_id"] is None and body["total_selected"] == 0 and body["status"] == "empty"
     assert "no unused profiles" in body["warning"]
     assert query(app, "SELECT count(*) AS n FROM campaigns WHERE tenant_id = %s", (t.tenant_id,))[0]["n"] == 0
     fill_pool(app, t, 10)   # the same date can still be selected once the pool has profiles
-    later = select(client, key, campaign_date="2030-03-01").get_json()
+    later = select(client, key, campaign_date=day(4)).get_json()
     assert later["campaign_id"] and later["total_selected"] == 10
 
 
@@ -126,8 +126,8 @@ def test_concurrent_calls_through_the_api_with_separate_clients(app, tenant):
     t, key = tenant
     fill_pool(app, t, 200)
     c1, c2 = app.test_client(), app.test_client()
-    r1, r2 = _concurrently(lambda: select(c1, key, campaign_date="2032-05-01").get_json(),
-                           lambda: select(c2, key, campaign_date="2032-05-02").get_json())
+    r1, r2 = _concurrently(lambda: select(c1, key, campaign_date=day(5)).get_json(),
+                           lambda: select(c2, key, campaign_date=day(6)).get_json())
     assert r1["total_selected"] == r2["total_selected"] == 100
     assert not ({r["profile_id"] for r in assignments(app, r1["campaign_id"])}
                 & {r["profile_id"] for r in assignments(app, r2["campaign_id"])})
@@ -147,7 +147,7 @@ def test_concurrent_selections_of_the_same_date_return_one_campaign(app, tenant)
 def test_distribution_gives_each_table_positions_1_to_n_in_random_order(client, app, tenant):
     t, key = tenant
     fill_pool(app, t, 100)
-    campaign = select(client, key, campaign_date="2030-04-01").get_json()["campaign_id"]
+    campaign = select(client, key, campaign_date=day(7)).get_json()["campaign_id"]
     response = distribute(client, key, campaign)
     assert response.status_code == 200
     body = response.get_json()
@@ -172,8 +172,8 @@ def test_two_distributions_differ(client, app, tenant):
     t, key = tenant
     fill_pool(app, t, 200)
     layouts = []
-    for day in ("2030-05-01", "2030-05-02"):
-        campaign = select(client, key, campaign_date=day).get_json()["campaign_id"]
+    for date in (day(8), day(9)):
+        campaign = select(client, key, campaign_date=date).get_json()["campaign_id"]
         distribute(client, key, campaign)
         layouts.append([(r["va_table_number"], r["position"]) for r in assignments(app, campaign)])
     assert layouts[0] != layouts[1]
@@ -182,7 +182,7 @@ def test_two_distributions_differ(client, app, tenant):
 def test_partial_campaign_fills_tables_in_order_and_the_last_is_shorter(client, app, tenant):
     t, key = tenant
     fill_pool(app, t, 60)
-    campaign = select(client, key, campaign_date="2030-06-01").get_json()["campaign_id"]
+    campaign = select(client, key, campaign_date=day(10)).get_json()["campaign_id"]
     body = distribute(client, key, campaign).get_json()
     assert body["assigned_per_table"] == {"1": 25, "2": 25, "3": 10, "4": 0}
     rows = assignments(app, campaign)
@@ -192,7 +192,7 @@ def test_partial_campaign_fills_tables_in_order_and_the_last_is_shorter(client, 
 def test_campaign_detail_counts_per_table(client, app, tenant):
     t, key = tenant
     fill_pool(app, t, 100)
-    campaign = select(client, key, campaign_date="2030-07-01").get_json()["campaign_id"]
+    campaign = select(client, key, campaign_date=day(11)).get_json()["campaign_id"]
     before = client.get(f"/api/campaigns/{campaign}", headers=auth(key)).get_json()
     assert before["unplaced"] == 100 and before["status"] == "selected"
     distribute(client, key, campaign)
@@ -201,16 +201,19 @@ def test_campaign_detail_counts_per_table(client, app, tenant):
     assert after["tables"]["1"] == {"pending": 25, "followed": 0, "unfollow": 0, "completed": 0, "archived": 0}
 
 
-def test_other_tenants_and_unknown_campaigns_are_404(client, app, tenant):
+def test_other_tenants_and_unknown_campaigns_are_404_and_bad_ids_400(client, app, tenant):
     t, key = tenant
     other, other_key = new_tenant(app)
     fill_pool(app, other, 10)
-    theirs = select(client, other_key, campaign_date="2030-08-01").get_json()["campaign_id"]
-    for campaign_id in (theirs, str(uuid.uuid4()), "not-a-uuid"):
+    theirs = select(client, other_key, campaign_date=day(12)).get_json()["campaign_id"]
+    for campaign_id, status in ((theirs, 404), (str(uuid.uuid4()), 404), ("not-a-uuid", 400)):
         for response in (client.post(f"/api/distribute/{campaign_id}", headers=auth(key)),
                          client.get(f"/api/campaigns/{campaign_id}", headers=auth(key)),
                          client.post(f"/api/airtable-sync/{campaign_id}", headers=auth(key))):
-            assert response.status_code == 404
-            assert response.get_json()["error"]["code"] == "NOT_FOUND"
+            assert response.status_code == status
+            if status == 404:
+                assert response.get_json()["error"]["code"] == "NOT_FOUND"
+            else:
+                assert response.get_json()["error"]["details"] == {"campaign_id": ["not a valid UUID"]}
     stored = query(app, "SELECT status FROM campaigns WHERE campaign_id = %s", (theirs,))[0]
     assert stored["status"] == "selected"

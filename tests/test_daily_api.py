@@ -11,7 +11,7 @@ from server.utils import jobs
 from server.utils.clock import utc_now
 from server.utils.schedule import due_tenants, run_daily_key, schedule_due_runs
 from tests.conftest import auth
-from tests.support.daily import assert_400_naming, fill_pool, new_tenant, query
+from tests.support.daily import assert_400_naming, day, fill_pool, new_tenant, query
 
 SIMPLE_JOBS = [
     ("/api/airtable/create-base", "create_base"),
@@ -77,6 +77,10 @@ BAD_SELECTION = [
     ({"campaign_date": "2024-13-01"}, "campaign_date"),
     ({"campaign_date": "2024-02-30"}, "campaign_date"),
     ({"campaign_date": "tomorrow"}, "campaign_date"),
+    ({"campaign_date": "0001-01-01"}, "campaign_date"),
+    ({"campaign_date": "9999-12-31"}, "campaign_date"),
+    ({"campaign_date": day(31)}, "campaign_date"),
+    ({"campaign_date": day(-8)}, "campaign_date"),
     ({"campaign_date": 20240101}, "campaign_date"),
     ({"campaign_date": None}, "campaign_date"),
     ({"profiles_per_table": 0}, "profiles_per_table"),
@@ -123,7 +127,7 @@ def test_distribute_rejects_unknown_fields(client, app, tenant):
 def test_airtable_sync_needs_a_distributed_campaign(client, app, tenant):
     t, key = tenant
     fill_pool(app, t, 10)
-    campaign = client.post("/api/daily-selection", json={"campaign_date": "2030-09-09"},
+    campaign = client.post("/api/daily-selection", json={"campaign_date": day(13)},
                            headers=auth(key)).get_json()["campaign_id"]
     response = client.post(f"/api/airtable-sync/{campaign}", headers=auth(key))
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "NOT_DISTRIBUTED"
@@ -139,20 +143,23 @@ def test_airtable_sync_needs_a_distributed_campaign(client, app, tenant):
 def test_run_daily_stores_the_date_and_refuses_a_second_run_while_one_is_active(client, app, tenant):
     t, key = tenant
     quiet = _quiet_job(app, t, "run_daily", {"campaign_date": "2030-01-01", "profiles_per_table": None})
-    response = client.post("/api/run-daily", json={"campaign_date": "2030-10-10"}, headers=auth(key))
+    response = client.post("/api/run-daily", json={"campaign_date": day(14)}, headers=auth(key))
     assert response.status_code == 409
     assert response.get_json()["error"]["details"]["job_id"] == [str(quiet["job_id"])]
     with app.extensions["services"].db.transaction() as conn:
         conn.execute("UPDATE scrape_jobs SET status = 'cancelled' WHERE job_id = %s", (quiet["job_id"],))
-    response = client.post("/api/run-daily", json={"campaign_date": "2030-10-10", "profiles_per_table": 3},
+    response = client.post("/api/run-daily", json={"campaign_date": day(14), "profiles_per_table": 3},
                            headers={**auth(key), "Idempotency-Key": "rd-1"})
     assert response.status_code == 202
     body = response.get_json()
-    assert body["campaign_date"] == "2030-10-10"
+    assert body["campaign_date"] == day(14)
     stored = [j for j in _jobs_of(app, t, "run_daily") if str(j["job_id"]) == body["job_id"]][0]
-    assert stored["params"] == {"campaign_date": "2030-10-10", "profiles_per_table": 3}
-    again = client.post("/api/run-daily", json={}, headers={**auth(key), "Idempotency-Key": "rd-1"})
+    assert stored["params"] == {"campaign_date": day(14), "profiles_per_table": 3}
+    again = client.post("/api/run-daily", json={"profiles_per_table": 3, "campaign_date": day(14)},
+                        headers={**auth(key), "Idempotency-Key": "rd-1"})
     assert again.status_code == 202 and again.get_json()["job_id"] == body["job_id"]
+    other = client.post("/api/run-daily", json={}, headers={**auth(key), "Idempotency-Key": "rd-1"})
+    assert other.status_code == 409 and other.get_json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
 
 
 def test_another_tenants_job_is_404_for_ingest(client, app, tenant):

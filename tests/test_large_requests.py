@@ -55,7 +55,7 @@ def test_half_a_million_accounts_are_accepted_and_messages_stay_small(stack, ten
                               " FROM scrape_job_chunks WHERE job_id = %s", (body["job_id"],)).fetchone()
     assert stored["n"] == ACCOUNTS and stored["m"] == CHUNK
     broker.delete(queue)
-    assert enqueue_chunks(app.extensions["celery"], body["job_id"], indexes, services.db) == len(indexes)
+    assert enqueue_chunks(app.extensions["celery"], body["job_id"], indexes) == len(indexes)
     chunk_messages = _messages(broker, queue)
     assert len(chunk_messages) == ACCOUNTS // CHUNK
     biggest = max(len(m["body"]) for m in chunk_messages)

@@ -9,10 +9,9 @@ from server.settings import Settings
 from tests.conftest import auth
 
 
-def _limited_app():
-    # a fresh storage namespace per test: another prefix of keys in the same Redis
-    return create_app(Settings.from_env(ratelimit_default="3 per minute", trusted_proxy_hops=1,
-                                        app_version=f"rl-{uuid.uuid4().hex[:6]}"))
+def _limited_app(**overrides):
+    settings = {"ratelimit_default": "3 per minute", "trusted_proxy_hops": 1, **overrides}
+    return create_app(Settings.from_env(**settings))
 
 
 def test_limit_is_per_key_and_answers_429_in_the_envelope(stack, tenant, app):
@@ -41,3 +40,11 @@ def test_forged_forwarded_for_does_not_reset_the_limit(stack):
 def test_liveness_probe_is_never_limited(stack):
     limited = _limited_app().test_client()
     assert all(limited.get("/healthz").status_code == 200 for _ in range(10))
+
+
+def test_guessing_keys_is_limited_per_address(stack):
+    limited = _limited_app(ratelimit_default="1000 per minute", ratelimit_per_address="5 per minute").test_client()
+    address = f"203.0.113.{uuid.uuid4().int % 200 + 1}"
+    codes = [limited.post("/api/scrape-followers", json={}, headers={
+        "X-Forwarded-For": address, "X-API-Key": f"fp_guess_{i}"}).status_code for i in range(7)]
+    assert codes == [401] * 5 + [429] * 2

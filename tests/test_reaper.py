@@ -24,7 +24,8 @@ def test_lost_and_orphaned_work_is_resent_and_completes(client, app, tenant):
     with db.transaction() as conn:
         for job in (lost_chunk, dead_worker):
             mark_processing(conn, job["job_id"])
-        conn.execute("UPDATE scrape_job_chunks SET updated_at = now() - interval '10 minutes' WHERE job_id = %s",
+        # processing, nothing in flight, nothing sent for minutes: its window emptied
+        conn.execute("UPDATE scrape_jobs SET updated_at = now() - interval '10 minutes' WHERE job_id = %s",
                      (lost_chunk["job_id"],))
         conn.execute("UPDATE scrape_job_chunks SET status = 'running', attempts = 1,"
                      " lease_until = now() - interval '2 minutes' WHERE job_id = %s", (dead_worker["job_id"],))

@@ -12,7 +12,7 @@ from server.utils.job_runner import JobFailed
 from server.utils.run_daily import STEPS, run_daily_job
 from server.utils.tenants import load_tenant
 from tests.conftest import auth, wait_for_job
-from tests.support.daily import make_profiles, new_tenant, post_job, query
+from tests.support.daily import day, make_profiles, new_tenant, post_job, query
 
 pytest.importorskip("server.utils.airtable_push", reason="the Airtable push is not there yet")
 
@@ -45,7 +45,7 @@ def test_run_daily_for_two_tenants_keeps_each_tenants_rows_in_its_own_base(clien
         job = post_job(client, key, "/api/ingest", {"profiles": make_profiles(130, start=88_000_000, prefix=prefix)})
         assert job["result"]["added"] == 130
         assert post_job(client, key, "/api/airtable/create-base")["status"] == "completed"
-    responses = {key: client.post("/api/run-daily", json={"campaign_date": "2030-11-11"}, headers=auth(key))
+    responses = {key: client.post("/api/run-daily", json={"campaign_date": day(15)}, headers=auth(key))
                  for key in (key_a, key_b)}   # both queued at once: the worker runs them side by side
     for key, response in responses.items():
         assert response.status_code == 202, response.get_json()
@@ -54,7 +54,7 @@ def test_run_daily_for_two_tenants_keeps_each_tenants_rows_in_its_own_base(clien
         assert job["progress"] == 100
         steps = job["result"]["steps"]
         assert job["result"]["steps_run"] == list(STEPS) and set(steps) == set(STEPS)
-        assert steps["select"]["total_selected"] == 100 and steps["select"]["campaign_date"] == "2030-11-11"
+        assert steps["select"]["total_selected"] == 100 and steps["select"]["campaign_date"] == day(15)
         assert steps["distribute"]["assigned_per_table"] == {"1": 25, "2": 25, "3": 25, "4": 25}
         assert steps["push"]["status"] == "pushed"
         assert job["result"]["campaign_id"] == steps["select"]["campaign_id"]
@@ -74,7 +74,7 @@ def test_run_daily_for_two_tenants_keeps_each_tenants_rows_in_its_own_base(clien
         assert stored == [{"status": "pushed", "missing": 0}]
 
     # The same date again resumes: same campaign, nothing new selected, nothing duplicated.
-    again = post_job(client, key_a, "/api/run-daily", {"campaign_date": "2030-11-11"}, timeout=180)
+    again = post_job(client, key_a, "/api/run-daily", {"campaign_date": day(15)}, timeout=180)
     assert again["status"] == "completed"
     assert again["result"]["steps"]["select"]["existing"] is True
     assert len(_airtable_rows(stack, a.airtable_base_id)) == 100
@@ -85,7 +85,7 @@ def test_run_daily_for_two_tenants_keeps_each_tenants_rows_in_its_own_base(clien
 def test_empty_pool_completes_with_a_warning_and_skips_push(client, app, stack):
     _, key = _tenant_with_base(app, stack, "empty")
     post_job(client, key, "/api/airtable/create-base")
-    job = post_job(client, key, "/api/run-daily", {"campaign_date": "2030-12-01"}, timeout=120)
+    job = post_job(client, key, "/api/run-daily", {"campaign_date": day(16)}, timeout=120)
     assert job["status"] == "completed", job
     assert job["result"]["campaign_id"] is None and "no unused profiles" in job["result"]["warning"]
     assert "skipped" in job["result"]["steps"]["distribute"] and "skipped" in job["result"]["steps"]["push"]

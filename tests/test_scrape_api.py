@@ -43,7 +43,6 @@ def test_x_api_key_header_is_accepted(client, tenant):
 def test_unknown_job_and_other_tenants_job_are_404(client, app, tenant):
     _, key = tenant
     assert client.get(f"/api/job-status/{uuid.uuid4()}", headers=auth(key)).status_code == 404
-    assert client.get("/api/job-status/not-a-uuid", headers=auth(key)).status_code == 404
     job_id = post_scrape(client, key, {"accounts": ["nike"], "totalScrapeCount": 5}).get_json()["job_id"]
     other = _other_key(app)
     for path in (f"/api/job-status/{job_id}", f"/api/job-results/{job_id}"):
@@ -72,6 +71,9 @@ def _other_key(app):
     ({"accounts": ["nike"], "totalScrapeCount": 0}, "totalScrapeCount"),
     ({"accounts": ["nike"], "totalScrapeCount": "10"}, "totalScrapeCount"),
     ({"accounts": ["nike"], "includeUnknown": "maybe"}, "includeUnknown"),
+    ({"accounts": ["nike"], "includeUnknown": "yes"}, "includeUnknown"),
+    ({"accounts": ["nike"], "autoIngest": 1}, "autoIngest"),
+    ({"accounts": ["https://www.instagram.com/p/Cabc123/"]}, "accounts"),
     ({"accounts": ["nike"], "platform": "tiktok"}, "platform"),
     ({"accounts": ["nike"], "surprise": 1}, "surprise"),
 ])
@@ -88,12 +90,52 @@ def test_each_bad_field_is_400_naming_it_and_stores_nothing(client, app, tenant,
     assert count == 0
 
 
-def test_malformed_json_is_400(client, tenant):
+@pytest.mark.parametrize("data", ["{not json", b"\xff\xfe"])
+def test_malformed_json_is_400_naming_the_body(client, tenant, data):
     _, key = tenant
-    response = client.post("/api/scrape-followers", data="{not json",
+    response = client.post("/api/scrape-followers", data=data,
                            headers={**auth(key), "Content-Type": "application/json"})
     assert response.status_code == 400
-    assert response.get_json()["success"] is False
+    error = response.get_json()["error"]
+    assert error["code"] == "INVALID_JSON" and "body" in error["details"]
+
+
+def test_json_sent_as_text_is_415_naming_the_content_type(client, tenant):
+    _, key = tenant
+    response = client.post("/api/scrape-followers", data='{"accounts": ["nike"]}',
+                           headers={**auth(key), "Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert "Content-Type" in response.get_json()["error"]["details"]
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/api/job-status/not-a-uuid", "job_id"), ("/api/job-results/123", "job_id"),
+    ("/api/jobs/x/cancel", "job_id"), ("/api/distribute/nope", "campaign_id"),
+])
+def test_ids_in_the_path_that_are_not_uuids_are_400_naming_them(client, tenant, path, field):
+    _, key = tenant
+    method = client.post if path.startswith(("/api/jobs", "/api/distribute")) else client.get
+    response = method(path, headers=auth(key))
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"] == {field: ["not a valid UUID"]}
+
+
+def test_idempotency_key_with_another_request_is_409(client, tenant):
+    _, key = tenant
+    first = post_scrape(client, key, {"accounts": ["nike"], "totalScrapeCount": 5}, **{"Idempotency-Key": "k-9"})
+    assert first.status_code == 202
+    again = post_scrape(client, key, {"totalScrapeCount": 5, "accounts": ["nike"]}, **{"Idempotency-Key": "k-9"})
+    assert again.get_json()["job_id"] == first.get_json()["job_id"]  # same request, other key order
+    other = post_scrape(client, key, {"accounts": ["adidas"], "targetGender": "male"}, **{"Idempotency-Key": "k-9"})
+    assert other.status_code == 409
+    assert other.get_json()["error"]["details"] == {"Idempotency-Key": ["already used with a different request"]}
+    wait_for_job(client, key, first.get_json()["job_id"])
+
+
+def test_success_answers_carry_no_retry_after(client, tenant):
+    _, key = tenant
+    response = client.get(f"/api/job-status/{uuid.uuid4()}", headers=auth(key))
+    assert "Retry-After" not in response.headers and "X-RateLimit-Limit" in response.headers
 
 
 def test_partly_invalid_accounts_are_reported_and_the_rest_accepted(client, tenant):
@@ -134,7 +176,8 @@ def test_results_query_is_validated(client, tenant):
     job_id = post_scrape(client, key, {"accounts": ["nike"], "totalScrapeCount": 5}).get_json()["job_id"]
     wait_for_job(client, key, job_id)
     for query, field in (("limit=1001", "limit"), ("page=0", "page"), ("format=xml", "format"),
-                         ("cursor=%%%", "cursor")):
+                         ("cursor=%%%", "cursor"), ("page=92233720368547758", "page"),
+                         ("cursor=MTIz&page=3", "cursor"), ("foo=bar", "foo")):
         response = client.get(f"/api/job-results/{job_id}?{query}", headers=auth(key))
         assert response.status_code == 400, query
         assert field in response.get_json()["error"]["details"]

@@ -146,7 +146,8 @@ def test_worker_killed_mid_chunk_job_still_completes_correctly(client, app, stac
         os.kill(pid, signal.SIGKILL)
 
     final = wait_for_job(client, key, job["job_id"], timeout=120)
-    assert final["status"] == "completed", (final, _chunks(db, job["job_id"]))
+    assert final["status"] == "completed", [
+        {k: c[k] for k in ("status", "attempts", "error_message", "apify_run_status")} for c in _chunks(db, job["job_id"])]
     expected = expected_kept(accounts, final["params"]["per_account_limit"], "any")
     rows = stored(db, job["job_id"])
     assert len(rows) == len({r["profile_id"] for r in rows}) == len(expected) == final["profiles_scraped"]
@@ -244,3 +245,58 @@ def test_cancel_stops_chunks_and_aborts_runs(client, stack, tenant, app):
     final = client.get(f"/api/job-status/{job['job_id']}", headers=auth(key)).get_json()
     assert final["status"] == "cancelled"
     assert len(runs) <= 3  # the queued chunks never started a run
+
+
+def test_reaching_the_cap_skips_the_remaining_chunks_at_once(client, app, stack, tenant):
+    _, key = tenant
+    accounts = [f"capped{i}" for i in range(1000)]  # 20 chunks; the window sends 4 at a time
+    job = submit(client, key, accounts, targetGender="any", totalScrapeCount=10)
+    final = wait_for_job(client, key, job["job_id"], timeout=60)
+    assert final["status"] == "completed" and final["profiles_scraped"] == 10
+    assert final["current_batch"] == final["total_batches"] == 20
+    db = app.extensions["services"].db
+    with db.transaction() as conn:
+        statuses = Counter(r["status"] for r in conn.execute(
+            "SELECT status FROM scrape_job_chunks WHERE job_id = %s", (job["job_id"],)))
+    assert statuses["skipped"] >= 16 and statuses["done"] >= 1
+    assert len(job_runs(stack, job["job_id"], db)) <= 4  # no run started once the cap was met
+
+
+def test_a_big_job_does_not_hold_back_a_small_one(client, stack, tenant):
+    _, key = tenant
+    stack.apify_control("faults", {"run_seconds": 1})
+    big = submit(client, key, [f"big{i}" for i in range(2000)], targetGender="any")  # 40 chunks
+    small = submit(client, key, ["small_one"], targetGender="any", totalScrapeCount=20)
+    done = wait_for_job(client, key, small["job_id"], timeout=60)
+    assert done["status"] == "completed"
+    still = client.get(f"/api/job-status/{big['job_id']}", headers=auth(key)).get_json()
+    assert still["status"] == "processing", still
+    assert client.post(f"/api/jobs/{big['job_id']}/cancel", headers=auth(key)).status_code == 202
+
+
+def test_cancel_stops_writes_and_keeps_the_money_spent(client, app, stack, tenant):
+    _, key = tenant
+    stack.apify_control("faults", {"run_seconds": 2})
+    job = submit(client, key, [f"spend{i}" for i in range(100)], targetGender="any")
+    db = app.extensions["services"].db
+    deadline = time.monotonic() + 30
+    while not job_runs(stack, job["job_id"], db):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert client.post(f"/api/jobs/{job['job_id']}/cancel", headers=auth(key)).status_code == 202
+    cancelled_at = client.get(f"/api/job-status/{job['job_id']}", headers=auth(key)).get_json()
+    deadline = time.monotonic() + 30
+    while True:
+        with db.transaction() as conn:
+            open_chunks = conn.execute("SELECT count(*) AS n FROM scrape_job_chunks WHERE job_id = %s"
+                                       " AND status IN ('queued', 'running')", (job["job_id"],)).fetchone()["n"]
+        if open_chunks == 0:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(0.5)
+    final = client.get(f"/api/job-status/{job['job_id']}", headers=auth(key)).get_json()
+    assert final["status"] == "cancelled"
+    assert final["profiles_scraped"] == cancelled_at["profiles_scraped"] == len(stored(db, job["job_id"]))
+    runs = job_runs(stack, job["job_id"], db)
+    assert final["cost_usd"] == pytest.approx(sum(r["usageTotalUsd"] for r in runs))

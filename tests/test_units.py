@@ -23,7 +23,11 @@ def test_usernames_are_normalised(raw, expected):
 
 @pytest.mark.parametrize("raw, reason", [
     ("", "empty"), ("@", "empty"), ("a" * 31, "longer than 30 characters"), ("nike!", "may contain"),
-    ("ni ke", "may contain"), ("nike\n", None), ("ñike", "may contain"),
+    ("ni ke", "may contain"), ("nike\n", None), ("ñike", "may contain"), ("...", "may not start"),
+    (".nike", "may not start"), ("nike.", "may not start"), ("ni..ke", "may not start"),
+    ("https://instagram.com/p/abc/", "not a profile link"), ("instagram.com/reel/Cxyz/", "not a profile link"),
+    ("https://www.instagram.com/stories/nike/123/", "not a profile link"),
+    ("https://instagram.com/explore/tags/cats/", "not a profile link"),
 ])
 def test_bad_usernames_are_rejected_with_a_reason(raw, reason):
     username, why = normalise_username(raw)

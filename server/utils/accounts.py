@@ -1,7 +1,9 @@
 """Source-account normalisation: what the operator typed → Instagram usernames.
 
 Accepts ``nike``, ``@Nike``, `` nike ``, ``https://www.instagram.com/nike/`` and
-``instagram.com/nike?hl=en``; keeps Instagram's username rule ``^[a-z0-9._]{1,30}$``.
+``instagram.com/nike?hl=en``; keeps Instagram's username rule: 1–30 of ``a-z 0-9 . _``, not
+starting or ending with a period, no two periods in a row. Links to posts, reels, stories and
+other non-profile pages are rejected, not scraped as accounts named ``p`` or ``reel``.
 """
 from __future__ import annotations
 
@@ -10,6 +12,10 @@ from dataclasses import dataclass, field
 
 USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
 _URL_RE = re.compile(r"^(?:https?://)?(?:www\.|m\.)?instagram\.com/+([^/?#]*)", re.IGNORECASE)
+# First path segments of instagram.com links that are not profiles.
+NOT_PROFILE_PATHS = frozenset({
+    "p", "reel", "reels", "tv", "stories", "explore", "accounts", "direct", "about", "developer",
+    "legal", "web", "api", "challenge", "emails", "session", "oauth", "privacy", "terms", "help"})
 
 
 @dataclass
@@ -23,12 +29,14 @@ class NormalisedAccounts:
 
 def normalise_username(raw: str) -> tuple[str | None, str | None]:
     """``(username, None)`` for a usable account, else ``(None, reason)``."""
-    if USERNAME_RE.fullmatch(raw):  # already clean: the common case, and the cheap one
-        return raw, None
+    if USERNAME_RE.fullmatch(raw) and not (raw[0] == "." or raw[-1] == "." or ".." in raw):
+        return raw, None  # already clean: the common case, and the cheap one
     value = raw.strip()
     match = _URL_RE.match(value)
     if match:
         value = match.group(1)
+        if value.lower() in NOT_PROFILE_PATHS:
+            return None, "not a profile link (post, reel, story or other page)"
     value = value.lstrip("@").strip().lower()
     if not value:
         return None, "empty"
@@ -36,6 +44,8 @@ def normalise_username(raw: str) -> tuple[str | None, str | None]:
         return None, "longer than 30 characters"
     if not USERNAME_RE.fullmatch(value):
         return None, "may contain only letters, digits, '.' and '_'"
+    if value.startswith(".") or value.endswith(".") or ".." in value:
+        return None, "may not start or end with '.' or contain '..'"
     return value, None
 
 

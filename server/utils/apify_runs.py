@@ -6,12 +6,15 @@ from uuid import UUID
 
 from apify_client.errors import ApifyApiError
 
+from server.utils.chunk_store import add_cost
+
 log = logging.getLogger(__name__)
 
 
 def abort_job_runs(services, job_id: UUID) -> int:
-    """Abort every recorded Apify run of the job's unfinished chunks and mark those chunks
-    cancelled. Returns how many runs were asked to abort; a run already finished is skipped."""
+    """Abort the Apify run of every unfinished chunk of the job, mark those chunks cancelled and
+    add what each run cost to the job (the money is spent either way). A chunk whose own task
+    finishes it first keeps that task's outcome and cost. Returns how many runs were aborted."""
     with services.db.transaction() as conn:
         rows = conn.execute(
             "SELECT chunk_index, apify_run_id FROM scrape_job_chunks WHERE job_id = %s"
@@ -19,13 +22,21 @@ def abort_job_runs(services, job_id: UUID) -> int:
     client = services.apify()
     aborted = 0
     for row in rows:
+        run_client = client.run(row["apify_run_id"])
         try:
-            client.run(row["apify_run_id"]).abort()
-            aborted += 1
+            run_client.abort()
+            run = run_client.get()
         except ApifyApiError as exc:
             log.warning("abort of run %s failed: %s", row["apify_run_id"], exc)
-    with services.db.transaction() as conn:
-        conn.execute(
-            "UPDATE scrape_job_chunks SET status = 'cancelled', lease_until = NULL, updated_at = now()"
-            " WHERE job_id = %s AND status IN ('queued', 'running')", (job_id,))
+            continue
+        aborted += 1
+        cost = float(getattr(run, "usage_total_usd", None) or 0.0)
+        with services.db.transaction() as conn:
+            moved = conn.execute(
+                "UPDATE scrape_job_chunks SET status = 'cancelled', cost_usd = %s, apify_run_status = 'ABORTED',"
+                " lease_until = NULL, finished_at = now(), updated_at = now()"
+                " WHERE job_id = %s AND chunk_index = %s AND status IN ('queued', 'running')",
+                (cost, job_id, row["chunk_index"])).rowcount
+            if moved:
+                add_cost(conn, job_id, cost)
     return aborted

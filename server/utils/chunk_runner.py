@@ -19,8 +19,8 @@ from apify_client.errors import ApifyApiError
 
 from server.services import Services
 from server.utils.apify_actor import build_run_input, input_style, parse_item
-from server.utils.chunk_store import (Claim, LeaseLost, claim_chunk, fenced_update, finish_chunk,
-                                      load_chunk, release_chunk)
+from server.utils.chunk_store import (CHUNK_TERMINAL, LeaseLost, claim_chunk, fenced_update,
+                                      finish_chunk, load_chunk, release_chunk, skip_remaining_chunks)
 from server.utils.gender import detect_gender
 from server.utils.jobs import TERMINAL, load_job
 from server.utils.results_writer import KeptProfile, dedupe, write_batch
@@ -44,6 +44,11 @@ class ChunkOutcome:
     retry_in: float | None = None
     detail: str = ""
     follow_up_job_id: str | None = None  # a single-step job (auto-ingest) to enqueue now
+
+    @property
+    def finished(self) -> bool:
+        """True when this task made the chunk terminal, freeing a place in the job's window."""
+        return self.status in CHUNK_TERMINAL
 
 
 class ChunkRunner:
@@ -91,6 +96,8 @@ class ChunkRunner:
     # -- steps -------------------------------------------------------------------------------
     def _work(self) -> ChunkOutcome:
         if self._cap_reached():
+            with self.db.transaction() as conn:
+                skip_remaining_chunks(conn, self.job_id, "totalScrapeCount reached before this chunk started")
             return self._finish("skipped", "totalScrapeCount reached before this chunk started")
         client = self.services.apify()
         run_id = self.claim.chunk["apify_run_id"] or self._start_run(client)
@@ -104,7 +111,12 @@ class ChunkRunner:
             return self._finish("skipped", "totalScrapeCount reached while the run was going; run aborted",
                                 cost, "ABORTED")
         status = _status(waited.run)
-        kept, errors = self._read_dataset(client, self.claim.chunk["apify_dataset_id"])
+        kept, errors, stop = self._read_dataset(client, self.claim.chunk["apify_dataset_id"])
+        if stop == "cancelled":
+            return self._finish("cancelled", f"job cancelled; {kept} profiles kept before", cost, status)
+        if stop == "cap_reached":
+            with self.db.transaction() as conn:
+                skip_remaining_chunks(conn, self.job_id, "totalScrapeCount reached before this chunk started")
         if status != "SUCCEEDED":
             return self._finish("failed", f"Apify run {run_id} ended {status}; {kept} profiles kept",
                                 cost, status)
@@ -137,7 +149,7 @@ class ChunkRunner:
         run) when the job is cancelled or its cap is reached, and give up after
         ``APIFY_WAIT_SECONDS`` so the task can re-schedule itself."""
         deadline = time.monotonic() + self.settings.apify_wait_seconds
-        slice_seconds = max(1, min(30, self.lease // 3))
+        slice_seconds = max(1, min(10, self.lease // 3))
         while True:
             remaining = deadline - time.monotonic()
             run = client.run(run_id).wait_for_finish(
@@ -150,15 +162,16 @@ class ChunkRunner:
                 job = load_job(conn, self.job_id)
             if status in RUN_TERMINAL:
                 return Waited(run, None)
-            stop = "cancelled" if job["status"] == "cancelled" else ("cap_reached" if self._cap_reached() else None)
+            stop = "cancelled" if job["status"] != "processing" else ("cap_reached" if self._cap_reached() else None)
             if stop:
                 client.run(run_id).abort()
                 return Waited(client.run(run_id).get() or run, stop)
             if time.monotonic() >= deadline:
                 return Waited(run, "timeout")
 
-    def _read_dataset(self, client, dataset_id: str) -> tuple[int, int]:
-        """Stream the run's dataset from the recorded offset; returns (kept, error items).
+    def _read_dataset(self, client, dataset_id: str) -> tuple[int, int, str | None]:
+        """Stream the run's dataset from the recorded offset; returns (kept, error items, why it
+        stopped early: ``cancelled``, ``cap_reached`` or None).
 
         Advances by the number of items each page really returned and stops at the dataset's
         total, so a short page never ends the read early (apify-client-python#539).
@@ -171,6 +184,8 @@ class ChunkRunner:
         offset = self.claim.chunk["dataset_offset"]
         kept = errors = 0
         while True:
+            if self._job_status() != "processing":
+                return kept, errors, "cancelled"
             page = dataset.list_items(offset=offset, limit=DATASET_PAGE)
             items = page.items
             if not items:
@@ -192,11 +207,14 @@ class ChunkRunner:
             batch = dedupe(rows)
             with self.db.transaction() as conn:
                 outcome = write_batch(conn, self.claim, batch, len(items), offset, self.lease)
-                job = load_job(conn, self.job_id)
             kept += outcome.inserted
-            if outcome.cap_reached or job["status"] == "cancelled" or offset >= page.total:
+            if outcome.job_stopped:
+                return kept, errors, "cancelled"
+            if outcome.cap_reached:
+                return kept, errors, "cap_reached"
+            if offset >= page.total:
                 break
-        return kept, errors
+        return kept, errors, None
 
     # -- endings -----------------------------------------------------------------------------
     def _finish(self, status: str, message: str | None, cost: float = 0.0,
@@ -223,6 +241,10 @@ class ChunkRunner:
         # Another worker holds a live lease (e.g. this message was redelivered after a worker
         # died): come back when the lease can have expired.
         return ChunkOutcome("busy", retry_in=max(1.0, (chunk["lease_seconds_left"] or 0) + 1))
+
+    def _job_status(self) -> str:
+        with self.db.transaction() as conn:
+            return load_job(conn, self.job_id)["status"]
 
     def _cap_reached(self) -> bool:
         with self.db.transaction() as conn:

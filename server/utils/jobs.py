@@ -17,6 +17,10 @@ TERMINAL = ("completed", "completed_with_errors", "failed", "cancelled")
 ACTIVE = ("queued", "processing")
 
 
+class IdempotencyKeyReused(Exception):
+    """The ``Idempotency-Key`` was used before by this tenant with a different request."""
+
+
 @dataclass(frozen=True)
 class NewJob:
     """A job row and whether this call created it (False: an ``Idempotency-Key`` repeat)."""
@@ -26,11 +30,13 @@ class NewJob:
 
 
 def insert_job(conn: Connection, tenant_id: UUID, kind: str, params: dict,
-               idempotency_key: str | None = None, **columns) -> NewJob:
+               idempotency_key: str | None = None, fingerprint: str | None = None, **columns) -> NewJob:
     """Insert a ``queued`` job; with an idempotency key already used for this tenant and kind,
-    return the existing job instead. ``columns`` sets counter columns (e.g. ``total_batches``)."""
-    names = ["tenant_id", "kind", "params", "idempotency_key", *columns]
-    values = [tenant_id, kind, Jsonb(params), idempotency_key, *columns.values()]
+    return the existing job instead. ``fingerprint`` identifies the request; a key reused with
+    another fingerprint raises ``IdempotencyKeyReused``. ``columns`` sets counter columns (e.g.
+    ``total_batches``)."""
+    names = ["tenant_id", "kind", "params", "idempotency_key", "request_fingerprint", *columns]
+    values = [tenant_id, kind, Jsonb(params), idempotency_key, fingerprint, *columns.values()]
     placeholders = ", ".join(["%s"] * len(values))
     row = conn.execute(
         f"INSERT INTO scrape_jobs ({', '.join(names)}) VALUES ({placeholders})"
@@ -40,10 +46,19 @@ def insert_job(conn: Connection, tenant_id: UUID, kind: str, params: dict,
     ).fetchone()
     if row:
         return NewJob(row, True)
-    existing = conn.execute(
+    return NewJob(job_for_idempotency_key(conn, tenant_id, kind, idempotency_key, fingerprint), False)
+
+
+def job_for_idempotency_key(conn: Connection, tenant_id: UUID, kind: str, key: str,
+                            fingerprint: str | None) -> dict | None:
+    """The tenant's ``kind`` job created with ``key``, or None. Raises ``IdempotencyKeyReused``
+    when it was created by a request with another fingerprint."""
+    job = conn.execute(
         "SELECT * FROM scrape_jobs WHERE tenant_id = %s AND kind = %s AND idempotency_key = %s",
-        (tenant_id, kind, idempotency_key)).fetchone()
-    return NewJob(existing, False)
+        (tenant_id, kind, key)).fetchone()
+    if job and fingerprint and job["request_fingerprint"] not in (None, fingerprint):
+        raise IdempotencyKeyReused(key)
+    return job
 
 
 def get_job(conn: Connection, tenant_id: UUID, job_id: UUID, for_update: bool = False) -> dict | None:

@@ -13,17 +13,21 @@ class StaleWork:
 
     chunks_to_resend: dict[UUID, list[int]] = field(default_factory=dict)
     jobs_to_start: list[UUID] = field(default_factory=list)
+    jobs_to_refill: list[UUID] = field(default_factory=list)
     jobs_to_rerun: list[UUID] = field(default_factory=list)
 
     def summary(self) -> dict:
-        """Counts for logs: ``{"chunks": n, "jobs": n, "reruns": n}``."""
+        """Counts for logs: ``{"chunks": n, "jobs": n, "refills": n, "reruns": n}``."""
         return {"chunks": sum(len(v) for v in self.chunks_to_resend.values()),
-                "jobs": len(self.jobs_to_start), "reruns": len(self.jobs_to_rerun)}
+                "jobs": len(self.jobs_to_start), "refills": len(self.jobs_to_refill),
+                "reruns": len(self.jobs_to_rerun)}
 
 
 def find_stale(services, limit: int = 5000) -> StaleWork:
     """Chunks of processing jobs that are running with an expired lease, or queued and sent
     longer ago than the broker's visibility timeout; scrape jobs queued for over 5 minutes;
+    processing scrape jobs with chunks left to send but none in flight (their window emptied
+    without sending the next chunk, e.g. a worker died between the two);
     single-step jobs queued for over 5 minutes or whose heartbeat is older than twice the hard
     task time limit (no live task can be behind them).
 
@@ -37,8 +41,7 @@ def find_stale(services, limit: int = 5000) -> StaleWork:
             SELECT c.job_id, c.chunk_index FROM scrape_job_chunks c
               JOIN scrape_jobs j ON j.job_id = c.job_id AND j.status = 'processing'
              WHERE (c.status = 'running' AND c.lease_until < now() - interval '30 seconds')
-                OR (c.status = 'queued' AND c.updated_at < now() - interval '5 minutes'
-                    AND (c.enqueued_at IS NULL OR c.enqueued_at < now() - make_interval(secs => %s)))
+                OR (c.status = 'queued' AND c.enqueued_at < now() - make_interval(secs => %s))
              ORDER BY c.job_id, c.chunk_index LIMIT %s
             """, (s.broker_visibility_timeout, limit)).fetchall()
         grouped: dict[UUID, list[int]] = defaultdict(list)
@@ -48,6 +51,16 @@ def find_stale(services, limit: int = 5000) -> StaleWork:
         out.jobs_to_start = [r["job_id"] for r in conn.execute(
             "SELECT job_id FROM scrape_jobs WHERE kind = 'scrape' AND status = 'queued'"
             " AND created_at < now() - interval '5 minutes' LIMIT 100").fetchall()]
+        out.jobs_to_refill = [r["job_id"] for r in conn.execute(
+            """
+            SELECT j.job_id FROM scrape_jobs j
+             WHERE j.kind = 'scrape' AND j.status = 'processing' AND j.updated_at < now() - interval '1 minute'
+               AND EXISTS (SELECT 1 FROM scrape_job_chunks c WHERE c.job_id = j.job_id
+                            AND c.status = 'queued' AND c.enqueued_at IS NULL)
+               AND NOT EXISTS (SELECT 1 FROM scrape_job_chunks c WHERE c.job_id = j.job_id
+                                AND (c.status = 'running' OR (c.status = 'queued' AND c.enqueued_at IS NOT NULL)))
+             LIMIT 100
+            """).fetchall()]
         out.jobs_to_rerun = [r["job_id"] for r in conn.execute(
             "SELECT job_id FROM scrape_jobs WHERE kind <> 'scrape' AND ("
             " (status = 'queued' AND created_at < now() - interval '5 minutes')"

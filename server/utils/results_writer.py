@@ -31,10 +31,12 @@ class KeptProfile:
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """Rows inserted by one batch and whether the job's cap is now reached."""
+    """Rows inserted by one batch, whether the job's cap is now reached, and whether the job
+    had stopped (cancelled or finished) so nothing was written."""
 
     inserted: int
     cap_reached: bool
+    job_stopped: bool = False
 
 
 def dedupe(rows: list[KeptProfile]) -> list[KeptProfile]:
@@ -69,15 +71,18 @@ LIMIT %(room)s""" + _CONFLICT
 
 def write_batch(conn: Connection, claim: Claim, rows: list[KeptProfile], items_read: int,
                 next_offset: int, lease_seconds: int) -> BatchOutcome:
-    """Insert ``rows`` (already de-duplicated) for the claimed chunk in the caller's transaction.
+    """Insert ``rows`` (already de-duplicated) for the claimed chunk in the caller's transaction;
+    nothing is written once the job is no longer processing (cancelled).
 
     ``items_read`` is how many dataset items this batch consumed and ``next_offset`` where the
     chunk resumes. Raises ``LeaseLost`` if the chunk is no longer ours (nothing is written).
     """
     chunk = claim.chunk
     job = conn.execute(
-        "SELECT max_profiles, profiles_scraped FROM scrape_jobs WHERE job_id = %s FOR UPDATE",
+        "SELECT status, max_profiles, profiles_scraped FROM scrape_jobs WHERE job_id = %s FOR UPDATE",
         (chunk["job_id"],)).fetchone()
+    if job["status"] != "processing":
+        return BatchOutcome(0, False, job_stopped=True)
     room = len(rows)
     if job["max_profiles"] is not None:
         room = max(0, min(room, job["max_profiles"] - job["profiles_scraped"]))

@@ -21,7 +21,7 @@ from psycopg import Connection
 from server.utils.clock import utc_now
 from server.utils.distribution import distribute_for_tenant
 from server.utils.job_runner import JobFailed
-from server.utils.jobs import ACTIVE, NewJob, insert_job
+from server.utils.jobs import ACTIVE, NewJob, insert_job, job_for_idempotency_key
 from server.utils.selection import select_for_tenant
 from server.utils.tenants import Tenant, load_tenant
 
@@ -40,7 +40,8 @@ class RunInProgress(Exception):
 
 
 def create_run_daily_job(conn: Connection, tenant_id: UUID, campaign_date: date,
-                         profiles_per_table: int | None, idempotency_key: str | None) -> NewJob:
+                         profiles_per_table: int | None, idempotency_key: str | None,
+                         fingerprint: str | None = None) -> NewJob:
     """Insert a queued ``run_daily`` job for ``campaign_date`` in the caller's transaction.
 
     A repeated ``idempotency_key`` returns the job it created (``created`` False). Otherwise
@@ -49,9 +50,7 @@ def create_run_daily_job(conn: Connection, tenant_id: UUID, campaign_date: date,
     """
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('run_daily:' || %s::text))", (tenant_id,))
     if idempotency_key:
-        existing = conn.execute(
-            "SELECT * FROM scrape_jobs WHERE tenant_id = %s AND kind = 'run_daily' AND idempotency_key = %s",
-            (tenant_id, idempotency_key)).fetchone()
+        existing = job_for_idempotency_key(conn, tenant_id, "run_daily", idempotency_key, fingerprint)
         if existing:
             return NewJob(existing, False)
     active = conn.execute(
@@ -60,7 +59,7 @@ def create_run_daily_job(conn: Connection, tenant_id: UUID, campaign_date: date,
     if active:
         raise RunInProgress(active)
     params = {"campaign_date": campaign_date.isoformat(), "profiles_per_table": profiles_per_table}
-    return insert_job(conn, tenant_id, "run_daily", params, idempotency_key)
+    return insert_job(conn, tenant_id, "run_daily", params, idempotency_key, fingerprint)
 
 
 def _step_plan(services, tenant: Tenant, params: dict, state: dict, sub_report):

@@ -34,14 +34,14 @@ def per_account_limit(accounts: int, max_profiles: int | None, target_gender: st
 
 def create_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], params: dict,
                       chunk_size: int, max_profiles: int | None,
-                      idempotency_key: str | None) -> NewJob:
+                      idempotency_key: str | None, fingerprint: str | None = None) -> NewJob:
     """Store a queued scrape job for ``accounts`` (already normalised, unique) and its chunks.
 
     ``params`` is kept on the job (gender filter, limits, rejected accounts). Returns the
     existing job untouched when ``idempotency_key`` was used before by this tenant.
     """
     total_batches = ceil(len(accounts) / chunk_size)
-    new = insert_job(conn, tenant_id, "scrape", params, idempotency_key,
+    new = insert_job(conn, tenant_id, "scrape", params, idempotency_key, fingerprint,
                      total_batches=total_batches, accounts_total=len(accounts),
                      max_profiles=max_profiles)
     if not new.created:
@@ -55,15 +55,22 @@ def create_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], pa
     return new
 
 
-def chunk_indexes(conn: Connection, job_id: UUID, statuses: tuple[str, ...] = ("queued",)) -> list[int]:
-    """Indexes of the job's chunks in ``statuses``, in order."""
+def claim_for_dispatch(conn: Connection, job_id: UUID, count: int) -> list[int]:
+    """Mark up to ``count`` queued, never-sent chunks of a processing job as sent and return
+    their indexes (lowest first). Concurrent callers never get the same chunk. (The pick is a
+    materialised CTE: a ``LIMIT … SKIP LOCKED`` sub-select inside the UPDATE may be re-run per
+    row and hand out more than ``count``.)"""
     rows = conn.execute(
-        "SELECT chunk_index FROM scrape_job_chunks WHERE job_id = %s AND status = ANY(%s)"
-        " ORDER BY chunk_index", (job_id, list(statuses))).fetchall()
-    return [r["chunk_index"] for r in rows]
-
-
-def mark_enqueued(conn: Connection, job_id: UUID, indexes: list[int]) -> None:
-    """Record when chunks were handed to the broker (the reaper re-sends lost ones)."""
-    conn.execute("UPDATE scrape_job_chunks SET enqueued_at = now() WHERE job_id = %s"
-                 " AND chunk_index = ANY(%s)", (job_id, indexes))
+        """
+        WITH picked AS MATERIALIZED (
+            SELECT c.chunk_index FROM scrape_job_chunks c
+              JOIN scrape_jobs j ON j.job_id = c.job_id AND j.status = 'processing'
+             WHERE c.job_id = %(job_id)s AND c.status = 'queued' AND c.enqueued_at IS NULL
+             ORDER BY c.chunk_index LIMIT %(count)s
+               FOR UPDATE OF c SKIP LOCKED)
+        UPDATE scrape_job_chunks c SET enqueued_at = now()
+          FROM picked p
+         WHERE c.job_id = %(job_id)s AND c.chunk_index = p.chunk_index
+        RETURNING c.chunk_index
+        """, {"job_id": job_id, "count": count}).fetchall()
+    return sorted(r["chunk_index"] for r in rows)

@@ -50,7 +50,7 @@ class Selection:
 
 
 _CLAIM = """
-WITH picked AS (
+WITH picked AS MATERIALIZED (
     SELECT global_username_id FROM global_usernames
      WHERE tenant_id = %(tenant_id)s AND NOT used
      ORDER BY global_username_id

@@ -51,3 +51,10 @@ def assert_400_naming(response, field: str) -> None:
     assert body["success"] is False
     assert body["error"]["code"] == "VALIDATION_ERROR"
     assert field in body["error"]["details"], body
+
+
+def day(offset: int) -> str:
+    """ISO date ``offset`` days after today (UTC): campaign dates the API accepts."""
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime.now(timezone.utc).date() + timedelta(days=offset)).isoformat()
