@@ -46,7 +46,7 @@ def create_demo_tenant(env: dict) -> tuple[str, str, str]:
 
 def poll(session: requests.Session, job_id: str, label: str) -> dict:
     """Poll job-status with a progress bar until the job ends; returns the final job."""
-    with tqdm(total=100, desc=label, unit="%", bar_format="{l_bar}{bar}| {n}/{total}% [{elapsed}]") as bar:
+    with tqdm(total=100, desc=label, bar_format="{desc}: {bar} {n:3.0f}% [{elapsed}] {postfix}") as bar:
         while True:
             job = session.get(f"{stack.WEB_URL}/api/job-status/{job_id}", timeout=10).json()
             bar.update(job["progress"] - bar.n)
