@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 RUN_TERMINAL = ("SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED")
 DATASET_PAGE = 1000
 RESCHEDULE_SECONDS = 5
+CAP_REACHED = "totalScrapeCount reached before this chunk started"
 # HTTP statuses from Apify that will not get better by retrying (bad token, bad input, gone).
 PERMANENT_STATUSES = (400, 401, 402, 403, 404)
 
@@ -96,9 +97,8 @@ class ChunkRunner:
     # -- steps -------------------------------------------------------------------------------
     def _work(self) -> ChunkOutcome:
         if self._cap_reached():
-            with self.db.transaction() as conn:
-                skip_remaining_chunks(conn, self.job_id, "totalScrapeCount reached before this chunk started")
-            return self._finish("skipped", "totalScrapeCount reached before this chunk started")
+            self._skip_queued_chunks()
+            return self._finish("skipped", CAP_REACHED)
         client = self.services.apify()
         run_id = self.claim.chunk["apify_run_id"] or self._start_run(client)
         waited = self._wait(client, run_id)
@@ -108,6 +108,7 @@ class ChunkRunner:
         if waited.stop == "cancelled":
             return self._finish("cancelled", "job cancelled; Apify run aborted", cost, "ABORTED")
         if waited.stop == "cap_reached":
+            self._skip_queued_chunks()
             return self._finish("skipped", "totalScrapeCount reached while the run was going; run aborted",
                                 cost, "ABORTED")
         status = _status(waited.run)
@@ -115,8 +116,7 @@ class ChunkRunner:
         if stop == "cancelled":
             return self._finish("cancelled", f"job cancelled; {kept} profiles kept before", cost, status)
         if stop == "cap_reached":
-            with self.db.transaction() as conn:
-                skip_remaining_chunks(conn, self.job_id, "totalScrapeCount reached before this chunk started")
+            self._skip_queued_chunks()
         if status != "SUCCEEDED":
             return self._finish("failed", f"Apify run {run_id} ended {status}; {kept} profiles kept",
                                 cost, status)
@@ -241,6 +241,11 @@ class ChunkRunner:
         # Another worker holds a live lease (e.g. this message was redelivered after a worker
         # died): come back when the lease can have expired.
         return ChunkOutcome("busy", retry_in=max(1.0, (chunk["lease_seconds_left"] or 0) + 1))
+
+    def _skip_queued_chunks(self) -> None:
+        """The cap is reached: no queued chunk of the job may start an Apify run."""
+        with self.db.transaction() as conn:
+            skip_remaining_chunks(conn, self.job_id, CAP_REACHED)
 
     def _job_status(self) -> str:
         with self.db.transaction() as conn:
