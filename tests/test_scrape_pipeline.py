@@ -32,6 +32,24 @@ def job_runs(stack, job_id, db):
     return [r for r in stack.apify_control("runs", method="GET") if r["id"] in run_ids]
 
 
+def wait_until(check, timeout: float = 30.0, every: float = 0.05):
+    """Call ``check()`` until it returns something truthy; returns that, or fails after
+    ``timeout`` seconds showing the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"still {value!r} after {timeout}s"
+        time.sleep(every)
+
+
+def open_chunks(db, job_id) -> int:
+    with db.transaction() as conn:
+        return conn.execute("SELECT count(*) AS n FROM scrape_job_chunks WHERE job_id = %s"
+                            " AND status IN ('queued', 'running')", (job_id,)).fetchone()["n"]
+
+
 def expected_kept(accounts, per_account, target, include_unknown=True):
     """What the pipeline must keep, from the stand-in's own generator and our gender function:
     ``{profile_id: (gender, truth_gender)}``."""
@@ -133,15 +151,14 @@ def test_worker_killed_mid_chunk_job_still_completes_correctly(client, app, stac
     accounts = [f"killtest{i}" for i in range(5)]
     job = submit(client, key, accounts, targetGender="any")
     db = app.extensions["services"].db
-    deadline = time.monotonic() + 30
-    while True:  # wait until the chunk runs and its Apify run id is recorded
+
+    def running_with_run_id():
         with db.transaction() as conn:
             chunk = conn.execute("SELECT status, apify_run_id FROM scrape_job_chunks WHERE job_id = %s",
                                  (job["job_id"],)).fetchone()
-        if chunk["status"] == "running" and chunk["apify_run_id"]:
-            break
-        assert time.monotonic() < deadline, chunk
-        time.sleep(0.05)
+        return chunk if chunk["status"] == "running" and chunk["apify_run_id"] else None
+
+    chunk = wait_until(running_with_run_id)  # the chunk runs and its Apify run id is recorded
     for pid in child_pids(stack.worker.pid):  # SIGKILL every pool process mid-chunk
         os.kill(pid, signal.SIGKILL)
 
@@ -224,24 +241,16 @@ def test_cancel_stops_chunks_and_aborts_runs(client, stack, tenant, app):
     stack.apify_control("faults", {"run_seconds": 30})
     job = submit(client, key, [f"cancel{i}" for i in range(120)], targetGender="any")
     db = app.extensions["services"].db
-    deadline = time.monotonic() + 30
-    while not job_runs(stack, job["job_id"], db):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: job_runs(stack, job["job_id"], db))
     response = client.post(f"/api/jobs/{job['job_id']}/cancel", headers=auth(key))
     assert response.status_code == 202 and response.get_json()["status"] == "cancelled"
     assert client.post(f"/api/jobs/{job['job_id']}/cancel", headers=auth(key)).status_code == 409
-    deadline = time.monotonic() + 30
-    while True:
+
+    def all_stopped():
         runs = job_runs(stack, job["job_id"], db)
-        with db.transaction() as conn:
-            open_chunks = conn.execute(
-                "SELECT count(*) AS n FROM scrape_job_chunks WHERE job_id = %s AND status IN ('queued', 'running')",
-                (job["job_id"],)).fetchone()["n"]
-        if open_chunks == 0 and all(r["status"] == "ABORTED" for r in runs):
-            break
-        assert time.monotonic() < deadline, (runs, open_chunks)
-        time.sleep(0.2)
+        return runs if open_chunks(db, job["job_id"]) == 0 and all(r["status"] == "ABORTED" for r in runs) else None
+
+    runs = wait_until(all_stopped, every=0.2)
     final = client.get(f"/api/job-status/{job['job_id']}", headers=auth(key)).get_json()
     assert final["status"] == "cancelled"
     assert len(runs) <= 3  # the queued chunks never started a run
@@ -279,21 +288,10 @@ def test_cancel_stops_writes_and_keeps_the_money_spent(client, app, stack, tenan
     stack.apify_control("faults", {"run_seconds": 2})
     job = submit(client, key, [f"spend{i}" for i in range(100)], targetGender="any")
     db = app.extensions["services"].db
-    deadline = time.monotonic() + 30
-    while not job_runs(stack, job["job_id"], db):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: job_runs(stack, job["job_id"], db))
     assert client.post(f"/api/jobs/{job['job_id']}/cancel", headers=auth(key)).status_code == 202
     cancelled_at = client.get(f"/api/job-status/{job['job_id']}", headers=auth(key)).get_json()
-    deadline = time.monotonic() + 30
-    while True:
-        with db.transaction() as conn:
-            open_chunks = conn.execute("SELECT count(*) AS n FROM scrape_job_chunks WHERE job_id = %s"
-                                       " AND status IN ('queued', 'running')", (job["job_id"],)).fetchone()["n"]
-        if open_chunks == 0:
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_until(lambda: open_chunks(db, job["job_id"]) == 0, every=0.2)
     time.sleep(0.5)
     final = client.get(f"/api/job-status/{job['job_id']}", headers=auth(key)).get_json()
     assert final["status"] == "cancelled"
