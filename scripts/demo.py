@@ -91,6 +91,7 @@ def main() -> int:
     started_here = not stack.running()
     if started_here and stack.up() != 0:
         return 1
+    key = None
     try:
         name, base, key = create_demo_tenant(env)
         print(f"demo tenant {name} (Airtable base {base})")
@@ -106,9 +107,10 @@ def main() -> int:
                        airtable_base=base)
         return 0
     finally:
+        if key:
+            flask_cli(env, "revoke-api-key", key[:10])  # the demo's key does not outlive it
         if started_here:
             stack.down()
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 blp = ApiBlueprint("jobs", __name__, url_prefix="/api", description="Scrape jobs and job status")
 
-RESULTS_READY = ("completed", "completed_with_errors", "cancelled")
+RESULTS_READY = jobs.TERMINAL  # failed and cancelled jobs keep what they stored
 REJECTS_SHOWN = 100
 
 
@@ -54,11 +54,13 @@ def idempotency_key() -> str | None:
     return key or None
 
 
-def request_fingerprint() -> str:
-    """SHA-256 of the request's path and JSON body (key order ignored): an ``Idempotency-Key``
-    repeated with a different request is refused."""
-    canonical = json.dumps({"path": request.path, "body": request.get_json(silent=True)},
-                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def request_fingerprint(body: dict | None = None) -> str:
+    """SHA-256 of the request's path and its validated body (defaults filled in, key order
+    ignored; the raw JSON when no body is given): an ``Idempotency-Key`` repeated with a
+    different request is refused, one that spells out a default is not."""
+    payload = body if body is not None else request.get_json(silent=True)
+    canonical = json.dumps({"path": request.path, "body": payload}, sort_keys=True, default=str,
+                           separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -67,8 +69,9 @@ def accepted(job: dict, **extra):
     job_id = str(job["job_id"])
     status_url = url_for("jobs.job_status", job_id=job_id)
     body = {"success": True, "job_id": job_id, "status": job["status"], "status_url": status_url,
-            "results_url": url_for("jobs.job_results", job_id=job_id),
             "total_batches": job["total_batches"], **extra}
+    if job["kind"] == "scrape":
+        body["results_url"] = url_for("jobs.job_results", job_id=job_id)
     return body, 202, {"Location": status_url}
 
 
@@ -99,7 +102,7 @@ def scrape_followers(body: dict):
     }
     with _services().db.transaction() as conn:
         new = create_scrape_job(conn, g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
-                                max_profiles, idempotency_key(), request_fingerprint())
+                                max_profiles, idempotency_key(), request_fingerprint(body))
     if new.created:
         enqueue("scrape.start", str(new.job["job_id"]))
     return accepted(new.job, accounts_accepted=len(norm.accepted), accounts_rejected=len(norm.rejected),
@@ -177,11 +180,11 @@ def _decode_cursor(cursor: str | None) -> int | None:
 def cancel_job(job_id: UUID):
     """Cancel a queued or running job: queued chunks stop, running Apify runs are aborted."""
     with _services().db.transaction() as conn:
-        before = job_or_404(conn, job_id)
-        if before["status"] in jobs.TERMINAL:
-            raise ApiError(409, "JOB_FINISHED", f"job already {before['status']}",
-                           {"status": before["status"]})
+        job_or_404(conn, job_id)
         job = jobs.request_cancel(conn, g.tenant.tenant_id, job_id)
+        if job is None:  # already ended, or a concurrent cancel won
+            status = jobs.get_job(conn, g.tenant.tenant_id, job_id)["status"]
+            raise ApiError(409, "JOB_FINISHED", f"job already {status}", {"status": status})
     if job["kind"] == "scrape":
         enqueue("jobs.abort_runs", str(job_id))
     return {"success": True, **jobs.job_to_json(job)}

@@ -193,7 +193,7 @@ def run_daily(body: dict):
         with _services().db.transaction() as conn:
             new = create_run_daily_job(conn, g.tenant.tenant_id, campaign_date,
                                        body.get("profiles_per_table"), idempotency_key(),
-                                       request_fingerprint())
+                                       request_fingerprint(body))
     except RunInProgress as exc:
         raise ApiError(409, "RUN_IN_PROGRESS", str(exc), {"job_id": [str(exc.job["job_id"])]}) from None
     if new.created:

@@ -26,10 +26,13 @@ def register_cli(app: Flask) -> None:
     @click.option("--base-id", required=True, help="Airtable base id (app + 14 characters).")
     @click.option("--tables", "num_va_tables", type=click.IntRange(1, 999), required=True)
     @click.option("--per-table", "profiles_per_table", type=click.IntRange(1, 10000), required=True)
-    def create_tenant(name, base_id, num_va_tables, profiles_per_table):
-        """Create tenant NAME (or update its base and campaign size)."""
+    @click.option("--daily-run-utc", type=click.DateTime(["%H:%M"]), default="06:00", show_default=True,
+                  help="When beat starts the tenant's run-daily each day (UTC, HH:MM).")
+    def create_tenant(name, base_id, num_va_tables, profiles_per_table, daily_run_utc):
+        """Create tenant NAME (or update its base, campaign size and daily run time)."""
         with current_app.extensions["services"].db.transaction() as conn:
-            tenant = tenants.upsert_tenant(conn, name, base_id, num_va_tables, profiles_per_table)
+            tenant = tenants.upsert_tenant(conn, name, base_id, num_va_tables, profiles_per_table,
+                                           daily_run_utc.time())
         click.echo(f"tenant {tenant.name}: {tenant.tenant_id}")
 
     @app.cli.command("create-api-key")
@@ -75,4 +78,6 @@ def register_cli(app: Flask) -> None:
         """Revoke the keys starting with KEY_PREFIX (the first 10 characters of a key)."""
         with current_app.extensions["services"].db.transaction() as conn:
             count = tenants.revoke_api_key(conn, key_prefix)
+        if not count:
+            raise click.ClickException(f"no active key starts with {key_prefix[:10]!r}")
         click.echo(f"revoked {count} key(s)")

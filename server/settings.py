@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     max_content_length_mb: int = Field(32, ge=1)
     max_profiles_per_ingest: int = Field(100_000, ge=1, description="Profiles per POST /api/ingest.")
     chunk_lease_seconds: int = Field(60, ge=5)
-    chunk_dispatch_window: int = Field(16, ge=1, description="Chunks of one job sent at once.")
+    chunk_dispatch_window: int = Field(8, ge=1, description="Chunks of one job sent at once.")
     chunk_max_attempts: int = Field(5, ge=1)
     chunk_retry_backoff_seconds: float = Field(5.0, gt=0, description="First retry delay; doubles.")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
+import psycopg
 from celery import shared_task
 
 from server.utils import job_runner, jobs, reaper, scrape_jobs
@@ -72,7 +73,8 @@ def run_chunk(self, job_id: str, chunk_index: int) -> str:
     return outcome.status
 
 
-@shared_task(bind=True, name="jobs.abort_runs", max_retries=5, default_retry_delay=5)
+@shared_task(bind=True, name="jobs.abort_runs", max_retries=5, default_retry_delay=5,
+             autoretry_for=(psycopg.OperationalError,), retry_backoff=True)
 def abort_runs(self, job_id: str) -> int:
     """Abort the Apify runs still going for a cancelled job; returns how many were aborted."""
     return abort_job_runs(_services(self), UUID(job_id))

@@ -140,6 +140,7 @@ def test_auto_ingest_creates_exactly_one_ingest_job_when_the_scrape_completes(cl
     assert len(rows) == 1
     assert rows[0]["params"]["job_id"] == scrape["job_id"]
     assert rows[0]["idempotency_key"] == f"auto-ingest-{scrape['job_id']}"
+    assert scrape["result"]["auto_ingest_job_id"] == rows[0]["job_id"]  # findable from the scrape
     job = wait_for_job(client, key, rows[0]["job_id"])
     assert job["status"] == "completed" and job["result"]["added"] == scrape["profiles_scraped"] > 0
     pool = query(app, "SELECT count(*) AS n FROM global_usernames WHERE tenant_id = %s", (t.tenant_id,))

@@ -138,3 +138,23 @@ def test_beat_task_creates_and_runs_a_due_tenants_job(client, app, stack):
                      (t.tenant_id,))) == 1
     with app.extensions["services"].db.transaction() as conn:
         assert load_tenant(conn, t.tenant_id) is not None
+
+
+def test_unreadable_va_tables_stop_run_daily_before_the_lifecycle_steps(client, app, stack):
+    t, key = _tenant_with_base(app, stack, "lost")
+    post_job(client, key, "/api/ingest", {"profiles": make_profiles(40, start=77_000_000, prefix="lost")})
+    first = post_job(client, key, "/api/run-daily", {"campaign_date": day(1)}, timeout=180)
+    assert first["status"] == "completed", first
+    # The tenant's tables are gone (its base was replaced by an empty one): statuses cannot be read.
+    empty_base = "app" + uuid.uuid4().hex[:14]
+    stack.airtable_control("bases", {"id": empty_base, "name": "empty"})
+    query(app, "UPDATE tenants SET airtable_base_id = %s WHERE tenant_id = %s RETURNING 1", (empty_base, t.tenant_id))
+    job = post_job(client, key, "/api/run-daily", {"campaign_date": day(2)}, timeout=180)
+    assert job["status"] == "failed"
+    assert job["result"]["failed_step"] == "status_sync" and job["result"]["steps_run"] == ["status_sync"]
+    assert job["error_message"].startswith("step status_sync failed")
+    pending = query(app, "SELECT count(*) AS n FROM daily_assignments WHERE tenant_id = %s AND archived_at IS NULL",
+                    (t.tenant_id,))[0]["n"]
+    assert pending == 40  # nothing expired or archived on statuses that were never read
+    sync = post_job(client, key, "/api/sync-airtable-statuses")
+    assert sync["status"] == "failed" and "could not be read" in sync["error_message"]

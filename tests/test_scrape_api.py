@@ -199,3 +199,38 @@ def test_openapi_description_lists_the_endpoints(client):
                  "/api/sync-airtable-statuses", "/api/mark-unfollow-due",
                  "/api/delete-completed-after-delay", "/api/expire-pending", "/api/run-daily"):
         assert path in spec["paths"], path
+
+
+def test_absurdly_nested_json_is_400_not_a_crash(client, tenant):
+    _, key = tenant
+    response = client.post("/api/scrape-followers", data="[" * 100_000 + "]" * 100_000,
+                           headers={**auth(key), "Content-Type": "application/json"})
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "INVALID_JSON"
+
+
+def test_query_parameters_on_a_post_are_400_naming_them(client, tenant):
+    _, key = tenant
+    response = client.post("/api/scrape-followers?totalScrapeCount=5", json={"accounts": ["nike"]},
+                           headers=auth(key))
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"] == {"totalScrapeCount": ["Unknown field."]}
+
+
+def test_concurrent_cancels_accept_exactly_one(client, app, stack, tenant):
+    from concurrent.futures import ThreadPoolExecutor
+    _, key = tenant
+    stack.apify_control("faults", {"run_seconds": 5})
+    job_id = post_scrape(client, key, {"accounts": ["slowpoke"]}).get_json()["job_id"]
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: app.test_client().post(f"/api/jobs/{job_id}/cancel",
+                                                               headers=auth(key)).status_code, range(8)))
+    assert sorted(codes) == [202] + [409] * 7
+
+
+def test_results_of_a_failed_job_are_served(client, stack, tenant):
+    _, key = tenant
+    stack.apify_control("faults", {"run_status": "FAILED"})
+    job_id = post_scrape(client, key, {"accounts": ["broken_one"], "totalScrapeCount": 30}).get_json()["job_id"]
+    assert wait_for_job(client, key, job_id)["status"] == "failed"
+    page = client.get(f"/api/job-results/{job_id}", headers=auth(key))
+    assert page.status_code == 200 and page.get_json()["total"] == len(page.get_json()["profiles"])

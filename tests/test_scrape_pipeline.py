@@ -100,7 +100,7 @@ def test_total_scrape_count_caps_kept_profiles_and_results_page(client, app, sta
     final = wait_for_job(client, key, job["job_id"])
     assert final["status"] == "completed"
     assert final["profiles_scraped"] == 250
-    assert final["params"]["per_account_limit"] == 84  # ceil(250 / 3), nothing bought beyond need
+    assert final["params"]["per_account_limit"] == 92  # ceil(250 * 1.1 / 3): 10% headroom, no more
 
     seen, cursor = [], None
     while True:

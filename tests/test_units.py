@@ -86,8 +86,8 @@ def test_in_batch_duplicates_keep_the_first():
 
 
 def test_per_account_cap_buys_only_what_the_total_needs():
-    assert per_account_limit(120, 5000, "female", 1000) == 84
-    assert per_account_limit(3, 250, "any", 1000) == 84
+    assert per_account_limit(120, 5000, "female", 1000) == 92  # ceil(5000 * 1.1 / (120 * 0.5))
+    assert per_account_limit(3, 250, "any", 1000) == 92
     assert per_account_limit(10, None, "female", 1000) == 1000
     assert per_account_limit(1, 10_000_000, "any", 1000) == 100_000
 

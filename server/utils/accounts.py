@@ -27,9 +27,23 @@ class NormalisedAccounts:
     rejected: list[dict] = field(default_factory=list)
 
 
+PLATFORM_ID_RE = re.compile(r"[0-9]{1,20}")
+
+
+def is_valid_username(value: str) -> bool:
+    """True for a lower-case Instagram username by the rule above."""
+    return bool(USERNAME_RE.fullmatch(value)) and not (
+        value.startswith(".") or value.endswith(".") or ".." in value)
+
+
+def is_platform_id(value: str) -> bool:
+    """True for an Instagram user id: 1–20 digits, not zero."""
+    return bool(PLATFORM_ID_RE.fullmatch(value)) and value.strip("0") != ""
+
+
 def normalise_username(raw: str) -> tuple[str | None, str | None]:
     """``(username, None)`` for a usable account, else ``(None, reason)``."""
-    if USERNAME_RE.fullmatch(raw) and not (raw[0] == "." or raw[-1] == "." or ".." in raw):
+    if is_valid_username(raw):
         return raw, None  # already clean: the common case, and the cheap one
     value = raw.strip()
     match = _URL_RE.match(value)
@@ -44,7 +58,7 @@ def normalise_username(raw: str) -> tuple[str | None, str | None]:
         return None, "longer than 30 characters"
     if not USERNAME_RE.fullmatch(value):
         return None, "may contain only letters, digits, '.' and '_'"
-    if value.startswith(".") or value.endswith(".") or ".." in value:
+    if not is_valid_username(value):
         return None, "may not start or end with '.' or contain '..'"
     return value, None
 

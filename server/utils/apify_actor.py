@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.utils.accounts import is_platform_id
 from server.utils.text import clean_text
 
 INPUT_STYLE_BY_ACTOR = {
@@ -63,7 +64,7 @@ def parse_item(item, default_source: str | None = None) -> Follower | None:
     raw_id = item.get("id") or item.get("pk") or item.get("user_id") or item.get("userId")
     profile_id = clean_text(raw_id, 40)
     username = clean_text(item.get("username"), 64).lower()
-    if not profile_id or not profile_id.isdigit() or not username:
+    if not is_platform_id(profile_id) or not username:
         return None
     source = next((item[f] for f in SOURCE_FIELDS if item.get(f)), default_source)
     return Follower(

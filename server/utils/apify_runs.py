@@ -32,6 +32,8 @@ def abort_job_runs(services, job_id: UUID) -> int:
         aborted += 1
         cost = float(getattr(run, "usage_total_usd", None) or 0.0)
         with services.db.transaction() as conn:
+            # job row first, like every chunk task, so the two never deadlock
+            conn.execute("SELECT 1 FROM scrape_jobs WHERE job_id = %s FOR UPDATE", (job_id,))
             moved = conn.execute(
                 "UPDATE scrape_job_chunks SET status = 'cancelled', cost_usd = %s, apify_run_status = 'ABORTED',"
                 " lease_until = NULL, finished_at = now(), updated_at = now()"

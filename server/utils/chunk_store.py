@@ -170,5 +170,8 @@ def _count_finished(conn: Connection, job: dict, job_id: UUID, finished: int, fa
         finish_job(conn, job_id, final, {"chunks_failed": failed_total, "gender_split": split}, message)
         if final != "failed" and job["params"].get("autoIngest"):
             # Created with the completion, in this transaction: exactly one ingest per job.
-            counters["auto_ingest_job_id"] = create_auto_ingest_job(conn, job["tenant_id"], job_id)
+            ingest_id = create_auto_ingest_job(conn, job["tenant_id"], job_id)
+            counters["auto_ingest_job_id"] = ingest_id
+            conn.execute("UPDATE scrape_jobs SET result = result || jsonb_build_object('auto_ingest_job_id', %s::text)"
+                         " WHERE job_id = %s", (ingest_id, job_id))
     return counters

@@ -12,7 +12,6 @@ page by page from ``scrape_results``).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -20,11 +19,10 @@ from psycopg import Connection
 
 from server.utils.jobs import get_job
 from server.utils.job_runner import JobFailed
+from server.utils.accounts import is_platform_id, is_valid_username
 from server.utils.text import clean_text
 
 BATCH_SIZE = 1000
-PROFILE_ID_RE = re.compile(r"^[0-9]{1,30}$")
-USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
 FULL_NAME_MAX = 256
 SCRAPE_READY = ("completed", "completed_with_errors")
 REJECT_REASONS = ("bad_id", "bad_username", "duplicate")
@@ -59,15 +57,16 @@ class NormalisedProfiles:
 
 def normalise_profile(raw_id, raw_username, raw_full_name) -> tuple[PoolProfile | None, str | None]:
     """``(profile, None)`` for a usable profile, else ``(None, reason)`` with reason ``bad_id``
-    (not 1–30 digits) or ``bad_username`` (not ``^[a-z0-9._]{1,30}$`` after trimming and
-    lower-casing). Integer ids are accepted and turned into strings."""
+    (not an Instagram id: 1–20 digits, not zero) or ``bad_username`` (not an Instagram username
+    after trimming and lower-casing, ``server.utils.accounts.is_valid_username``). Integer ids
+    are accepted and turned into strings."""
     if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
         return None, "bad_id"
     profile_id = str(raw_id).strip()
-    if not PROFILE_ID_RE.match(profile_id):
+    if not is_platform_id(profile_id):
         return None, "bad_id"
     username = raw_username.strip().lower() if isinstance(raw_username, str) else ""
-    if not USERNAME_RE.match(username):
+    if not is_valid_username(username):
         return None, "bad_username"
     return PoolProfile(profile_id, username, clean_text(raw_full_name, FULL_NAME_MAX)), None
 

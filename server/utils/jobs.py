@@ -103,13 +103,11 @@ def finish_job(conn: Connection, job_id: UUID, status: str, result: dict | None 
 
 
 def request_cancel(conn: Connection, tenant_id: UUID, job_id: UUID) -> dict | None:
-    """Cancel an active job and its queued chunks; returns the job row (None if unknown).
-
-    A job already terminal is returned unchanged; the caller decides how to answer.
-    """
+    """Cancel an active job and its queued chunks; returns the cancelled job row, or None when
+    the job is unknown or was already terminal (e.g. a concurrent cancel got there first)."""
     job = get_job(conn, tenant_id, job_id, for_update=True)
     if job is None or job["status"] in TERMINAL:
-        return job
+        return None
     conn.execute(
         "UPDATE scrape_jobs SET status = 'cancelled', completed_at = now(), updated_at = now(),"
         " error_message = 'cancelled by request' WHERE job_id = %s", (job_id,))

@@ -103,9 +103,9 @@ def run_daily_job(services, job: dict, report) -> dict:
 
     Returns ``{"steps": {name: summary}, "steps_run": [names in order] (jsonb does not keep key
     order), "campaign_id": str | None, "campaign_date",
-    "warning"?}``; the job ends ``completed_with_errors`` (with ``error_message``) when a step
-    reported a problem without raising (records rejected by Airtable, a table unreadable). Raises ``JobFailed("step <name> failed: ...", {"steps": ...})`` when a step
-    raises, and ``JobFailed`` when the tenant no longer exists.
+    "warning"?}``. A step that raises, or reports a problem (records rejected by Airtable, a
+    table it could not read), stops the later ones: ``JobFailed("step <name> failed: ...",
+    {"steps": ..., "failed_step": name})``; ``JobFailed`` too when the tenant no longer exists.
     """
     with services.db.transaction() as conn:
         tenant = load_tenant(conn, job["tenant_id"])
@@ -131,16 +131,16 @@ def run_daily_job(services, job: dict, report) -> dict:
             steps[name] = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
             raise JobFailed(f"step {name} failed: {type(exc).__name__}: {exc}"[:1000],
                             {"steps": steps, "steps_run": list(steps), "failed_step": name}) from exc
+        problems = _problems({name: steps[name]})
+        if problems:  # e.g. unreadable tables: later steps would act on stale statuses
+            raise JobFailed(f"step {name} failed: " + "; ".join(problems)[:1000],
+                            {"steps": steps, "steps_run": list(steps), "failed_step": name})
         report(int(99 * index / len(plan)), {"steps": steps})
     campaign_id = state.get("campaign_id")
     out = {"steps": steps, "steps_run": list(steps), "campaign_id": str(campaign_id) if campaign_id else None,
            "campaign_date": steps["select"].get("campaign_date")}
     if steps["select"].get("warning"):
         out["warning"] = steps["select"]["warning"]
-    problems = _problems(steps)
-    if problems:
-        out["_status"] = "completed_with_errors"
-        out["error_message"] = "; ".join(problems)[:1000]
     return out
 
 

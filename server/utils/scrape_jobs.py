@@ -16,6 +16,8 @@ from server.utils.jobs import NewJob, insert_job
 # Share of scraped followers expected to survive a male/female filter; used only to size the
 # per-account cap so Apify is not asked (and paid) for far more followers than needed.
 GENDER_KEEP_RATE = 0.5
+# Followers shared between source accounts are bought twice but kept once: ask for 10% more.
+DUPLICATE_HEADROOM = 1.1
 PER_ACCOUNT_CEILING = 100_000
 
 
@@ -24,12 +26,13 @@ def per_account_limit(accounts: int, max_profiles: int | None, target_gender: st
     """Followers to request per source account.
 
     Without ``max_profiles`` it is ``default_limit``; with it, enough for the cap assuming every
-    account delivers and half survive a gender filter, between 1 and 100,000.
+    account delivers, half survive a gender filter and 10% are duplicates across accounts,
+    between 1 and 100,000.
     """
     if not max_profiles:
         return default_limit
     keep_rate = 1.0 if target_gender == "any" else GENDER_KEEP_RATE
-    return max(1, min(PER_ACCOUNT_CEILING, ceil(max_profiles / (accounts * keep_rate))))
+    return max(1, min(PER_ACCOUNT_CEILING, ceil(max_profiles * DUPLICATE_HEADROOM / (accounts * keep_rate))))
 
 
 def create_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], params: dict,

@@ -25,6 +25,7 @@ from server.utils.airtable_gateway import error_message, error_type, open_base
 from server.utils.airtable_jobs import job_tenant, run_airtable_call
 from server.utils.airtable_schema import va_table_name
 from server.utils.clock import utc_now
+from server.utils.job_runner import JobFailed
 
 log = logging.getLogger(__name__)
 
@@ -198,5 +199,9 @@ def status_sync_job(services, job: dict, report) -> dict:
     tenant = job_tenant(services, job)
     result = run_airtable_call(lambda: sync_statuses(services, tenant, report))
     if result["errors"]:
+        message = f"{len(result['errors'])} table(s) could not be read; first: {result['errors'][0]}"
+        if not result["tables_synced"]:
+            raise JobFailed(message, result)
         result["_status"] = "completed_with_errors"
+        result["error_message"] = message[:1000]
     return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import time
 from uuid import UUID
 
 from psycopg import Connection
@@ -33,18 +34,19 @@ def hash_api_key(key: str) -> str:
 
 
 def upsert_tenant(conn: Connection, name: str, airtable_base_id: str | None, num_va_tables: int,
-                  profiles_per_table: int) -> Tenant:
-    """Create the tenant ``name`` or update its Airtable base and campaign size; returns it."""
+                  profiles_per_table: int, daily_run_utc: time = time(6, 0)) -> Tenant:
+    """Create the tenant ``name`` or update its Airtable base, campaign size and the UTC time
+    of its daily run; returns it."""
     row = conn.execute(
         """
-        INSERT INTO tenants (name, airtable_base_id, num_va_tables, profiles_per_table)
-        VALUES (%s, %s, %s, %s)
+        INSERT INTO tenants (name, airtable_base_id, num_va_tables, profiles_per_table, daily_run_utc)
+        VALUES (%s, %s, %s, %s, %s)
         ON CONFLICT (name) DO UPDATE SET airtable_base_id = EXCLUDED.airtable_base_id,
             num_va_tables = EXCLUDED.num_va_tables, profiles_per_table = EXCLUDED.profiles_per_table,
-            updated_at = now()
+            daily_run_utc = EXCLUDED.daily_run_utc, updated_at = now()
         RETURNING tenant_id, name, airtable_base_id, num_va_tables, profiles_per_table, target_gender
         """,
-        (name, airtable_base_id, num_va_tables, profiles_per_table),
+        (name, airtable_base_id, num_va_tables, profiles_per_table, daily_run_utc),
     ).fetchone()
     return Tenant(**row)
 
@@ -53,7 +55,7 @@ def ensure_default_tenant(conn: Connection, settings) -> Tenant:
     """The tenant described by ``DEFAULT_TENANT_NAME``, ``AIRTABLE_BASE_ID``, ``NUM_VA_TABLES``,
     ``PROFILES_PER_TABLE``, created or brought up to date."""
     return upsert_tenant(conn, settings.default_tenant_name, settings.airtable_base_id,
-                         settings.num_va_tables, settings.profiles_per_table)
+                         settings.num_va_tables, settings.profiles_per_table, settings.daily_run_utc)
 
 
 def get_tenant_by_name(conn: Connection, name: str) -> Tenant | None:
