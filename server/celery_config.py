@@ -39,6 +39,7 @@ def create_celery(settings: Settings, services: Services | None = None) -> Celer
         beat_schedule={
             "reap-stale-chunks": {"task": "jobs.reap_stale", "schedule": 60.0},
             "schedule-daily-runs": {"task": "daily.schedule_due_runs", "schedule": crontab(minute="*")},
+            "purge-raw-profiles": {"task": "jobs.purge_raw_profiles", "schedule": crontab(minute=17)},
         },
     )
     app.services = services or Services(settings)

@@ -11,7 +11,7 @@ from uuid import UUID
 import psycopg
 from celery import shared_task
 
-from server.utils import job_runner, jobs, reaper, scrape_jobs
+from server.utils import job_runner, jobs, reaper, retention, scrape_jobs
 from server.utils.apify_runs import abort_job_runs
 from server.utils.chunk_runner import ChunkRunner
 from server.utils.job_handlers import handler_for
@@ -95,6 +95,13 @@ def reap_stale(self) -> dict:
     for job_id in found.jobs_to_rerun:
         self.app.send_task("jobs.run", args=[str(job_id)])
     return found.summary()
+
+
+@shared_task(bind=True, name="jobs.purge_raw_profiles")
+def purge_raw_profiles(self) -> int:
+    """Beat task (hourly): delete raw profile history older than ``RAW_RETENTION_DAYS``;
+    returns the rows deleted."""
+    return retention.purge_raw_profiles(_services(self))
 
 
 @shared_task(bind=True, name="jobs.run", max_retries=3, default_retry_delay=10)
