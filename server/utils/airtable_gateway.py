@@ -152,11 +152,6 @@ class RateLimiter:
         (an already recorded penalty is not extended)."""
         self.redis.set(self.penalty_key(base_id or "-"), "1", px=self.penalty_ms, nx=True)
 
-    def penalty_remaining(self, base_id: str) -> float:
-        """Seconds of recorded penalty left for ``base_id`` (0 if none)."""
-        pttl = self.redis.pttl(self.penalty_key(base_id))
-        return max(0, pttl) / 1000
-
 
 def base_id_of(url: str) -> str | None:
     """The base id a request URL addresses (``/v0/{base}/…`` or ``/v0/meta/bases/{base}/…``),

@@ -5,7 +5,6 @@ racing cancel can never move a job backwards or out of a terminal status.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
@@ -151,7 +150,3 @@ def _public_params(params: dict) -> dict:
     """Job params without bulky inputs (accounts live in chunks, profiles in their tables)."""
     return {k: v for k, v in params.items() if k not in ("profiles",)}
 
-
-def dumps(value) -> str:
-    """JSON text for logs and CSV cells (UUIDs and decimals as strings)."""
-    return json.dumps(value, default=str, ensure_ascii=False)
