@@ -94,6 +94,7 @@ def scrape_followers(body: dict):
     max_profiles = body.get("totalScrapeCount")
     params = {
         "targetGender": body["targetGender"], "includeUnknown": body["includeUnknown"],
+        "minGenderProbability": body["minGenderProbability"],
         "platform": body["platform"], "autoIngest": body["autoIngest"],
         "totalScrapeCount": max_profiles,
         "per_account_limit": per_account_limit(len(norm.accepted), max_profiles, body["targetGender"],

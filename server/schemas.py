@@ -16,6 +16,15 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class StrictNumber(fields.Float):
+    """A JSON number only: no ``"0.9"`` strings and no ``true``/``false``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError("must be a number")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class ScrapeRequestSchema(Schema):
     """Body of ``POST /api/scrape-followers``."""
 
@@ -27,6 +36,11 @@ class ScrapeRequestSchema(Schema):
                                       metadata={"description": "Stop once this many profiles are kept."})
     includeUnknown = StrictBoolean(load_default=True,
                                     metadata={"description": "Keep profiles whose gender is unknown."})
+    minGenderProbability = StrictNumber(
+        load_default=None, allow_none=True, validate=validate.Range(min=0.5, max=1.0),
+        metadata={"description": "Count a gender guess only at this posterior probability or above "
+                                 "(0.5-1.0); a weaker guess counts as unknown. Default: the detector's "
+                                 "own operating point (0.75)."})
     platform = fields.String(load_default="instagram", validate=validate.OneOf(["instagram"]))
     autoIngest = StrictBoolean(load_default=False,
                                 metadata={"description": "Ingest kept profiles into the pool when done."})

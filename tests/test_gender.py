@@ -137,7 +137,8 @@ def test_non_latin_scripts(text, expected):
 
 def test_ambiguous_names_unknown():
     assert detect_gender("Kim").source == "ambiguous"
-    assert detect_gender("Taylor Brooks").source == "ambiguous"
+    assert detect_gender("Casey Brooks").source == "ambiguous"
+    assert detect_gender("Leslie Brooks").source == "ambiguous"
 
 
 def test_initials_are_not_names():
@@ -202,7 +203,26 @@ def test_more_business_words(text):
 def test_username_must_match_display_name():
     assert g("Xyzzq Qwrtz", "jessica.smith") == "unknown"   # unrelated handle: no evidence
     assert g("Xyzzq Qwrtz", "jessica.qwrtz") == "female"     # shares the surname: used
+    assert g("K. Qwrtz", "jessica.qwrtz") == "female"        # the given name behind an initial
     assert g("Kim Keith", "keith.kimberly") == "female"      # display "Kim" expanded to "kimberly"
+
+
+@pytest.mark.parametrize("full,handle", [
+    ("Zilfa", "zilfa.sener26"),             # the handle's other chunk is the surname (Sener: a man's name)
+    ("Leslie A.", "leslie_allen57"),        # ... and here (Allen)
+    ("Kim", "xx_kim.webb_xx"),
+    ("Tomurcuk Çamurcuoğlu", "tomurcuk_camurcuoglu85"),  # the display first name is not re-read ("tom...")
+])
+def test_username_repeating_the_display_name_adds_nothing(full, handle):
+    assert detect_gender(full, handle).source != "username"
+    assert detect_gender(full, handle) == detect_gender(full)
+
+
+def test_display_words_are_not_segmented_but_camel_case_is_split():
+    assert g("Tomurcuk") == "unknown"           # one unknown word is not read as "Tom" + "urcuk"
+    assert g("MariaGarcia 🌸") == "female"       # camel case: two words
+    assert g("DeShawn") == "male" and g("LaToya") == "female"  # a camel-case name stays whole
+    assert g("MacKenzie Jones") == "female"
 
 
 def test_delimited_username_chunk_is_not_segmented():
@@ -219,6 +239,62 @@ def test_pinyin_syllable_model():
     assert syllable_llr("xiaoming") is not None
     # a syllable that WGND's Chinese names mark strongly (gang/qiang: male, mei: female)
     assert syllable_llr("zhiqiang") < 0 < syllable_llr("meixiu")
+
+
+def test_one_syllable_is_not_two():
+    from server.utils.gender_data import syllable_llr
+
+    assert syllable_llr("wang") is None and syllable_llr("xian") is None  # not "wa"+"ng", "xi"+"an"
+
+
+@pytest.mark.parametrize("names,given", [
+    (["xiaoming", "wang"], "xiaoming"), (["xiao", "ming", "wang"], "xiaoming"),
+    (["xiao-ming", "wang"], "xiaoming"), (["wang", "xiaoming"], "xiaoming"),
+    (["jianhua", "", "li"], "jianhua"),
+])
+def test_chinese_names_are_read_by_the_syllable_model(names, given):
+    from server.utils.gender import _chinese_given
+    from server.utils.gender_data import syllable_llr
+
+    assert _chinese_given(names) == syllable_llr(given)
+
+
+@pytest.mark.parametrize("names", [
+    ["anna", "smith"],        # no pinyin family name
+    ["sean", "li"],           # a given name nam_dict knows, not two syllables
+    ["li", "na"],             # a one-syllable given name: not the two-syllable model's case
+    ["xiaoming"],             # no family name to tell it is Chinese
+    ["王小明", "li"],          # not romanised
+])
+def test_not_chinese_names(names):
+    from server.utils.gender import _chinese_given
+
+    assert _chinese_given(names) is None
+
+
+def test_chinese_name_order_and_western_given_names():
+    assert detect_gender("Xiulan Wang") == detect_gender("Wang Xiulan") == detect_gender("xiu-lan wang")
+    assert g("Sean Li") == "male" and g("Anna Long") == "female"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("山田 花子", "unknown"),     # Japanese order: the kanji given name has no Japanese reading here
+    ("後藤 幹", "unknown"),       # the family name is not read as a given name ("teng")
+    ("太田 さゆり", "female"),    # a kana given name is looked up
+])
+def test_japanese_family_name_first(text, expected):
+    assert g(text) == expected
+
+
+def test_chinese_family_name_written_apart():
+    assert detect_gender("王 小明") == detect_gender("王小明")
+    assert detect_gender("李 娜") == detect_gender("李娜")
+
+
+def test_han_readings_are_not_cue_words():
+    # 娜娜 reads "nana", which is a given name here, not the word "nana" (grandma)
+    assert detect_gender("欧阳 娜娜").source == "first_name"
+    assert detect_gender("Мама Лена").gender == "female"  # Cyrillic words are still words
 
 
 def test_first_middle_compound_falls_back_to_first():

@@ -50,7 +50,7 @@ def open_chunks(db, job_id) -> int:
                             " AND status IN ('queued', 'running')", (job_id,)).fetchone()["n"]
 
 
-def expected_kept(accounts, per_account, target, include_unknown=True):
+def expected_kept(accounts, per_account, target, include_unknown=True, min_probability=None):
     """What the pipeline must keep, from the stand-in's own generator and our gender function:
     ``{profile_id: (gender, truth_gender)}``."""
     kept = {}
@@ -58,7 +58,7 @@ def expected_kept(accounts, per_account, target, include_unknown=True):
         for follower in generate_followers(account, per_account):
             if follower.id in kept:
                 continue
-            guess = detect_gender(follower.full_name, follower.username)
+            guess = detect_gender(follower.full_name, follower.username).at_least(min_probability)
             if target == "any" or guess.gender == target or (include_unknown and guess.gender == "unknown"):
                 kept[follower.id] = (guess.gender, follower.truth_gender)
     return kept
@@ -92,6 +92,23 @@ def test_job_keeps_exactly_the_expected_profiles_and_gender_split(client, app, s
     assert all(r["source_account"] in accounts for r in rows)
     assert final["cost_usd"] == pytest.approx(sum(r["usageTotalUsd"] for r in job_runs(
         stack, job["job_id"], app.extensions["services"].db)))
+
+
+def test_min_gender_probability_counts_weaker_guesses_as_unknown(client, app, stack, tenant):
+    _, key = tenant
+    accounts = ["strict_one", "strict_two"]
+    job = submit(client, key, accounts, targetGender="female", includeUnknown=False, minGenderProbability=0.99)
+    final = wait_for_job(client, key, job["job_id"])
+    assert final["status"] == "completed" and final["params"]["minGenderProbability"] == 0.99
+    per_account = final["params"]["per_account_limit"]
+    expected = expected_kept(accounts, per_account, "female", include_unknown=False, min_probability=0.99)
+    default = expected_kept(accounts, per_account, "female", include_unknown=False)
+    assert set(expected) < set(default)  # the cut removes some weaker "female" guesses
+    with app.extensions["services"].db.transaction() as conn:
+        rows = conn.execute("SELECT profile_id, gender_probability FROM scrape_results WHERE job_id = %s",
+                            (job["job_id"],)).fetchall()
+    assert {r["profile_id"] for r in rows} == set(expected)
+    assert min(r["gender_probability"] for r in rows) >= 0.99
 
 
 def test_total_scrape_count_caps_kept_profiles_and_results_page(client, app, stack, tenant):

@@ -179,6 +179,7 @@ class ChunkRunner:
         params = self.job["params"]
         target = params.get("targetGender", "any")
         include_unknown = params.get("includeUnknown", True)
+        min_probability = params.get("minGenderProbability")
         default_source = self.claim.chunk["accounts"][0] if len(self.claim.chunk["accounts"]) == 1 else None
         dataset = client.dataset(dataset_id)
         offset = self.claim.chunk["dataset_offset"]
@@ -196,7 +197,7 @@ class ChunkRunner:
                 if follower is None:
                     errors += 1
                     continue
-                guess = detect_gender(follower.full_name, follower.username)
+                guess = detect_gender(follower.full_name, follower.username).at_least(min_probability)
                 if target != "any" and guess.gender != target and not (
                         include_unknown and guess.gender == "unknown"):
                     continue

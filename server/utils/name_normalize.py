@@ -121,8 +121,13 @@ def clean_display(text: object) -> str:
     return "".join(out)
 
 
+_NOT_LOWER_ASCII = re.compile(r"[^a-z]+")
+
+
 def _ascii_letters(s: str) -> str:
-    return "".join(ch for ch in s if "a" <= ch <= "z")
+    if s.isascii() and s.isalpha() and s.islower():  # the common case: nothing to drop
+        return s
+    return _NOT_LOWER_ASCII.sub("", s)
 
 
 def _is_latin(ch: str) -> bool:

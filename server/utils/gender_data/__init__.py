@@ -10,8 +10,9 @@ Cyrillic, ... as written); ``llr_female`` is a log-likelihood ratio in nats
 (> 0 female, < 0 male), calibrated per source against the other sources.
 
 ``load_table()`` returns ``dict[str, float]``: key -> summed log-odds of "female"
-over both files. Built on first call, then cached for the process (about 230k
-keys, ~30 MB). Raises ``FileNotFoundError`` if a file is missing.
+over both files; ``load_source(name)`` one file's own values. Built on first call,
+then cached for the process (about 230k keys, ~30 MB). Raises ``FileNotFoundError``
+if a file is missing.
 """
 from __future__ import annotations
 
@@ -29,17 +30,35 @@ _DIR = os.path.dirname(os.path.abspath(__file__))
 TABLE_FILES = ("open_names.tsv.gz", "namdict_names.tsv.gz")
 
 
+def _rows(name: str):
+    """(key, log-odds) rows of one table file, streamed."""
+    with gzip.open(os.path.join(_DIR, name), "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line[0] == "#" or line.startswith("key\t"):
+                continue
+            k, _, v = line.rstrip("\n").partition("\t")
+            yield k, float(v)
+
+
+@functools.lru_cache(maxsize=None)
+def load_source(name: str) -> dict[str, float]:
+    """One table file (a name from ``TABLE_FILES``): key -> log-odds "female" (nats).
+
+    Cached separately from ``load_table`` (nam_dict's ~44k keys: a few MB); raises
+    ``ValueError`` for a name not in ``TABLE_FILES``.
+    """
+    if name not in TABLE_FILES:
+        raise ValueError(f"unknown table file {name!r}; expected one of {TABLE_FILES}")
+    return dict(_rows(name))
+
+
 @functools.lru_cache(maxsize=1)
 def load_table() -> dict[str, float]:
     """Key -> log-odds that the name is female (nats), summed over all table files."""
     table: dict[str, float] = {}
     for name in TABLE_FILES:
-        with gzip.open(os.path.join(_DIR, name), "rt", encoding="utf-8") as fh:
-            for line in fh:
-                if line[0] == "#" or line.startswith("key\t"):
-                    continue
-                k, _, v = line.rstrip("\n").partition("\t")
-                table[k] = table.get(k, 0.0) + float(v)
+        for k, v in _rows(name):
+            table[k] = table.get(k, 0.0) + v
     return table
 
 
@@ -119,10 +138,15 @@ def load_syllables() -> tuple[dict[str, float], dict[str, float], float, float]:
 
 
 def syllable_llr(key: str) -> float | None:
-    """Log-odds "female" for ``key`` if it splits uniquely into two pinyin syllables, else None."""
+    """Log-odds "female" for ``key`` if it splits uniquely into two pinyin syllables, else None.
+
+    A key that is itself one syllable ("wang", "xian") is a one-character name: None.
+    """
     if not 2 <= len(key) <= 12:
         return None
     first, second, a, b = load_syllables()
+    if key in first or key in second:  # one syllable ("wang"), not two ("wa" + "ng")
+        return None
     hit = None
     for i in range(1, len(key)):
         if key[:i] in first and key[i:] in second:
