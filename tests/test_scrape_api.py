@@ -203,6 +203,10 @@ def test_openapi_description_lists_the_endpoints(client):
                  "/api/sync-airtable-statuses", "/api/mark-unfollow-due",
                  "/api/delete-completed-after-delay", "/api/expire-pending", "/api/run-daily"):
         assert path in spec["paths"], path
+    schemas = spec["components"]["schemas"].values()
+    scrape = next(s for s in schemas if "minGenderProbability" in s.get("properties", {}))
+    field = scrape["properties"]["minGenderProbability"]
+    assert field["type"] == "number" and (field["minimum"], field["maximum"]) == (0.5, 1.0)
 
 
 def test_absurdly_nested_json_is_400_not_a_crash(client, tenant):

@@ -6,7 +6,7 @@
 * ``probability``: posterior probability (0.5-1.0) of the returned gender; 0.0 for unknown.
 * ``source``: what decided it: ``"first_name"``, ``"middle_name"``, ``"username"``,
   ``"pronoun"``, ``"title"``, ``"word"``; for unknown the reason: ``"empty"``,
-  ``"business"``, ``"couple"``, ``"ambiguous"``, ``"not_found"`` (and
+  ``"business"``, ``"couple"`` (also families), ``"ambiguous"``, ``"not_found"`` (and
   ``"low_probability"`` from ``GenderGuess.at_least``, a caller's stricter cut).
 
 Evidence is added as log-odds (nats) of "female":
@@ -15,10 +15,14 @@ Evidence is added as log-odds (nats) of "female":
             ``scripts/build_gender_table.py``); a romanised Chinese name (pinyin family
             name + two-syllable given name) is read by the pinyin syllable model only;
   pronoun   a "(she/her)" / "he/him" set: ±PRONOUN_LLR (they/them or mixed sets: 0);
-  title     Mrs/Ms/Miss/Lady... or Mr/Sir/...: ±TITLE_LLR;
+            a set that contradicts the rest of the evidence decides alone
+            ("Michael (she/her)": female);
+  title     Mrs/Ms/Miss/Lady... or Mr/Sir/..., and the women's family name Kaur: ±TITLE_LLR;
   word      gendered words (mom, wife, queen / dad, husband, king ...): ±WORD_LLR.
 The answer is given only when the posterior reaches ``MIN_PROBABILITY``; business
-or organisation words and couples ("Anna & Tom") give unknown. "Name | Tattoo Artist"
+or organisation words, couples and families give unknown: "Anna & Tom", "Mr & Mrs
+Smith", "Smith Family", and, when both names are confident given names of opposite
+genders, "Anna 💍 Tom", "Anna y Carlos", "Anna x Tom". "Name | Tattoo Artist"
 (or "•"): only the first segment is read as the name. After a title ("Mrs. Thompson",
 "Dr Reinhardt") a single remaining token is a surname. Camel-case words are split
 ("MariaGarcia") unless the whole word is a name ("DeShawn"). Names in Han characters
@@ -54,6 +58,7 @@ WORD_LLR = 1.5      # "mom", "king", ...: weak, ~82 % alone
 # A given name read out of a username is less certain than from a display name
 # (surname-first usernames, segmentation): evidence halved.
 USERNAME_WEIGHT = 0.5
+MAX_USERNAME_LENGTH = 30  # Instagram's limit for a username
 
 
 class GenderGuess(NamedTuple):
@@ -78,6 +83,10 @@ _PRONOUNS_F = {"she", "her", "hers", "ela", "ella", "sie"}
 _PRONOUNS_M = {"he", "him", "his", "ele", "el", "er", "ihm"}
 _PRONOUNS_OTHER = {"they", "them", "theirs", "xe", "xem", "ze", "zir", "hir", "it", "its", "any", "all", "elu"}
 _ALL_PRONOUNS = frozenset(_PRONOUNS_F | _PRONOUNS_M | _PRONOUNS_OTHER)
+# Pronouns standing alone in a name ("Jessica she her") are skipped; those that are also
+# given names ("Ella", "Ela", "Ele", "El") are read as names outside a pronoun set.
+_PRONOUN_WORDS = frozenset({"she", "her", "hers", "he", "him", "his", "they", "them", "theirs", "xe", "xem",
+                            "ze", "zir", "hir"})
 _PRONOUN_RE = re.compile(r"\b([a-z]+)(\s*/\s*[a-z]+)+\b|\(\s*(she|he|they)\s*\)")
 
 _TITLES_F = {"mrs", "ms", "miss", "mme", "madame", "mlle", "lady", "dame", "frau", "sra", "srta", "senora",
@@ -116,10 +125,20 @@ _HONORIFICS = {"dr", "prof", "professor", "doctor", "rev", "capt", "sgt", "ing",
 _USERNAME_PREFIXES = ("the", "its", "itz", "im", "iam", "real", "official", "hey", "hi", "mr", "mrs", "miss",
                       "ms", "dr", "lil", "little", "just", "only", "ur", "your", "yours", "queen", "king", "x")
 _COUPLE = {"&", "+", "and", "und"}
+# Words and couple emoji that join two people in other languages or styles ("Anna y
+# Carlos", "Anna x Tom", "Anna 💍 Tom") but also occur inside one person's name ("Anna E
+# Smith"): a couple only when the names on both sides are confident given names of
+# opposite genders. Hearts are not among them: they decorate single names ("Anna ❤️ Martin").
+_COUPLE_MAYBE = {"y", "e", "et", "i", "og", "en", "és", "es", "ve", "и", "x", "with", "w", "con", "mit", "avec",
+                 "com", "och"}
+_COUPLE_EMOJI_RE = re.compile("[\U0001F491\U0001F48F\U0001F48D\U0001F46B\U0001F492]")  # 💑 💏 💍 👫 💒
+# Sikh women carry the name Kaur (men: Singh, which others share), as their surname or middle name.
+_FAMILY_NAMES_F = {"kaur"}
+_FAMILY = {"family", "familia", "famille", "familie", "famiglia", "familj", "rodzina", "семья"}
 _HAN_COMPOUND_SURNAMES = {"欧阳", "司马", "诸葛", "上官", "司徒", "东方", "皇甫", "令狐", "慕容", "夏侯", "尉迟", "公孙",
                           "歐陽", "諸葛", "司馬", "東方", "長孫", "宇文"}
 _ANY_CUE = frozenset(_BUSINESS | _TITLES_F | _TITLES_M | _HONORIFICS | _WORDS_F | _WORDS_M | _TITLES_NEUTRAL
-                     | _ALL_PRONOUNS)
+                     | _PRONOUN_WORDS | _FAMILY | _FAMILY_NAMES_F)
 _LOGOGRAPHIC = ("han", "kana", "hangul")
 _CAMEL_WORD = re.compile(r"(?<![A-Za-z])([A-Z][a-z]+)((?:[A-Z][a-z]+)+)(?![A-Za-z])")
 _SPLIT_RE = re.compile(r"[\s()\[\]{}|,;:!?\"*~#@/\\<>=^_]+")
@@ -200,17 +219,23 @@ def _lookup_token(tok: str, table: dict[str, float]) -> float | None:
     return v
 
 
-def _segment_prefix(chunk: str, table: dict[str, float]) -> float | None:
+def _segment_prefix(chunk: str, table: dict[str, float], strip: int = 2) -> float | None:
     """Evidence for a glued chunk ("thejessicasmith"): its known name prefixes (>= 3 letters).
 
     Returns the longest confident prefix's log-odds if every confident prefix
     points the same way, else None (e.g. "andreasmith": andrea / andreas disagree).
+    Up to ``strip`` handle prefixes ("the", "its", "real" ...) are tried off the
+    front. A chunk longer than an Instagram username (30 characters) is not a
+    handle: None.
     """
-    for p in _USERNAME_PREFIXES:
-        if chunk.startswith(p) and len(chunk) - len(p) >= 3:
-            v = _segment_prefix(chunk[len(p):], table)
-            if v is not None:
-                return v
+    if len(chunk) > MAX_USERNAME_LENGTH:
+        return None
+    if strip:
+        for p in _USERNAME_PREFIXES:
+            if chunk.startswith(p) and len(chunk) - len(p) >= 3:
+                v = _segment_prefix(chunk[len(p):], table, strip - 1)
+                if v is not None:
+                    return v
     found = []
     for end in range(min(len(chunk), 12), 2, -1):
         v = table.get(chunk[:end])
@@ -258,7 +283,7 @@ def _username_llr(username: str | None, table: dict[str, float],
         if (first and first in chunks) or not any(ch in display for ch in chunks):
             return None
         chunks = [ch for ch in chunks if ch not in display]
-    named = [ch for ch in chunks if ch not in _TITLES_NEUTRAL and ch not in _USERNAME_PREFIXES]
+    named = [ch for ch in chunks if ch not in _ANY_CUE and ch not in _USERNAME_PREFIXES]  # "dad_life": no name
     if len(named) >= 2:
         names = [ch if len(ch) >= 2 else "" for ch in named]
         v, _ = _name_evidence(names, table)
@@ -317,6 +342,26 @@ def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | N
     return name_llr, name_src
 
 
+def _opposite(a: str, b: str) -> bool:
+    """True if tokens ``a`` and ``b`` are both confident given names of opposite genders in
+    nam_dict, a dictionary of given names only (the summed table also holds surnames that
+    babies were given, such as "smith" or "lopez")."""
+    given = load_source("namdict_names.tsv.gz")
+    va, vb = given.get(_key(a)), given.get(_key(b))
+    return (va is not None and vb is not None and abs(va) >= _MIN_LOGODDS and abs(vb) >= _MIN_LOGODDS
+            and (va > 0) != (vb > 0))
+
+
+def _couple_emoji(raw: str) -> bool:
+    """True for "Anna 💍 Tom": a couple emoji between two given names of opposite genders."""
+    parts = _COUPLE_EMOJI_RE.split(raw, maxsplit=1)
+    if len(parts) != 2:
+        return False
+    left = _SPLIT_RE.split(nn.clean_display(parts[0]).lower().strip())
+    right = _SPLIT_RE.split(nn.clean_display(parts[1]).lower().strip())
+    return bool(left[-1] and right[0]) and _opposite(left[-1], right[0])
+
+
 def _split_camel(text: str, table: dict[str, float]) -> str:
     """Split display-name words glued in camel case ("MariaGarcia" -> "Maria Garcia").
 
@@ -326,6 +371,14 @@ def _split_camel(text: str, table: dict[str, float]) -> str:
         return text
     return _CAMEL_WORD.sub(
         lambda m: m.group(0) if m.group(0).lower() in table else m.group(1) + " " + m.group(2), text)
+
+
+def _drop_symbol_glyphs(names: list[str]) -> list[str]:
+    """Without single Han/kana characters used as ornaments next to a Latin name
+    ("★彡 Jessica Smith 彡★", "ツ Anna"); a name written wholly in those scripts is kept."""
+    if not any(t.isascii() for t in names if t):
+        return names
+    return [t for t in names if not (len(t) == 1 and not t.isascii() and nn.script_of(t) in _LOGOGRAPHIC)]
 
 
 def _family_first(names: list[str]) -> list[str]:
@@ -395,6 +448,8 @@ def _syllables() -> dict[str, float]:
 def detect_gender(full_name: str | None, username: str | None = None) -> GenderGuess:
     """Infer gender from a display name, falling back to the username (see module doc)."""
     table = load_table()
+    if isinstance(full_name, str) and not full_name.isascii() and _couple_emoji(full_name):
+        return _UNKNOWN["couple"]
     text = _split_camel(nn.clean_display(full_name), table)
     lower = text.lower()
     pron, lower = _pronoun_llr(lower) if "/" in lower or "(" in lower else (0.0, lower)
@@ -422,12 +477,16 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
         else:  # cue words are matched in Latin, Cyrillic, Greek ... ("мама"), never in
             # Han/kana/Hangul readings (the name 娜娜 reads "nana", which is not the word)
             key = t if nn.script_of(t) in _LOGOGRAPHIC else nn.fold_key(t)
-        if key not in _ANY_CUE and t not in _COUPLE:  # a plain name token (most tokens)
+        if key not in _ANY_CUE and t not in _COUPLE and t not in _COUPLE_MAYBE:  # a plain name token (most)
             names.append("" if len(key) < 2 and t.isascii() else t)
             continue
         if key in _BUSINESS:
             return _UNKNOWN["business"]
-        if t in _COUPLE and names and i + 1 < len(tokens):
+        if t in _COUPLE and (names or title) and i + 1 < len(tokens):  # "Anna & Tom", "Mr & Mrs Smith"
+            return _UNKNOWN["couple"]
+        if t in _COUPLE_MAYBE and names and i + 1 < len(tokens) and _opposite(names[0], tokens[i + 1]):
+            return _UNKNOWN["couple"]
+        if key in _FAMILY:
             return _UNKNOWN["couple"]
         if not names and key in _TITLES_F:
             title, honorific = TITLE_LLR, True
@@ -438,13 +497,16 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
         if not names and key in _HONORIFICS:
             honorific = True
             continue
+        if key in _FAMILY_NAMES_F:  # "Gurpreet Kaur": a family name borne by women only
+            title = TITLE_LLR
+            continue
         if key in _WORDS_F:
             word = WORD_LLR
             continue
         if key in _WORDS_M:
             word = -WORD_LLR
             continue
-        if key in _TITLES_NEUTRAL or key in _ALL_PRONOUNS and len(tokens) > 1:
+        if key in _TITLES_NEUTRAL or key in _PRONOUN_WORDS and len(tokens) > 1:
             continue
         if t.isascii() and len(key) < 2:  # initials keep their slot ("j. smith": no first name)
             names.append("")
@@ -453,6 +515,8 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
 
     if honorific and len(names) == 1:
         names = [""]  # "Mrs. Thompson", "Dr Reinhardt": a title is followed by the surname
+    if not text.isascii() and len(names) > 1:
+        names = _drop_symbol_glyphs(names)
     names = _family_first(names)
     name_llr, name_src = _name_evidence(names, table)
 
@@ -467,8 +531,10 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             user_llr = u[1] * u[0]
             parts.append((user_llr, "username"))
             total += user_llr
-    if not tokens and not user_llr and pron == 0.0:
-        return _UNKNOWN["empty"]
+    if not tokens and user_llr is None and pron == 0.0:
+        return _UNKNOWN["not_found" if nn.split_username(username) else "empty"]
+    if pron and (total - pron) * pron < 0:  # "Michael (she/her)": the person's own pronouns decide
+        total, parts = pron, [(pron, "pronoun")]
     if -_MIN_LOGODDS < total < _MIN_LOGODDS:
         return _UNKNOWN["ambiguous" if (name_llr is not None or user_llr is not None) else "not_found"]
     female = total > 0
