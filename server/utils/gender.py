@@ -15,14 +15,13 @@ Evidence is added as log-odds (nats) of "female":
             ``scripts/build_gender_table.py``); a romanised Chinese name (pinyin family
             name + two-syllable given name) is read by the pinyin syllable model only;
   pronoun   a "(she/her)" / "he/him" set: ±PRONOUN_LLR (they/them or mixed sets: 0);
-            a set that contradicts the rest of the evidence decides alone
-            ("Michael (she/her)": female);
-  title     Mrs/Ms/Miss/Lady... or Mr/Sir/..., and the women's family name Kaur: ±TITLE_LLR;
+            a set against confident other evidence ("Michael (she/her)") gives unknown;
+  title     Mrs/Ms/Miss/Lady... or Mr/Sir/...: ±TITLE_LLR;
   word      gendered words (mom, wife, queen / dad, husband, king ...): ±WORD_LLR.
 The answer is given only when the posterior reaches ``MIN_PROBABILITY``; business
 or organisation words, couples and families give unknown: "Anna & Tom", "Mr & Mrs
 Smith", "Smith Family", and, when both names are confident given names of opposite
-genders, "Anna 💍 Tom", "Anna y Carlos", "Anna x Tom". "Name | Tattoo Artist"
+genders, "Anna 💑 Tom", "Anna y Carlos", "Anna x Tom". "Name | Tattoo Artist"
 (or "•"): only the first segment is read as the name. After a title ("Mrs. Thompson",
 "Dr Reinhardt") a single remaining token is a surname. Camel-case words are split
 ("MariaGarcia") unless the whole word is a name ("DeShawn"). Names in Han characters
@@ -38,6 +37,7 @@ Pure: same input, same output. Lookup data are loaded on the first call
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import NamedTuple
@@ -59,6 +59,7 @@ WORD_LLR = 1.5      # "mom", "king", ...: weak, ~82 % alone
 # (surname-first usernames, segmentation): evidence halved.
 USERNAME_WEIGHT = 0.5
 MAX_USERNAME_LENGTH = 30  # Instagram's limit for a username
+MAX_INPUT_LENGTH = 200  # longer inputs are cut: Instagram allows 30 (username) and 64 (name) characters
 
 
 class GenderGuess(NamedTuple):
@@ -95,7 +96,8 @@ _TITLES_M = {"mr", "sir", "herr", "sr", "senor", "signor", "sig", "lord", "monsi
 _TITLES_NEUTRAL = {"dr", "prof", "professor", "doctor", "rev", "ing", "eng", "mag", "dipl", "phd", "md",
                    "coach", "chef", "dj", "mc", "the", "its", "im", "iam", "i", "am", "real", "hi", "hey",
                    "by", "official", "team", "fan", "fans", "de", "van", "von", "der", "da", "di", "del",
-                   "la", "le", "mx", "sgt", "capt", "st", "saint", "rn", "jr", "sr."}
+                   "la", "le", "mx", "sgt", "capt", "st", "saint", "rn", "jr", "sr.", "just", "simply", "hello",
+                   "love", "lil", "little", "only"}
 _WORDS_F = {"mom", "mum", "mama", "mami", "mommy", "mummy", "momma", "wife", "girl", "girly", "gal", "queen",
             "princess", "sister", "sis", "daughter", "grandma", "granny", "nana", "auntie", "aunt", "mother",
             "woman", "wifey", "bride", "goddess", "babygirl", "mamma", "madre", "mutter", "femme", "girls",
@@ -126,21 +128,21 @@ _USERNAME_PREFIXES = ("the", "its", "itz", "im", "iam", "real", "official", "hey
                       "ms", "dr", "lil", "little", "just", "only", "ur", "your", "yours", "queen", "king", "x")
 _COUPLE = {"&", "+", "and", "und"}
 # Words and couple emoji that join two people in other languages or styles ("Anna y
-# Carlos", "Anna x Tom", "Anna 💍 Tom") but also occur inside one person's name ("Anna E
-# Smith"): a couple only when the names on both sides are confident given names of
-# opposite genders. Hearts are not among them: they decorate single names ("Anna ❤️ Martin").
+# Carlos", "Anna x Tom", "Anna 💑 Tom") but also occur in one person's name ("Maria E.
+# Thomas", "Ana García y Martín", "Lisa x Louis Vuitton"): a couple only when the whole
+# name is one given name, the word or emoji, and one given name of the opposite gender.
+# Hearts and rings are not among them: they decorate single names ("Anna ❤️ Martin").
 _COUPLE_MAYBE = {"y", "e", "et", "i", "og", "en", "és", "es", "ve", "и", "x", "with", "w", "con", "mit", "avec",
                  "com", "och"}
-_COUPLE_EMOJI_RE = re.compile("[\U0001F491\U0001F48F\U0001F48D\U0001F46B\U0001F492]")  # 💑 💏 💍 👫 💒
-# Sikh women carry the name Kaur (men: Singh, which others share), as their surname or middle name.
-_FAMILY_NAMES_F = {"kaur"}
+_COUPLE_EMOJI_RE = re.compile("[\U0001F491\U0001F48F\U0001F46B]")  # 💑 💏 👫
 _FAMILY = {"family", "familia", "famille", "familie", "famiglia", "familj", "rodzina", "семья"}
 _HAN_COMPOUND_SURNAMES = {"欧阳", "司马", "诸葛", "上官", "司徒", "东方", "皇甫", "令狐", "慕容", "夏侯", "尉迟", "公孙",
                           "歐陽", "諸葛", "司馬", "東方", "長孫", "宇文"}
 _ANY_CUE = frozenset(_BUSINESS | _TITLES_F | _TITLES_M | _HONORIFICS | _WORDS_F | _WORDS_M | _TITLES_NEUTRAL
-                     | _PRONOUN_WORDS | _FAMILY | _FAMILY_NAMES_F)
+                     | _PRONOUN_WORDS | _FAMILY)
 _LOGOGRAPHIC = ("han", "kana", "hangul")
-_CAMEL_WORD = re.compile(r"(?<![A-Za-z])([A-Z][a-z]+)((?:[A-Z][a-z]+)+)(?![A-Za-z])")
+_CAMEL_WORD = re.compile(r"(?<![A-Za-z])[A-Z][a-z]+(?:[A-Z][a-z]+)+(?![A-Za-z])")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _SPLIT_RE = re.compile(r"[\s()\[\]{}|,;:!?\"*~#@/\\<>=^_]+")
 
 
@@ -267,11 +269,22 @@ def _username_llr(username: str | None, table: dict[str, float],
     Without a display name, two or more separated chunks ("anna.smith_9") are read
     like the display name "Anna Smith" (full weight); a single or glued chunk
     counts half (``USERNAME_WEIGHT``), and a glued one is segmented by its known
-    name prefixes (``_segment_prefix``).
+    name prefixes (``_segment_prefix``); a handle with no name but a gendered word
+    ("proud_mom") gives ±WORD_LLR. Business and family handles ("smithfamily"): None.
     """
     chunks = nn.split_username(username)
-    if any(ch in _BUSINESS and ch != "official" for ch in chunks):
+    if any((ch in _BUSINESS and ch != "official") or any(f in ch for f in _FAMILY) for ch in chunks):
         return None
+    found = _handle_name_llr(chunks, table, display)
+    if found is None and not (display and any(display)):  # no name at all: "proud_mom", "mom.of.three"
+        word = sum(WORD_LLR if ch in _WORDS_F else -WORD_LLR for ch in chunks if ch in _WORDS_F or ch in _WORDS_M)
+        return (max(-WORD_LLR, min(WORD_LLR, word)), 1.0) if word else None
+    return found
+
+
+def _handle_name_llr(chunks: list[str], table: dict[str, float],
+                     display: list[str] | None) -> tuple[float, float] | None:
+    """The name part of :func:`_username_llr`: (log-odds, weight) or None."""
     if display and any(display):
         first = display[0]
         if len(first) >= 3:
@@ -353,13 +366,13 @@ def _opposite(a: str, b: str) -> bool:
 
 
 def _couple_emoji(raw: str) -> bool:
-    """True for "Anna 💍 Tom": a couple emoji between two given names of opposite genders."""
+    """True for "Anna 💑 Tom": a couple emoji between two given names of opposite genders."""
     parts = _COUPLE_EMOJI_RE.split(raw, maxsplit=1)
     if len(parts) != 2:
         return False
-    left = _SPLIT_RE.split(nn.clean_display(parts[0]).lower().strip())
-    right = _SPLIT_RE.split(nn.clean_display(parts[1]).lower().strip())
-    return bool(left[-1] and right[0]) and _opposite(left[-1], right[0])
+    left = nn.clean_display(parts[0]).lower().split()
+    right = nn.clean_display(parts[1]).lower().split()
+    return len(left) == 1 and len(right) == 1 and _opposite(left[0], right[0])
 
 
 def _split_camel(text: str, table: dict[str, float]) -> str:
@@ -370,7 +383,7 @@ def _split_camel(text: str, table: dict[str, float]) -> str:
     if text.islower() or text.isupper():
         return text
     return _CAMEL_WORD.sub(
-        lambda m: m.group(0) if m.group(0).lower() in table else m.group(1) + " " + m.group(2), text)
+        lambda m: m.group(0) if m.group(0).lower() in table else _CAMEL_BOUNDARY.sub(" ", m.group(0)), text)
 
 
 def _drop_symbol_glyphs(names: list[str]) -> list[str]:
@@ -382,7 +395,7 @@ def _drop_symbol_glyphs(names: list[str]) -> list[str]:
 
 
 def _family_first(names: list[str]) -> list[str]:
-    """Reorder a name written family name first in Han characters, with a space.
+    """Reorder a name written family name first in Han characters (or Hangul), with a space.
 
     "王 小明" (a one-character or compound Chinese family name) is read as the
     single token "王小明", whose family name the Han lookup strips. "山田 花子",
@@ -391,7 +404,12 @@ def _family_first(names: list[str]) -> list[str]:
     readings, which say nothing about a Japanese name), one in kana is looked up.
     Any other list is returned unchanged.
     """
-    if len(names) < 2 or not names[0] or names[0].isascii() or nn.script_of(names[0]) != "han":
+    if len(names) < 2 or not names[0] or names[0].isascii():
+        return names
+    script = nn.script_of(names[0])
+    if script == "hangul" and len(names[0]) == 1 and nn.script_of(names[1]) == "hangul":
+        return [names[0] + names[1]] + names[2:]  # "김 민지" is read as "김민지"
+    if script != "han":
         return names
     family = "".join(ch for ch in names[0] if ch.isalpha())
     if len(family) == 1 or family in _HAN_COMPOUND_SURNAMES:
@@ -423,6 +441,12 @@ def _chinese_given(names: list[str]) -> float | None:
     if not all(t.isascii() or nn.script_of(t) == "latin" for t in names):
         return None
     keys = [_key(t) for t in names]
+    if len(keys) == 2 and keys[0] in syl and keys[1] in syl:
+        # "wang fang" / "fang wang": a one-character given name, either order; the
+        # table may read the family name as a given name ("wang"): when the two
+        # readings disagree, no evidence, else the usual reading of the first token
+        a, b = load_table().get(keys[0]), load_table().get(keys[1])
+        return 0.0 if a is not None and b is not None and (a > 0) != (b > 0) else None
     if keys[-1] in syl and len(keys) <= 3:  # given name first
         given = keys[0] + keys[1] if len(keys) == 3 and keys[0] in syl and keys[1] in syl else keys[0]
         if len(keys) == 3 and given == keys[0]:
@@ -437,6 +461,14 @@ def _chinese_given(names: list[str]) -> float | None:
     return syllable_llr(given)
 
 
+@functools.lru_cache(maxsize=1)
+def _load_all() -> dict[str, float]:
+    """Load every table on the first call (one predictable pause per process); returns the main table."""
+    load_source("namdict_names.tsv.gz")
+    load_syllables()
+    return load_table()
+
+
 def _key(tok: str) -> str:
     return nn._ascii_letters(tok) if tok.isascii() else nn.fold_key(tok)
 
@@ -447,7 +479,11 @@ def _syllables() -> dict[str, float]:
 
 def detect_gender(full_name: str | None, username: str | None = None) -> GenderGuess:
     """Infer gender from a display name, falling back to the username (see module doc)."""
-    table = load_table()
+    table = _load_all()
+    if isinstance(full_name, str) and len(full_name) > MAX_INPUT_LENGTH:
+        full_name = full_name[:MAX_INPUT_LENGTH]
+    if isinstance(username, str) and len(username) > MAX_INPUT_LENGTH:
+        username = username[:MAX_INPUT_LENGTH]
     if isinstance(full_name, str) and not full_name.isascii() and _couple_emoji(full_name):
         return _UNKNOWN["couple"]
     text = _split_camel(nn.clean_display(full_name), table)
@@ -484,10 +520,11 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             return _UNKNOWN["business"]
         if t in _COUPLE and (names or title) and i + 1 < len(tokens):  # "Anna & Tom", "Mr & Mrs Smith"
             return _UNKNOWN["couple"]
-        if t in _COUPLE_MAYBE and names and i + 1 < len(tokens) and _opposite(names[0], tokens[i + 1]):
+        if (t in _COUPLE_MAYBE and i == 1 and len(tokens) == 3 and f"{t}." not in lower
+                and _opposite(tokens[0], tokens[2])):  # "Anna y Carlos", not "Maria E. Thomas"
             return _UNKNOWN["couple"]
-        if key in _FAMILY:
-            return _UNKNOWN["couple"]
+        if key in _FAMILY and (i == len(tokens) - 1 or (i == 0 and len(tokens) <= 3)):
+            return _UNKNOWN["couple"]  # "Smith Family", "Familia Pérez"; not "Anna, Family Lawyer"
         if not names and key in _TITLES_F:
             title, honorific = TITLE_LLR, True
             continue
@@ -496,9 +533,6 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             continue
         if not names and key in _HONORIFICS:
             honorific = True
-            continue
-        if key in _FAMILY_NAMES_F:  # "Gurpreet Kaur": a family name borne by women only
-            title = TITLE_LLR
             continue
         if key in _WORDS_F:
             word = WORD_LLR
@@ -533,8 +567,10 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             total += user_llr
     if not tokens and user_llr is None and pron == 0.0:
         return _UNKNOWN["not_found" if nn.split_username(username) else "empty"]
-    if pron and (total - pron) * pron < 0:  # "Michael (she/her)": the person's own pronouns decide
-        total, parts = pron, [(pron, "pronoun")]
+    if pron and (total - pron) * pron < -_MIN_LOGODDS * PRONOUN_LLR:
+        # "Michael (she/her)", or "Jessica, Liam's mom (he/him)": a pronoun set against
+        # confident other evidence may be the person's or someone else's: unknown
+        return _UNKNOWN["ambiguous"]
     if -_MIN_LOGODDS < total < _MIN_LOGODDS:
         return _UNKNOWN["ambiguous" if (name_llr is not None or user_llr is not None) else "not_found"]
     female = total > 0
