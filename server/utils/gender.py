@@ -43,7 +43,7 @@ import re
 from typing import NamedTuple
 
 from server.utils import name_normalize as nn
-from server.utils.gender_data import load_source, load_syllables, load_table, rare_llr, syllable_llr
+from server.utils.gender_data import load_rare, load_source, load_syllables, load_table, rare_llr, syllable_llr
 
 # Posterior needed to answer: 0.75 (3:1 odds) at the margin; the average error among
 # answers is far lower (about 3 % on the benchmark's development half, 2.5 % on the
@@ -429,6 +429,9 @@ def _chinese_given(names: list[str]) -> float | None:
     given names. Middle initials are skipped. Returns None (the caller reads the
     name as usual) when the given name does not split uniquely into two
     syllables, or is a name nam_dict knows confidently ("sean li", "anna long").
+    Two one-syllable tokens ("wang fang") are a one-character given name in
+    either order: 0.0 (no evidence) when the table reads the two tokens as
+    opposite genders, else None.
     """
     if len(names) < 2 or not names[0] or not names[-1]:
         return None
@@ -463,9 +466,11 @@ def _chinese_given(names: list[str]) -> float | None:
 
 @functools.lru_cache(maxsize=1)
 def _load_all() -> dict[str, float]:
-    """Load every table on the first call (one predictable pause per process); returns the main table."""
+    """Load every lookup file on the first call (one pause of about a second per process,
+    not one per kind of name); returns the main table."""
     load_source("namdict_names.tsv.gz")
     load_syllables()
+    load_rare()
     return load_table()
 
 
