@@ -366,9 +366,9 @@ def main() -> None:
     # read far more often as that word in a display name ("Proud Dad") than as the
     # name: such keys are left out of the rare set.
     common = common_words()
-    dropped = len(rare)
+    before = len(rare)
     rare = {k: v for k, v in rare.items() if k not in common}
-    print(f"rare WGND keys: {len(rare)} kept, {dropped - len(rare)} spelled like common English words dropped",
+    print(f"rare WGND keys: {len(rare)} kept, {before - len(rare)} spelled like common English words dropped",
           file=sys.stderr)
     feat = features(ssa, wg, nd)
     # Calibration for WGND keys that no other source has: WGND's agreement on the

@@ -173,50 +173,39 @@ def _pronoun_llr(text: str) -> tuple[float, str]:
 
 def _lookup_token(tok: str, table: dict[str, float]) -> float | None:
     """Name evidence for one display-name token (native script first, then folded)."""
-    if tok.isascii():
-        k = nn._ascii_letters(tok)
-        if len(k) < 2:
+    if not tok.isascii():
+        script = nn.script_of(tok)
+        if script == "han":
+            letters = "".join(ch for ch in tok if ch.isalpha())
+            if 2 <= len(letters) <= 4:  # family name first
+                given = letters[2:] if letters[:2] in _HAN_COMPOUND_SURNAMES else letters[1:]
+            else:
+                given = letters
+            k = nn.fold_key(given)
+            return table.get(k) if len(k) >= 2 else None
+        if script == "hangul":
+            letters = "".join(ch for ch in tok if ch.isalpha())
+            for cand in ((letters[1:], letters) if len(letters) == 3 else (letters,)):
+                v = table.get(cand)
+                if v is not None:
+                    return v
             return None
-        v = table.get(k)
-        if v is None:
-            v = rare_llr(k)
-        if v is None and "-" in tok:  # hyphenated given name: first part
-            first = nn._ascii_letters(tok.split("-")[0])
-            if len(first) >= 2:
-                v = table.get(first)
-        return v
-    script = nn.script_of(tok)
-    if script == "han":
-        letters = "".join(ch for ch in tok if ch.isalpha())
-        if 2 <= len(letters) <= 4:  # family name first
-            given = letters[2:] if letters[:2] in _HAN_COMPOUND_SURNAMES else letters[1:]
-        else:
-            given = letters
-        k = nn.fold_key(given)
-        return table.get(k) if len(k) >= 2 else None
-    if script == "hangul":
-        letters = "".join(ch for ch in tok if ch.isalpha())
-        for cand in ((letters[1:], letters) if len(letters) == 3 else (letters,)):
-            v = table.get(cand)
+        nk = nn.native_key(tok)
+        if nk:
+            v = table.get(nk)
             if v is not None:
                 return v
-        return None
-    nk = nn.native_key(tok)
-    if nk:
-        v = table.get(nk)
-        if v is not None:
-            return v
-    k = nn.fold_key(tok)
+    k = _key(tok)
     if len(k) < 2:
         return None
     v = table.get(k)
     if v is None:
         v = rare_llr(k)
-    if v is None and "-" in tok:
-        first = nn.fold_key(tok.split("-")[0])
+    if v is None and "-" in tok:  # hyphenated given name: first part
+        first = _key(tok.split("-")[0])
         if len(first) >= 2:
             v = table.get(first)
-    if v is None and k.endswith("iya"):  # Cyrillic -ия transliterated "iya"; Latin usage "ia"
+    if v is None and not tok.isascii() and k.endswith("iya"):  # Cyrillic -ия read "iya"; Latin usage "ia"
         v = table.get(k[:-3] + "ia")
     return v
 
@@ -448,7 +437,8 @@ def _chinese_given(names: list[str]) -> float | None:
         # "wang fang" / "fang wang": a one-character given name, either order; the
         # table may read the family name as a given name ("wang"): when the two
         # readings disagree, no evidence, else the usual reading of the first token
-        a, b = load_table().get(keys[0]), load_table().get(keys[1])
+        table = load_table()
+        a, b = table.get(keys[0]), table.get(keys[1])
         return 0.0 if a is not None and b is not None and (a > 0) != (b > 0) else None
     if keys[-1] in syl and len(keys) <= 3:  # given name first
         given = keys[0] + keys[1] if len(keys) == 3 and keys[0] in syl and keys[1] in syl else keys[0]
