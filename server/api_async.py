@@ -6,23 +6,21 @@ Postgres before its first message is sent, and every query is scoped to ``g.tena
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import logging
 from math import ceil
 from uuid import UUID
 
-from flask import Response, current_app, g, request, stream_with_context, url_for
+from flask import Response, current_app, g, stream_with_context
 from marshmallow import RAISE
 
-from server.api_base import IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint
-from server.errors import ApiError
-from server.schemas import (JobSchema, ResultsPageSchema, ResultsQuerySchema, ScrapeAcceptedSchema,
-                            ScrapeRequestSchema)
-from server.utils import jobs
+from server.api_async_schemas import (JobSchema, ResultsPageSchema, ResultsQuerySchema, ScrapeAcceptedSchema,
+                                      ScrapeRequestSchema)
+from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted, enqueue,
+                               idempotency_key, request_fingerprint)
 from server.utils.accounts import normalise_accounts
-from server.utils.results import iter_results_csv, results_page
-from server.utils.scrape_jobs import create_scrape_job, per_account_limit
+from server.utils.jobs import table as jobs
+from server.utils.scrape.create import create_scrape_job, per_account_limit
+from server.utils.scrape.results import iter_results_csv, results_page
 
 log = logging.getLogger(__name__)
 
@@ -34,45 +32,6 @@ REJECTS_SHOWN = 100
 
 def _services():
     return current_app.extensions["services"]
-
-
-def enqueue(task_name: str, *args) -> None:
-    """Send a task by name after the job row is committed. A broker outage is logged, not
-    raised: the job is stored and the reaper dispatches it once Redis is back."""
-    try:
-        current_app.extensions["celery"].send_task(task_name, args=list(args))
-    except Exception:  # kombu raises many types for an unreachable broker
-        log.exception("could not enqueue %s%r; the reaper will retry", task_name, args)
-
-
-def idempotency_key() -> str | None:
-    """The ``Idempotency-Key`` header (≤ 200 characters), or None."""
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if len(key) > 200:
-        raise ApiError(400, "VALIDATION_ERROR", "Idempotency-Key is too long",
-                       {"Idempotency-Key": ["longer than 200 characters"]})
-    return key or None
-
-
-def request_fingerprint(body: dict | None = None) -> str:
-    """SHA-256 of the request's path and its validated body (defaults filled in, key order
-    ignored; the raw JSON when no body is given): an ``Idempotency-Key`` repeated with a
-    different request is refused, one that spells out a default is not."""
-    payload = body if body is not None else request.get_json(silent=True)
-    canonical = json.dumps({"path": request.path, "body": payload}, sort_keys=True, default=str,
-                           separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def accepted(job: dict, **extra):
-    """The 202 answer for a stored job, with ``Location`` pointing at its status."""
-    job_id = str(job["job_id"])
-    status_url = url_for("jobs.job_status", job_id=job_id)
-    body = {"success": True, "job_id": job_id, "status": job["status"], "status_url": status_url,
-            "total_batches": job["total_batches"], **extra}
-    if job["kind"] == "scrape":
-        body["results_url"] = url_for("jobs.job_results", job_id=job_id)
-    return body, 202, {"Location": status_url}
 
 
 @blp.post("/scrape-followers")

@@ -6,9 +6,9 @@ from flask import Flask
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from server.api_common import ServiceApi, register_error_handlers
 from server.celery_config import create_celery
 from server.converters import CONVERTERS
-from server.errors import register_error_handlers
 from server.observability import init_logging, init_sentry
 from server.services import Services
 from server.settings import Settings
@@ -45,8 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
          allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
 
     from server.api_async import blp as jobs_blp
-    from server.api_base import ServiceApi
-    from server.api_daily import blp as daily_blp
+    from server.api_outreach import blp as daily_blp
     from server.auth import install_auth
     from server.cli import register_cli
     from server.health import blp as health_blp

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from server.errors import ApiError
+from server.api_common import ApiError
 from server.utils.tenants import tenant_for_api_key
 
 PROTECTED_PREFIX = "/api/"

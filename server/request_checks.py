@@ -6,7 +6,7 @@ import json
 
 from flask import Flask, current_app, request
 
-from server.errors import ApiError
+from server.api_common import ApiError
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
 

@@ -11,10 +11,13 @@ from uuid import UUID
 import psycopg
 from celery import shared_task
 
-from server.utils import job_runner, jobs, reaper, retention, scrape_jobs
-from server.utils.apify_runs import abort_job_runs
-from server.utils.chunk_runner import ChunkRunner
-from server.utils.job_handlers import handler_for
+from server.utils.jobs import reaper, retention
+from server.utils.jobs import runner as job_runner
+from server.utils.jobs import table as jobs
+from server.utils.jobs.handlers import handler_for
+from server.utils.scrape import create as scrape_jobs
+from server.utils.scrape.runner import ChunkRunner
+from server.utils.scrape.runs import abort_job_runs
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,7 @@ def run_job(self, job_id: str) -> str:
 def schedule_due_runs(self) -> list[str]:
     """Beat task (every minute): create today's run-daily job for each tenant whose
     ``daily_run_utc`` has passed, then enqueue them. Returns the job ids created."""
-    from server.utils.schedule import schedule_due_runs as create_due_runs
+    from server.utils.outreach.schedule import schedule_due_runs as create_due_runs
 
     created = create_due_runs(_services(self))
     for job_id in created:

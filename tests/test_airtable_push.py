@@ -10,11 +10,19 @@ from datetime import date
 
 import pytest
 
-from server.utils import airtable_push
-from server.utils.airtable_push import PushError, push_campaign
+from server.utils.airtable import push as airtable_push
+from server.utils.airtable.push import PushError, push_campaign
 from tests.conftest import wait_for_job
-from tests.support.airtable import (assignments, at_tenant, base_stats, run_job, seed_campaign,  # noqa: F401
-                                    services, start_job, table_records)
+from tests.support.airtable import (  # noqa: F401
+    assignments,
+    at_tenant,
+    base_stats,
+    run_job,
+    seed_campaign,
+    services,
+    start_job,
+    table_records,
+)
 from tests.support.processes import child_pids, start_worker
 
 

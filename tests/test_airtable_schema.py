@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from server.utils.airtable_schema import FIELD_NAMES, STATUS_OPTIONS, va_table_name
+from server.utils.airtable.schema import FIELD_NAMES, STATUS_OPTIONS, va_table_name
 from tests.support.airtable import at_tenant, run_job, services, table_names  # noqa: F401
 
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from server.utils.airtable_push import push_campaign
-from server.utils.status_sync import normalize_status
-from tests.support.airtable import (assignments, at_tenant, run_job, seed_campaign, services,  # noqa: F401
-                                    table_records, va_delete, va_edit)
+from server.utils.airtable.push import push_campaign
+from server.utils.outreach.status_sync import normalize_status
+from tests.support.airtable import (  # noqa: F401
+    assignments,
+    at_tenant,
+    run_job,
+    seed_campaign,
+    services,
+    table_records,
+    va_delete,
+    va_edit,
+)
 
 
 @pytest.mark.parametrize("raw, expected", [

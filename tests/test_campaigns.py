@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 
 from server.utils.clock import utc_now
-from server.utils.selection import select_for_tenant
+from server.utils.outreach.selection import select_for_tenant
 from tests.conftest import auth
 from tests.support.daily import day, fill_pool, new_tenant, query
 

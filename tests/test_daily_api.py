@@ -7,9 +7,9 @@ from datetime import time, timedelta
 
 import pytest
 
-from server.utils import jobs
 from server.utils.clock import utc_now
-from server.utils.schedule import due_tenants, run_daily_key, schedule_due_runs
+from server.utils.jobs import table as jobs
+from server.utils.outreach.schedule import due_tenants, run_daily_key, schedule_due_runs
 from tests.conftest import auth
 from tests.support.daily import assert_400_naming, day, fill_pool, new_tenant, query
 

@@ -1,4 +1,4 @@
-"""Tests for server.utils.gender / name_normalize (normalisation cases and API contract)."""
+"""Tests for server.utils.gender (detector and name normalisation: cases and API contract)."""
 from __future__ import annotations
 
 import os
@@ -10,8 +10,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gender_decorate import DECORATIONS, STYLES, decorate, decorate_all  # noqa: E402
 
-from server.utils import name_normalize as nn  # noqa: E402
 from server.utils.gender import GenderGuess, detect_gender  # noqa: E402
+from server.utils.gender import names as nn  # noqa: E402
 
 
 @pytest.fixture(params=sorted(DECORATIONS))
@@ -167,7 +167,7 @@ def test_decorator_module_is_deterministic():
 def test_pure_and_no_import_side_effects():
     import importlib
 
-    import server.utils.gender_data as gd
+    import server.utils.gender.lookup as gd
 
     importlib.reload(gd)
     assert gd.load_table.cache_info().currsize == 0  # nothing loaded by import
@@ -231,7 +231,7 @@ def test_delimited_username_chunk_is_not_segmented():
 
 
 def test_pinyin_syllable_model():
-    from server.utils.gender_data import load_syllables, syllable_llr
+    from server.utils.gender.lookup import load_syllables, syllable_llr
 
     first, second, a, b = load_syllables()
     assert len(first) > 300 and "xiao" in first and "ming" in second
@@ -242,7 +242,7 @@ def test_pinyin_syllable_model():
 
 
 def test_one_syllable_is_not_two():
-    from server.utils.gender_data import syllable_llr
+    from server.utils.gender.lookup import syllable_llr
 
     assert syllable_llr("wang") is None and syllable_llr("xian") is None  # not "wa"+"ng", "xi"+"an"
 
@@ -253,8 +253,8 @@ def test_one_syllable_is_not_two():
     (["jianhua", "", "li"], "jianhua"),
 ])
 def test_chinese_names_are_read_by_the_syllable_model(names, given):
-    from server.utils.gender import _chinese_given
-    from server.utils.gender_data import syllable_llr
+    from server.utils.gender.detector import _chinese_given
+    from server.utils.gender.lookup import syllable_llr
 
     assert _chinese_given(names) == syllable_llr(given)
 
@@ -267,7 +267,7 @@ def test_chinese_names_are_read_by_the_syllable_model(names, given):
     ["王小明", "li"],          # not romanised
 ])
 def test_not_chinese_names(names):
-    from server.utils.gender import _chinese_given
+    from server.utils.gender.detector import _chinese_given
 
     assert _chinese_given(names) is None
 
@@ -397,9 +397,9 @@ def test_calibration_labels_documented():
     import json
     import os
 
-    from server.utils import gender_data
+    from server.utils.gender import lookup as gender_data
 
-    cal = json.load(open(os.path.join(os.path.dirname(gender_data.__file__), "calibration.json")))
+    cal = json.load(open(os.path.join(os.path.dirname(gender_data.__file__), "data", "calibration.json")))
     for src in ("ssa", "wgnd", "namdict"):
         mid = [v for b, v in cal[src]["llr"].items() if b.endswith(":5")]
         assert mid and all(-1.0 < v < 3.0 for v in mid)

@@ -7,7 +7,7 @@ import pytest
 
 from server.app import create_app
 from server.settings import Settings
-from server.utils import jobs
+from server.utils.jobs import table as jobs
 from tests.conftest import auth, wait_for_job
 from tests.support.daily import assert_400_naming, make_profiles, new_tenant, post_job, query
 

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from server.utils import clock
-from server.utils.airtable_push import push_campaign
-from server.utils.lifecycle import delete_completed, expire_pending, mark_unfollow_due
+from server.utils.airtable.push import push_campaign
+from server.utils.outreach.lifecycle import delete_completed, expire_pending, mark_unfollow_due
 from server.utils.tenants import upsert_tenant
 from tests.support.airtable import (assignments, run_job, seed_campaign, services,  # noqa: F401
                                     table_records, va_delete)

@@ -1,8 +1,8 @@
 """The reaper re-sends work whose message was lost or whose worker died, so no job stays stuck."""
 from __future__ import annotations
 
-from server.utils.jobs import mark_processing
-from server.utils.scrape_jobs import create_scrape_job
+from server.utils.jobs.table import mark_processing
+from server.utils.scrape.create import create_scrape_job
 from tests.conftest import wait_for_job
 
 

@@ -8,13 +8,12 @@ import uuid
 import pytest
 
 from server.utils.clock import utc_now
-from server.utils.job_runner import JobFailed
-from server.utils.run_daily import STEPS, run_daily_job
+from server.utils.jobs.runner import JobFailed
+from server.utils.outreach.run_daily import STEPS, run_daily_job
 from server.utils.tenants import load_tenant
 from tests.conftest import auth, wait_for_job
 from tests.support.daily import day, make_profiles, new_tenant, post_job, query
 
-pytest.importorskip("server.utils.airtable_push", reason="the Airtable push is not there yet")
 
 
 def _tenant_with_base(app, stack, label: str):
@@ -92,7 +91,7 @@ def test_empty_pool_completes_with_a_warning_and_skips_push(client, app, stack):
 
 
 def test_a_failing_step_stops_the_later_ones(app, stack, monkeypatch):
-    from server.utils import lifecycle
+    from server.utils.outreach import lifecycle
 
     t, _ = _tenant_with_base(app, stack, "failing")
 

@@ -6,9 +6,9 @@ import pytest
 
 from server.settings import Settings, SettingsError
 from server.utils.accounts import normalise_accounts, normalise_username
-from server.utils.apify_actor import build_run_input, input_style, parse_item
-from server.utils.results_writer import KeptProfile, dedupe
-from server.utils.scrape_jobs import per_account_limit
+from server.utils.scrape.actor import build_run_input, input_style, parse_item
+from server.utils.scrape.create import per_account_limit
+from server.utils.scrape.writer import KeptProfile, dedupe
 from server.utils.text import clean_text
 
 

@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from server.utils.airtable_schema import va_table_name
-from server.utils.jobs import insert_job
+from server.utils.airtable.schema import va_table_name
+from server.utils.jobs.table import insert_job
 from tests.conftest import wait_for_job
 
 # Names that break naive formulas, single-line cells or encodings.

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 
 from server.utils import tenants
-from server.utils.ingest import PoolProfile, upsert_batch
+from server.utils.outreach.ingest import PoolProfile, upsert_batch
 from tests.conftest import auth, wait_for_job
 
 

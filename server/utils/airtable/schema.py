@@ -17,7 +17,7 @@ import logging
 
 import requests
 
-from server.utils.airtable_gateway import error_message, error_type, open_base
+from server.utils.airtable.gateway import error_message, error_type, open_base
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def table_problems(table: dict) -> dict:
 
 def ensure_tables(base, numbers: list[int]) -> dict:
     """Create the VA tables ``numbers`` that ``base`` (a ``pyairtable.Base`` from
-    ``airtable_gateway.open_base``) lacks. One schema read plus one create per missing table.
+    ``gateway.open_base``) lacks. One schema read plus one create per missing table.
 
     Returns ``{"created": [names], "existing": [names], "incomplete": {name: problems}}``
     (``problems`` as in :func:`table_problems`). Raises ``SchemaError`` when the schema cannot be
@@ -131,15 +131,3 @@ def ensure_va_tables(services, tenant) -> dict:
     log.info("base %s: created %d VA tables, %d existed", base.id, len(result["created"]), len(result["existing"]))
     return {"base_id": base.id, "requested": tenant.num_va_tables, **result,
             "airtable_requests": base.api.request_stats.as_dict()}
-
-
-def create_base_job(services, job: dict, report) -> dict:
-    """Job ``create_base``: :func:`ensure_va_tables` for the job's tenant; the result is its
-    summary. ``completed_with_errors`` when some existing table is incomplete."""
-    from server.utils.airtable_jobs import job_tenant, run_airtable_call
-
-    tenant = job_tenant(services, job)
-    result = run_airtable_call(lambda: ensure_va_tables(services, tenant))
-    if result["incomplete"]:
-        result["_status"] = "completed_with_errors"
-    return result

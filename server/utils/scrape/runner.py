@@ -18,13 +18,13 @@ from uuid import UUID
 from apify_client.errors import ApifyApiError
 
 from server.services import Services
-from server.utils.apify_actor import build_run_input, input_style, parse_item
-from server.utils.chunk_store import (CHUNK_TERMINAL, LeaseLost, claim_chunk, fenced_update,
-                                      finish_chunk, load_chunk, release_chunk, skip_remaining_chunks)
 from server.utils.gender import detect_gender
-from server.utils.jobs import TERMINAL, load_job
-from server.utils.results_writer import KeptProfile, dedupe, write_batch
-from server.utils.scrape_jobs import per_account_limit
+from server.utils.jobs.table import TERMINAL, load_job
+from server.utils.scrape.actor import build_run_input, input_style, parse_item
+from server.utils.scrape.chunks import (CHUNK_TERMINAL, LeaseLost, claim_chunk, fenced_update, finish_chunk, load_chunk,
+                                        release_chunk, skip_remaining_chunks)
+from server.utils.scrape.create import per_account_limit
+from server.utils.scrape.writer import KeptProfile, dedupe, write_batch
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Endpoints of the daily outreach pipeline: ingest, selection, distribution, Airtable push,
 status sync, lifecycle and run-daily (DESIGN.md §4, §6).
 
-Handlers stay thin: validate (marshmallow schemas in ``server.schemas_daily``), call one domain
+Handlers stay thin: validate (marshmallow schemas in ``server.api_outreach_schemas``), call one domain
 function, serialise. Endpoints that start work store a job and answer 202 like the scrape
 endpoint (``{job_id, status, status_url}`` + ``Location``); the job row is committed before
 ``jobs.run`` is sent. Every query is scoped to ``g.tenant``: another tenant's campaign or job
@@ -13,18 +13,17 @@ from uuid import UUID
 
 from flask import current_app, g
 
-from server.api_async import accepted, enqueue, idempotency_key, request_fingerprint
-from server.api_base import IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint
-from server.errors import ApiError
-from server.schemas_daily import (CampaignSchema, DailyJobAcceptedSchema, DistributionSchema,
-                                  EmptyRequestSchema, IngestRequestSchema, SelectionRequestSchema,
-                                  SelectionSchema)
-from server.utils import campaigns, jobs
+from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted, enqueue,
+                               idempotency_key, request_fingerprint)
+from server.api_outreach_schemas import (CampaignSchema, DailyJobAcceptedSchema, DistributionSchema, EmptyRequestSchema,
+                                         IngestRequestSchema, SelectionRequestSchema, SelectionSchema)
 from server.utils.clock import utc_now
-from server.utils.distribution import CampaignNotFound, distribute_for_tenant
-from server.utils.ingest import REJECTS_KEPT, check_source_job, normalise_profiles
-from server.utils.run_daily import RunInProgress, create_run_daily_job
-from server.utils.selection import select_for_tenant
+from server.utils.jobs import table as jobs
+from server.utils.outreach import campaigns
+from server.utils.outreach.distribution import CampaignNotFound, distribute_for_tenant
+from server.utils.outreach.ingest import REJECTS_KEPT, check_source_job, normalise_profiles
+from server.utils.outreach.run_daily import RunInProgress, create_run_daily_job
+from server.utils.outreach.selection import select_for_tenant
 
 blp = ApiBlueprint("daily", __name__, url_prefix="/api", description="Pool, campaigns and Airtable")
 

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from server.utils.jobs import NewJob, insert_job
+from server.utils.jobs.table import NewJob, insert_job
 
 # Share of scraped followers expected to survive a male/female filter; used only to size the
 # per-account cap so Apify is not asked (and paid) for far more followers than needed.

@@ -5,7 +5,7 @@ Files (built by ``scripts/build_gender_table.py``; see README.md for sources and
   namdict_names.tsv.gz  nam_dict.txt evidence            (GNU FDL 1.2+)
   wgnd_rare.bin.gz      WGND-only rare names as hashes   (CC BY 4.0), see ``load_rare``
 Each is gzip text: one ``#`` licence line, a header ``key<TAB>llr_female``, then rows.
-``key`` is ``name_normalize.fold_key`` (ASCII letters) or ``native_key`` (Hangul,
+``key`` is ``names.fold_key`` (ASCII letters) or ``native_key`` (Hangul,
 Cyrillic, ... as written); ``llr_female`` is a log-likelihood ratio in nats
 (> 0 female, < 0 male), calibrated per source against the other sources.
 
@@ -26,7 +26,7 @@ import os
 import sys
 import zlib
 
-_DIR = os.path.dirname(os.path.abspath(__file__))
+_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 TABLE_FILES = ("open_names.tsv.gz", "namdict_names.tsv.gz")
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import requests
 from pyairtable import Table
 
-from server.utils.airtable_gateway import error_message, error_type, record_ids_in, status_code
-from server.utils.airtable_jobs import chunked
+from server.utils.airtable.gateway import error_message, error_type, record_ids_in, status_code
+from server.utils.airtable.jobs import chunked
 
 _MISSING_TYPES = {"ROW_DOES_NOT_EXIST", "MODEL_ID_NOT_FOUND"}
 # Errors about the table, base or token rather than a record: the whole operation stops.

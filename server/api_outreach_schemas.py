@@ -1,5 +1,5 @@
 """Request and response schemas (marshmallow) of the daily-pipeline endpoints in
-``server.api_daily``. Unknown fields are rejected (marshmallow's default ``RAISE``), so a typo
+``server.api_outreach``. Unknown fields are rejected (marshmallow's default ``RAISE``), so a typo
 is a 400 naming the field rather than a silently ignored option."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
 
-from server.schemas import JobAcceptedSchema
+from server.api_common import JobAcceptedSchema
 from server.utils.clock import utc_now
 
 CAMPAIGN_DAYS_BACK = 7

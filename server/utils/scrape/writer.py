@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from psycopg import Connection
 
-from server.utils.chunk_store import Claim, LeaseLost
+from server.utils.scrape.chunks import Claim, LeaseLost
 
 
 @dataclass(frozen=True)

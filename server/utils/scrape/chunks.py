@@ -13,8 +13,8 @@ from uuid import UUID, uuid4
 
 from psycopg import Connection
 
-from server.utils.ingest import create_auto_ingest_job
-from server.utils.jobs import finish_job
+from server.utils.jobs.table import finish_job
+from server.utils.outreach.ingest import create_auto_ingest_job
 
 CHUNK_TERMINAL = ("done", "failed", "skipped", "cancelled")
 

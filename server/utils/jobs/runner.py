@@ -12,7 +12,7 @@ import logging
 from typing import Callable
 from uuid import UUID
 
-from server.utils.jobs import TERMINAL, finish_job, load_job, mark_processing, set_progress
+from server.utils.jobs.table import TERMINAL, finish_job, load_job, mark_processing, set_progress
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from uuid import UUID
 from psycopg import Connection
 
 from server.utils.clock import utc_now
-from server.utils.distribution import distribute_for_tenant
-from server.utils.job_runner import JobFailed
-from server.utils.jobs import ACTIVE, NewJob, insert_job, job_for_idempotency_key
-from server.utils.selection import select_for_tenant
+from server.utils.jobs.runner import JobFailed
+from server.utils.jobs.table import ACTIVE, NewJob, insert_job, job_for_idempotency_key
+from server.utils.outreach.distribution import distribute_for_tenant
+from server.utils.outreach.selection import select_for_tenant
 from server.utils.tenants import Tenant, load_tenant
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ def _step_plan(services, tenant: Tenant, params: dict, state: dict, sub_report):
     """``(name, callable)`` per step; callables return JSON-able summaries. ``state`` carries the
     campaign id from ``select`` to ``distribute`` and ``push``; ``sub_report(name)`` is the
     progress callback handed to the long steps (sync, push)."""
-    from server.utils import airtable_push, lifecycle, status_sync  # the other engineer's modules
+    from server.utils.airtable import push as airtable_push
+    from server.utils.outreach import lifecycle, status_sync
 
     now = utc_now(services)
     campaign_date = date.fromisoformat(params["campaign_date"]) if params.get("campaign_date") else now.date()

@@ -6,8 +6,9 @@ from typing import Callable
 
 import requests
 
-from server.utils.airtable_gateway import AirtableError, error_message
-from server.utils.job_runner import JobFailed
+from server.utils.airtable.gateway import AirtableError, error_message
+from server.utils.airtable.schema import SchemaError
+from server.utils.jobs.runner import JobFailed
 from server.utils.tenants import Tenant, load_tenant
 
 
@@ -32,8 +33,6 @@ def run_airtable_call(call: Callable[[], dict]) -> dict:
     """Run ``call()``; expected failures (``AirtableJobError``, the gateway's ``AirtableError``s,
     HTTP errors from Airtable, schema errors) become ``JobFailed`` with a readable message.
     Anything else propagates (a bug: logged and sent to Sentry by the job runner)."""
-    from server.utils.airtable_schema import SchemaError
-
     try:
         return call()
     except AirtableJobError as exc:

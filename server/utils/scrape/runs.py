@@ -6,7 +6,7 @@ from uuid import UUID
 
 from apify_client.errors import ApifyApiError
 
-from server.utils.chunk_store import add_cost
+from server.utils.scrape.chunks import add_cost
 
 log = logging.getLogger(__name__)
 

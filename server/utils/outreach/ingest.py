@@ -17,9 +17,9 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from server.utils.jobs import get_job
-from server.utils.job_runner import JobFailed
 from server.utils.accounts import is_platform_id, is_valid_username
+from server.utils.jobs.runner import JobFailed
+from server.utils.jobs.table import get_job
 from server.utils.text import clean_text
 
 BATCH_SIZE = 1000
@@ -248,7 +248,7 @@ def create_auto_ingest_job(conn: Connection, tenant_id: UUID, scrape_job_id: UUI
     the caller's (completing) transaction, keyed ``auto-ingest-<scrape job id>`` so it exists at
     most once. Returns its id when this call created it, else None. The caller enqueues
     ``jobs.run`` for it after committing."""
-    from server.utils.jobs import insert_job
+    from server.utils.jobs.table import insert_job
 
     new = insert_job(conn, tenant_id, "ingest", {"job_id": str(scrape_job_id), "auto": True},
                      f"auto-ingest-{scrape_job_id}")

@@ -28,10 +28,10 @@ from datetime import datetime, timedelta
 
 import requests
 
-from server.utils.airtable_gateway import error_message, open_base
-from server.utils.airtable_jobs import job_tenant, run_airtable_call
-from server.utils.airtable_records import delete_records, update_fields
-from server.utils.airtable_schema import va_table_name
+from server.utils.airtable.gateway import error_message, open_base
+from server.utils.airtable.jobs import job_tenant, run_airtable_call
+from server.utils.airtable.records import delete_records, update_fields
+from server.utils.airtable.schema import va_table_name
 from server.utils.clock import utc_now
 
 log = logging.getLogger(__name__)

@@ -1,28 +1,12 @@
-"""Request and response schemas (marshmallow) of the job endpoints; they also feed the
+"""Request and response schemas (marshmallow) of the job endpoints (``server.api_async``); they also feed the
 OpenAPI description served at ``/api/docs/openapi.json``."""
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from server.api_common import JobAcceptedSchema, StrictBoolean, StrictNumber
+
 GENDERS = ("male", "female", "any")
-
-
-class StrictBoolean(fields.Boolean):
-    """A JSON ``true`` or ``false`` only: no ``"yes"``, ``1`` or ``"on"``."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise ValidationError("must be true or false")
-        return value
-
-
-class StrictNumber(fields.Float):
-    """A JSON number only: no ``"0.9"`` strings and no ``true``/``false``."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValidationError("must be a number")
-        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class ScrapeRequestSchema(Schema):
@@ -44,17 +28,6 @@ class ScrapeRequestSchema(Schema):
     platform = fields.String(load_default="instagram", validate=validate.OneOf(["instagram"]))
     autoIngest = StrictBoolean(load_default=False,
                                 metadata={"description": "Ingest kept profiles into the pool when done."})
-
-
-class JobAcceptedSchema(Schema):
-    """202 answer of every endpoint that starts a job."""
-
-    success = fields.Boolean()
-    job_id = fields.UUID()
-    status = fields.String()
-    status_url = fields.String()
-    results_url = fields.String()
-    total_batches = fields.Integer()
 
 
 class ScrapeAcceptedSchema(JobAcceptedSchema):

@@ -12,7 +12,7 @@ import logging
 from uuid import UUID
 
 from server.utils.clock import utc_now
-from server.utils.run_daily import RunInProgress, create_run_daily_job
+from server.utils.outreach.run_daily import RunInProgress, create_run_daily_job
 
 log = logging.getLogger(__name__)
 

@@ -32,11 +32,11 @@ from uuid import UUID
 
 import requests
 
-from server.utils.airtable_gateway import error_message, error_type, open_base, status_code
-from server.utils.airtable_jobs import AirtableJobError, chunked, job_tenant, run_airtable_call
-from server.utils.airtable_schema import ensure_tables, va_table_name
+from server.utils.airtable.gateway import error_message, error_type, open_base, status_code
+from server.utils.airtable.jobs import AirtableJobError, chunked, job_tenant, run_airtable_call
+from server.utils.airtable.schema import ensure_tables, va_table_name
 from server.utils.clock import utc_now
-from server.utils.job_runner import JobFailed
+from server.utils.jobs.runner import JobFailed
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@
   ``"low_probability"`` from ``GenderGuess.at_least``, a caller's stricter cut).
 
 Evidence is added as log-odds (nats) of "female":
-  name      per-name log-likelihood ratios from ``gender_data`` (WGND 2.0, US SSA,
+  name      per-name log-likelihood ratios from ``lookup`` (WGND 2.0, US SSA,
             nam_dict; each source calibrated against the others, see
             ``scripts/build_gender_table.py``); a romanised Chinese name (pinyin family
             name + two-syllable given name) is read by the pinyin syllable model only;
@@ -32,7 +32,7 @@ chunks ("anna.maria_smith99") goes through the same ``_name_evidence`` as the di
 name "Anna Maria Smith".
 
 Pure: same input, same output. Lookup data are loaded on the first call
-(``gender_data.load_table``), never at import. Never raises for odd input
+(``lookup.load_table``), never at import. Never raises for odd input
 (``None``, non-strings, emoji-only): such input gives unknown.
 """
 from __future__ import annotations
@@ -42,8 +42,8 @@ import math
 import re
 from typing import NamedTuple
 
-from server.utils import name_normalize as nn
-from server.utils.gender_data import load_rare, load_source, load_syllables, load_table, rare_llr, syllable_llr
+from server.utils.gender import names as nn
+from server.utils.gender.lookup import load_rare, load_source, load_syllables, load_table, rare_llr, syllable_llr
 
 # Posterior needed to answer: 0.75 (3:1 odds) at the margin; the average error among
 # answers is far lower (about 3 % on the benchmark's development half, 2.5 % on the

@@ -21,11 +21,11 @@ import re
 
 import requests
 
-from server.utils.airtable_gateway import error_message, error_type, open_base
-from server.utils.airtable_jobs import job_tenant, run_airtable_call
-from server.utils.airtable_schema import va_table_name
+from server.utils.airtable.gateway import error_message, error_type, open_base
+from server.utils.airtable.jobs import job_tenant, run_airtable_call
+from server.utils.airtable.schema import va_table_name
 from server.utils.clock import utc_now
-from server.utils.job_runner import JobFailed
+from server.utils.jobs.runner import JobFailed
 
 log = logging.getLogger(__name__)
 
