@@ -175,7 +175,7 @@ def sync_statuses(services, tenant, report=None) -> dict:
            "errors": []}
     for index, (base_id, n) in enumerate(numbers, start=1):
         name = va_table_name(n)
-        key = f"{base_id}/{name}" if several else name
+        label = f"{base_id}/{name}" if several else name
         try:
             if base_id not in bases:
                 bases[base_id] = open_base(services, tenant, stats, base_id) if base_id in tenant.base_ids \
@@ -183,7 +183,7 @@ def sync_statuses(services, tenant, report=None) -> dict:
             one = _sync_table(services, tenant, bases[base_id].table(name), n, base_id)
         except requests.RequestException as exc:
             log.warning("status sync of %s/%s failed: %s", base_id, name, error_message(exc))
-            out["errors"].append({"table": key, "error": error_message(exc)})
+            out["errors"].append({"table": label, "error": error_message(exc)})
             continue
         out["tables_synced"] += 1
         out["records_read"] += one["records"]
@@ -195,7 +195,7 @@ def sync_statuses(services, tenant, report=None) -> dict:
         out["empty_status"] += one["empty_status"]
         out["deleted_by_va_count"] += len(one["deleted_by_va"])
         out["deleted_by_va"] = (out["deleted_by_va"] + one["deleted_by_va"])[:MAX_REPORTED]
-        out["tables"][key] = {"records": one["records"], "matched": one["matched"], "updated": one["updated"],
+        out["tables"][label] = {"records": one["records"], "matched": one["matched"], "updated": one["updated"],
                                "unknown": len(one["unknown"]), "empty_status": one["empty_status"],
                                "deleted_by_va": len(one["deleted_by_va"])}
         report(int(99 * index / len(numbers)), {"tables_synced": out["tables_synced"], "tables_total": len(numbers)})
