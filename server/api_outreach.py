@@ -28,7 +28,7 @@ from server.utils.outreach.selection import select_for_tenant
 
 blp = ApiBlueprint("daily", __name__, url_prefix="/api", description="Pool, campaigns and Airtable")
 
-PUSHABLE = ("distributed", "pushing", "pushed", "failed")
+PUSHABLE = ("distributed", "pushing", "pushed", "partial", "failed")
 
 
 def _services():
@@ -151,7 +151,10 @@ def capacity_forecast():
 @blp.alt_response(404, description="Unknown campaign, or another tenant's")
 @blp.alt_response(409, description="The campaign is not distributed yet, or no Airtable base")
 def airtable_sync(body: dict, campaign_id: UUID):
-    """Push the campaign's rows into the VA tables (resumable: a rerun updates, never duplicates)."""
+    """Push the campaign's rows into the VA tables (resumable: a rerun updates, never duplicates).
+    Rows that do not fit in a base's record limit or the month's API calls wait (campaign
+    ``partial``, job ``completed_with_errors`` naming the base and the limit); a later push
+    sends them."""
     _require_airtable_base()
 
     def check(conn):

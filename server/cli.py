@@ -10,8 +10,18 @@ from server.utils.outreach import capacity
 
 
 def _print_capacity(services, tenant) -> None:
-    """Print the tenant's Airtable capacity forecast (``capacity.describe``)."""
-    for line in capacity.describe(capacity.forecast(services, tenant)):
+    """Print the tenant's Airtable capacity forecast (``capacity.describe``); a tenant without a
+    base has none, and a forecast that cannot be made (Redis down) is reported, not raised: the
+    change before it is already stored."""
+    if not tenant.airtable_base_id:
+        click.echo("no Airtable base: no capacity forecast")
+        return
+    try:
+        lines = capacity.describe(capacity.forecast(services, tenant))
+    except Exception as exc:  # noqa: BLE001 - the command's change is committed; say why there is no forecast
+        click.echo(f"capacity forecast unavailable: {type(exc).__name__}: {exc}", err=True)
+        return
+    for line in lines:
         click.echo(line)
 
 
@@ -27,13 +37,15 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("db-upgrade")
     def db_upgrade():
-        """Apply pending migrations, then create or update the default tenant."""
+        """Apply pending migrations, then create or update the default tenant and print its
+        Airtable capacity forecast (the lifecycle settings may have changed)."""
         services = current_app.extensions["services"]
         applied = apply_migrations(services.settings.database_url)
         with services.db.transaction() as conn:
             tenant = tenants.ensure_default_tenant(conn, services.settings)
         click.echo(f"migrations applied: {', '.join(applied) or 'none pending'}")
         click.echo(f"default tenant: {tenant.name} (base {tenant.airtable_base_id})")
+        _print_capacity(services, tenant)
 
     @app.cli.command("create-tenant")
     @click.argument("name")

@@ -317,3 +317,47 @@ def test_push_stops_before_the_monthly_api_calls_run_out(app, stack, services):
     assert job["status"] == "failed" and "5 of its 5 API calls" in job["error_message"], job
     assert budget.used() == 5
     assert len(_no_duplicates(app, stack, tenant, 4)) == 100
+
+
+def test_airtables_own_monthly_cap_fails_clearly_without_waiting_out_penalties(app, stack, services):
+    from tests.conftest import AIRTABLE_TOKEN
+
+    tenant, _ = _api_tenant(app, stack, tables=2, per_table=25)
+    campaign_id = seed_campaign(services, tenant, tables=2, per_table=25, campaign_date=date(2031, 8, 1))
+    month = utc_now(services).strftime("%Y-%m")
+    used = stack.airtable_control(f"usage?token={AIRTABLE_TOKEN}", method="GET")["months"].get(month, 0)
+    # the stand-in's workspace allows 5 more calls: schema read, 2 creates, 2 writes, then 429
+    stack.airtable_control("config", {"max_calls_per_month": used + 5})
+    try:
+        with pytest.raises(RuntimeError, match="PUBLIC_API_BILLING_LIMIT_EXCEEDED"):
+            push_campaign(services, tenant, campaign_id)
+    finally:
+        stack.airtable_control("config", {"max_calls_per_month": None})
+    campaign = query(app, "SELECT status, push_error FROM campaigns WHERE campaign_id = %s", (campaign_id,))[0]
+    assert campaign["status"] == "failed" and "API calls for the month are spent" in campaign["push_error"]
+    assert stack.airtable_control(f"stats?base={tenant.airtable_base_id}", method="GET")["rate_limited"] == 0
+    rows = _no_duplicates(app, stack, tenant, 2)
+    assert sum(1 for r in rows if r["airtable_record_id"]) == 20          # what was stored stays; rerun sends the rest
+    assert push_campaign(services, tenant, campaign_id)["records_pushed"] == 30
+
+
+def test_history_is_measured_from_the_tenants_own_assignments(app, stack, services):
+    from server.utils.outreach.capacity import measure_history
+
+    tenant, _ = _api_tenant(app, stack, tables=4, per_table=50)
+    campaign_id = seed_campaign(services, tenant, tables=4, per_table=50, campaign_date=date(2031, 9, 1))
+    now = utc_now(services)
+    with services.db.transaction() as conn:
+        assert measure_history(conn, tenant.tenant_id, now).source == "default"
+        conn.execute(
+            """
+            UPDATE daily_assignments SET pushed_at = %(t)s - interval '10 days',
+                   followed_at = CASE WHEN position %% 4 <> 0 THEN %(t)s - interval '9 days' END,
+                   unfollow_due_at = CASE WHEN position %% 4 <> 0 THEN %(t)s - interval '2 days' END,
+                   completed_at = CASE WHEN position %% 4 <> 0 THEN %(t)s END,
+                   archived_at = CASE WHEN position %% 4 = 0 THEN %(t)s END,
+                   archive_reason = CASE WHEN position %% 4 = 0 THEN 'expired' END
+             WHERE campaign_id = %(c)s
+            """, {"t": now, "c": campaign_id})
+        history = measure_history(conn, tenant.tenant_id, now)
+    assert history == History(0.76, 1, 1, 200, "history")      # positions 4, 8 .. 48 of 50 expired
