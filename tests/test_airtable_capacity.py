@@ -102,6 +102,15 @@ def test_api_call_budget_stops_before_the_cap(services):
     assert budget.used() == 3 and budget.remaining() == 0
 
 
+def test_api_call_count_survives_redis_losing_it(services):
+    budget = ApiCallBudget(services.redis, f"test-{uuid4()}", "2031-04", None, db=services.db)
+    for _ in range(120):
+        budget.take()
+    services.redis.delete(budget.key)                 # Redis restarted empty
+    assert budget.used() == 100                       # the copy in Postgres (every 50 calls)
+    assert budget.take() == 101 and budget.used() == 101
+
+
 # ------------------------------------------------------------------------------- the endpoint
 def _api_tenant(app, stack, tables=80, per_table=180, plan="team", create_base=True):
     suffix = uuid.uuid4().hex[:11]

@@ -29,3 +29,14 @@ CREATE INDEX daily_assignments_live_per_base ON daily_assignments (tenant_id, ai
 ALTER TABLE campaigns DROP CONSTRAINT IF EXISTS campaigns_status_check;
 ALTER TABLE campaigns ADD CONSTRAINT campaigns_status_check
     CHECK (status IN ('selected', 'distributed', 'pushing', 'pushed', 'partial', 'failed'));
+
+-- API calls of an Airtable workspace in a calendar month (UTC), copied from the Redis counter
+-- every 50 calls, so a Redis that lost the counter continues from here. A workspace may hold the
+-- bases of several tenants (tenants.airtable_workspace), so the row has no tenant_id.
+CREATE TABLE airtable_api_calls (
+    workspace  text NOT NULL,
+    month      text NOT NULL CHECK (month ~ '^[0-9]{4}-[0-9]{2}$'),
+    calls      bigint NOT NULL DEFAULT 0 CHECK (calls >= 0),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (workspace, month)
+);

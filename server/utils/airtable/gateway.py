@@ -276,7 +276,7 @@ def call_budget(services, tenant) -> ApiCallBudget:
     clock; the cap of its plan or explicit limit)."""
     limits = tenant_limits(tenant, services.settings.airtable_capacity_margin)
     return ApiCallBudget(services.redis, tenant.workspace_key, month_of(utc_now(services)),
-                         limits.api_calls_per_month, f"tenant {tenant.name}")
+                         limits.api_calls_per_month, f"tenant {tenant.name}", services.db)
 
 
 def open_base(services, tenant, stats: RequestStats | None = None, base_id: str | None = None) -> Base:

@@ -6,8 +6,11 @@ above unlimited; ``plans.PLAN_LIMITS``). Past the cap Airtable answers 429
 ends. Every request the gateway sends first takes one call from :class:`ApiCallBudget`: one
 ``INCR`` of ``airtable:calls:<workspace>:<YYYY-MM>`` shared by every worker; the call that
 would pass the cap is not sent and raises :class:`AirtableCallsExhausted`, so the service stops
-*before* Airtable does. The key expires 40 days after its month's first call. Redis is
-disposable: if it loses the key the month restarts from 0 (the forecast then under-counts).
+*before* Airtable does. The key expires 40 days after its month's first call.
+
+Redis is disposable, so the count is also copied to Postgres (``airtable_api_calls``) every
+``SYNC_EVERY`` calls, keeping the larger value; when Redis has lost the key, the first call
+continues from the stored count. At most ``SYNC_EVERY − 1`` calls can be forgotten that way.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import hashlib
 from datetime import datetime
 
 KEY_TTL_SECONDS = 40 * 86400
+SYNC_EVERY = 50
 
 
 class AirtableCallsExhausted(RuntimeError):
@@ -32,15 +36,32 @@ def month_of(now: datetime) -> str:
 
 
 class ApiCallBudget:
-    """The monthly calls of one workspace. ``cap`` None = unlimited (still counted)."""
+    """The monthly calls of one workspace. ``cap`` None = unlimited (still counted); ``db`` (a
+    ``server.db.Database``, optional) keeps the copy in Postgres."""
 
-    def __init__(self, redis_client, workspace: str, month: str, cap: int | None, label: str = ""):
+    def __init__(self, redis_client, workspace: str, month: str, cap: int | None, label: str = "", db=None):
         self.redis = redis_client
         self.workspace = workspace
         self.month = month
         self.cap = cap
         self.label = label or workspace
         self.key = usage_key(workspace, month)
+        self.db = db
+
+    def _stored(self) -> int:
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT calls FROM airtable_api_calls WHERE workspace = %s AND month = %s",
+                               (self.workspace, self.month)).fetchone()
+        return int(row["calls"]) if row else 0
+
+    def _store(self, count: int) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                """
+                INSERT INTO airtable_api_calls (workspace, month, calls) VALUES (%s, %s, %s)
+                ON CONFLICT (workspace, month) DO UPDATE
+                   SET calls = greatest(airtable_api_calls.calls, EXCLUDED.calls), updated_at = now()
+                """, (self.workspace, self.month, count))
 
     def take(self) -> int:
         """Count one call; returns the month's count. Raises ``AirtableCallsExhausted`` (the
@@ -48,6 +69,12 @@ class ApiCallBudget:
         count = int(self.redis.incr(self.key))
         if count == 1:
             self.redis.expire(self.key, KEY_TTL_SECONDS)
+            if self.db is not None:
+                stored = self._stored()        # a new month (0), or Redis lost the key
+                if stored:
+                    count = int(self.redis.incrby(self.key, stored))
+        if self.db is not None and count % SYNC_EVERY == 0:
+            self._store(count)
         if self.cap is not None and count > self.cap:
             self.redis.decr(self.key)
             raise AirtableCallsExhausted(
@@ -56,8 +83,11 @@ class ApiCallBudget:
         return count
 
     def used(self) -> int:
-        """Calls counted so far this month."""
-        return int(self.redis.get(self.key) or 0)
+        """Calls counted so far this month (Redis, or the stored copy when Redis has none)."""
+        value = self.redis.get(self.key)
+        if value is None and self.db is not None:
+            return self._stored()
+        return int(value or 0)
 
     def remaining(self) -> int | None:
         """Calls left this month (None = unlimited)."""

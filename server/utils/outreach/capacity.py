@@ -190,7 +190,8 @@ def forecast(services, tenant, history: History | None = None) -> dict:
                                  (tenant.tenant_id, now.date())).fetchone() is not None
         first_run = now.date() + timedelta(days=1 if ran_today else 0)
         existing = _existing_cohorts(conn, tenant, first_run)
-    budget = ApiCallBudget(services.redis, tenant.workspace_key, month_of(now), limits.api_calls_per_month)
+    budget = ApiCallBudget(services.redis, tenant.workspace_key, month_of(now), limits.api_calls_per_month,
+                           db=services.db)
     return build_forecast(tenant, rules, history, limits, live, existing, budget.used(), first_run)
 
 
