@@ -272,9 +272,14 @@ def test_two_bases_each_get_their_tables_and_the_lifecycle_follows_the_records(a
     with services.db.transaction() as conn:
         tenant = tenants.add_base(conn, tenant, second)
     campaign_id = seed_campaign(services, tenant, tables=4, per_table=25, campaign_date=date(2031, 6, 1))
+    from server.utils.airtable.schema import ensure_va_tables
+
+    setup = ensure_va_tables(services, tenant)          # base setup: each base gets its share
+    assert {b: v["created"] for b, v in setup["bases"].items()} == {
+        tenant.airtable_base_id: [va_table_name(1), va_table_name(2)], second: [va_table_name(3), va_table_name(4)]}
 
     result = push_campaign(services, tenant, campaign_id)
-    assert result["status"] == "pushed" and result["records_pushed"] == 100
+    assert result["status"] == "pushed" and result["records_pushed"] == 100 and result["tables_created"] == []
     assert {b: v["pushed"] for b, v in result["bases"].items()} == {tenant.airtable_base_id: 50, second: 50}
     assert [len(_records(stack, tenant.airtable_base_id, n)) for n in (1, 2)] == [25, 25]
     assert [len(_records(stack, second, n)) for n in (3, 4)] == [25, 25]
