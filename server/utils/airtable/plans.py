@@ -42,6 +42,13 @@ class Limits:
         """JSON-able copy."""
         return asdict(self)
 
+    @property
+    def records_label(self) -> str:
+        """``"the team plan's 50,000"`` or ``"the explicit limit of 100"`` (records per base)."""
+        if self.source == "explicit":
+            return f"the explicit limit of {self.records_per_base:,}"
+        return f"the {self.plan} plan's {self.records_per_base:,}"
+
 
 def tenant_limits(tenant, margin: float) -> Limits:
     """The limits of ``tenant`` (a ``server.utils.tenants.Tenant``): its plan's, replaced by its

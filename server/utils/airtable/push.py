@@ -307,8 +307,8 @@ def _plan_rows(services, tenant, counts: list[dict], placement: dict[int, str], 
             held[base_id] = (
                 f"base {base_id} has no room for {wanted - granted:,} of today's {wanted:,} records: "
                 f"{live.get(base_id, 0):,} live + {wanted:,} new would pass {limits.usable_records_per_base:,} "
-                f"({100 * (1 - limits.margin):.0f}% of the {limits.plan} plan's {limits.records_per_base:,} "
-                f"records per base); pushed {granted:,}, {wanted - granted:,} wait for room")
+                f"({100 * (1 - limits.margin):.0f}% of {limits.records_label} records per base); "
+                f"pushed {granted:,}, {wanted - granted:,} wait for room")
     remaining = budget.remaining()
     if remaining is not None:
         calls = remaining - sum(1 + len(tables) for tables in todo_by_base.values())
@@ -322,7 +322,8 @@ def _plan_rows(services, tenant, counts: list[dict], placement: dict[int, str], 
                 rows[c["n"]] = take
             if cut:
                 reason = (f"the workspace has {remaining:,} of its {budget.cap:,} API calls left for {budget.month} "
-                          f"({limits.plan} plan): {cut:,} records for base {base_id} wait until the calls allow")
+                          f"({'explicit limit' if limits.source == 'explicit' else limits.plan + ' plan'}): "
+                          f"{cut:,} records for base {base_id} wait until the calls allow")
                 held[base_id] = f"{held[base_id]}; {reason}" if base_id in held else reason
     return {"rows": rows, "held": held, "live": live, "limits": limits}
 

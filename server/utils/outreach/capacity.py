@@ -17,7 +17,8 @@ With ``D_b = tables in base b × PROFILES_PER_TABLE`` records pushed into base b
 holds right after the push of run k (k = 1, 2, …, starting empty)
 ``N_b(k) = D_b × Σ_{a=0}^{k-1} (s·[a < Lf] + (1 − s)·[a < Lp])``, which grows until
 ``k = max(Lf, Lp)`` and then stays at ``D_b × (s·Lf + (1 − s)·Lp)``. Records already live are
-aged forward with the same rules. A base fits while ``N_b`` ≤ its usable limit
+aged forward with the same rules, and rows of ``partial`` campaigns still waiting for room are
+counted as pushed by the next run. A base fits while ``N_b`` ≤ its usable limit
 (plan limit × (1 − ``AIRTABLE_CAPACITY_MARGIN``)).
 
 API calls per run and base (10 records per write, 100 per page): push ``ceil(P/10)`` per table
@@ -39,7 +40,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from server.utils.airtable.occupancy import live_records_per_base
-from server.utils.airtable.placement import tables_per_base
+from server.utils.airtable.placement import table_bases, tables_per_base
 from server.utils.airtable.plans import RECORDS_PER_PAGE, RECORDS_PER_WRITE, tenant_limits
 from server.utils.airtable.usage import ApiCallBudget, month_of
 from server.utils.clock import utc_now
@@ -153,8 +154,20 @@ def measure_history(conn, tenant_id, now: datetime) -> History:
 
 
 def _existing_cohorts(conn, tenant, first_run: date) -> dict[str, list[tuple[int, str, int]]]:
-    """Live records per base as ``(age in runs at the next run, pending|followed, count)``."""
+    """Live records per base as ``(age in runs at the next run, pending|followed, count)``, plus
+    the rows of ``partial`` campaigns still waiting for room (pushed by the next run: age 0)."""
     out: dict[str, list[tuple[int, str, int]]] = {}
+    placement = table_bases(max(tenant.num_va_tables, 1), tenant.base_ids)
+    for row in conn.execute(
+            """
+            SELECT d.va_table_number AS n, count(*) AS n_rows
+              FROM daily_assignments d JOIN campaigns c ON c.campaign_id = d.campaign_id AND c.tenant_id = d.tenant_id
+             WHERE d.tenant_id = %s AND c.status = 'partial' AND d.archived_at IS NULL
+               AND d.airtable_record_id IS NULL AND d.va_table_number IS NOT NULL
+             GROUP BY 1
+            """, (tenant.tenant_id,)):
+        base_id = placement.get(row["n"], tenant.airtable_base_id)
+        out.setdefault(base_id, []).append((0, "pending", row["n_rows"]))
     for row in conn.execute(
             """
             SELECT coalesce(d.airtable_base_id, %s) AS base_id, c.campaign_date,
@@ -237,7 +250,7 @@ def build_forecast(tenant, rules: Rules, history: History, limits, live: dict[st
             calls_over = {"day": day, "date": (first_run + timedelta(days=day - 1)).isoformat(),
                           "calls": calls_day * (cap // calls_day + 1)}
     reasons = [(b["first_day_over"]["day"], f"base {b['base_id']} passes {b['usable_records']:,} records "
-                f"({100 * (1 - limits.margin):.0f}% of the {limits.plan} plan's {limits.records_per_base:,}) "
+                f"({100 * (1 - limits.margin):.0f}% of {limits.records_label}) "
                 f"with {b['first_day_over']['records']:,}") for b in bases if b["first_day_over"]]
     if calls_over:
         reasons.append((calls_over["day"], f"the workspace passes its {cap:,} API calls a month "
