@@ -389,11 +389,14 @@ def _push(services, tenant, campaign: dict, report) -> dict:
             with lock:
                 errors.append(exc)
 
-    threads = [threading.Thread(target=push_base, args=(b, t), name=f"push-{b}") for b, t in by_base.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    if len(by_base) == 1:                  # one base: in this thread, as always
+        push_base(*next(iter(by_base.items())))
+    else:                                  # one thread per base: each has its own 5 requests/s
+        threads = [threading.Thread(target=push_base, args=(b, t), name=f"push-{b}") for b, t in by_base.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     if errors:
         raise errors[0]
     report(_pct(done["rows"], total), {"tables": tables, "records_done": done["rows"], "records_total": total})
