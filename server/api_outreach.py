@@ -15,11 +15,12 @@ from flask import current_app, g
 
 from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted, enqueue,
                                idempotency_key, request_fingerprint)
-from server.api_outreach_schemas import (CampaignSchema, DailyJobAcceptedSchema, DistributionSchema, EmptyRequestSchema,
-                                         IngestRequestSchema, SelectionRequestSchema, SelectionSchema)
+from server.api_outreach_schemas import (CampaignSchema, CapacitySchema, DailyJobAcceptedSchema, DistributionSchema,
+                                         EmptyRequestSchema, IngestRequestSchema, SelectionRequestSchema,
+                                         SelectionSchema)
 from server.utils.clock import utc_now
 from server.utils.jobs import table as jobs
-from server.utils.outreach import campaigns
+from server.utils.outreach import campaigns, capacity
 from server.utils.outreach.distribution import CampaignNotFound, distribute_for_tenant
 from server.utils.outreach.ingest import REJECTS_KEPT, check_source_job, normalise_profiles
 from server.utils.outreach.run_daily import RunInProgress, create_run_daily_job
@@ -27,7 +28,7 @@ from server.utils.outreach.selection import select_for_tenant
 
 blp = ApiBlueprint("daily", __name__, url_prefix="/api", description="Pool, campaigns and Airtable")
 
-PUSHABLE = ("distributed", "pushing", "pushed", "failed")
+PUSHABLE = ("distributed", "pushing", "pushed", "partial", "failed")
 
 
 def _services():
@@ -129,6 +130,19 @@ def campaign_detail(campaign_id: UUID):
         return {"success": True, **campaigns.campaign_to_json(conn, _campaign_or_404(conn, campaign_id))}
 
 
+@blp.get("/capacity")
+@blp.response(200, CapacitySchema)
+@blp.alt_response(409, description="The tenant has no Airtable base")
+def capacity_forecast():
+    """The tenant's Airtable capacity: per base the records a day, the steady-state and live
+    records against the plan's records per base (with the safety margin), the workspace's API
+    calls a day and a month against its monthly cap, ``fits`` and the first day it would stop
+    fitting (``stops_fitting``). Live records come from the service's own assignments; the
+    share followed and the VAs' times from the last 30 days (defaults before that)."""
+    _require_airtable_base()
+    return {"success": True, **capacity.forecast(_services(), g.tenant)}
+
+
 # -- Airtable and lifecycle jobs -------------------------------------------------------------
 @blp.post("/airtable-sync/<campaign_id:campaign_id>")
 @blp.arguments(EmptyRequestSchema)
@@ -137,7 +151,10 @@ def campaign_detail(campaign_id: UUID):
 @blp.alt_response(404, description="Unknown campaign, or another tenant's")
 @blp.alt_response(409, description="The campaign is not distributed yet, or no Airtable base")
 def airtable_sync(body: dict, campaign_id: UUID):
-    """Push the campaign's rows into the VA tables (resumable: a rerun updates, never duplicates)."""
+    """Push the campaign's rows into the VA tables (resumable: a rerun updates, never duplicates).
+    Rows that do not fit in a base's record limit or the month's API calls wait (campaign
+    ``partial``, job ``completed_with_errors`` naming the base and the limit); a later push
+    sends them."""
     _require_airtable_base()
 
     def check(conn):

@@ -134,3 +134,65 @@ class DailyJobAcceptedSchema(JobAcceptedSchema):
     rejected_counts = fields.Dict(keys=fields.String(), values=fields.Integer())
     rejected = fields.List(fields.Dict())
     campaign_date = fields.String()
+
+
+class DayOverSchema(Schema):
+    """The first run whose push (or month's calls) would pass a limit."""
+
+    day = fields.Integer(metadata={"description": "1 = the next run"})
+    date = fields.String(metadata={"description": "YYYY-MM-DD of that run"})
+    records = fields.Integer()
+    calls = fields.Integer()
+
+
+class CapacityBaseSchema(Schema):
+    """One base of the tenant in the capacity forecast."""
+
+    base_id = fields.String()
+    va_tables = fields.String(metadata={"description": "VA table numbers in this base, e.g. 1-40"})
+    tables = fields.Integer()
+    records_per_day = fields.Integer()
+    steady_state_records = fields.Integer()
+    peak_records = fields.Integer(metadata={"description": "most records forecast after a push"})
+    live_records = fields.Integer(metadata={"description": "records the service has in the base now"})
+    records_limit = fields.Integer(metadata={"description": "plan's records per base"})
+    usable_records = fields.Integer(metadata={"description": "records_limit x (1 - AIRTABLE_CAPACITY_MARGIN)"})
+    fits = fields.Boolean()
+    first_day_over = fields.Nested(DayOverSchema, allow_none=True)
+    api_calls_per_day = fields.Integer()
+
+
+class CapacityApiCallsSchema(Schema):
+    """The workspace's API calls in the capacity forecast."""
+
+    per_day = fields.Integer()
+    per_month = fields.Integer(metadata={"description": "per_day x 30"})
+    month = fields.String()
+    used_this_month = fields.Integer()
+    cap = fields.Integer(allow_none=True, metadata={"description": "null: unlimited"})
+    fits = fields.Boolean()
+    first_day_over = fields.Nested(DayOverSchema, allow_none=True)
+
+
+class CapacitySchema(Schema):
+    """200 answer of ``GET /api/capacity``: the tenant's Airtable forecast against its limits."""
+
+    success = fields.Boolean()
+    tenant = fields.String()
+    next_run_date = fields.String()
+    settings = fields.Dict(metadata={"description": "va_tables, profiles_per_table, records_per_day, bases, "
+                                                    "unfollow_after_days, delete_completed_after_hours, "
+                                                    "expire_pending_after_days"})
+    history = fields.Dict(metadata={"description": "followed_share, follow_runs, unfollow_runs, sample, source "
+                                                   "(history or default)"})
+    model = fields.Dict(metadata={"description": "followed_record_days, pending_record_days, average_record_days"})
+    limits = fields.Dict(metadata={"description": "plan, records_per_base, api_calls_per_month, "
+                                                  "requests_per_second_per_base, margin, usable_records_per_base, "
+                                                  "source (plan or explicit)"})
+    bases = fields.List(fields.Nested(CapacityBaseSchema))
+    steady_state_records = fields.Integer()
+    live_records = fields.Integer()
+    api_calls = fields.Nested(CapacityApiCallsSchema)
+    fits = fields.Boolean()
+    stops_fitting = fields.Dict(allow_none=True, metadata={"description": "{day, date, reason} of the first "
+                                                                         "limit passed, null when it fits"})

@@ -6,6 +6,30 @@ from flask import Flask, current_app
 
 from server.migrate import apply_migrations
 from server.utils import clock, tenants
+from server.utils.outreach import capacity
+
+
+def _print_capacity(services, tenant) -> None:
+    """Print the tenant's Airtable capacity forecast (``capacity.describe``); a tenant without a
+    base has none, and a forecast that cannot be made (Redis down) is reported, not raised: the
+    change before it is already stored."""
+    if not tenant.airtable_base_id:
+        click.echo("no Airtable base: no capacity forecast")
+        return
+    try:
+        lines = capacity.describe(capacity.forecast(services, tenant))
+    except Exception as exc:  # noqa: BLE001 - the command's change is committed; say why there is no forecast
+        click.echo(f"capacity forecast unavailable: {type(exc).__name__}: {exc}", err=True)
+        return
+    for line in lines:
+        click.echo(line)
+
+
+def _tenant_or_fail(conn, name: str):
+    tenant = tenants.get_tenant_by_name(conn, name)
+    if tenant is None:
+        raise click.BadParameter(f"no tenant named {name!r}", param_hint="NAME")
+    return tenant
 
 
 def register_cli(app: Flask) -> None:
@@ -13,13 +37,15 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("db-upgrade")
     def db_upgrade():
-        """Apply pending migrations, then create or update the default tenant."""
+        """Apply pending migrations, then create or update the default tenant and print its
+        Airtable capacity forecast (the lifecycle settings may have changed)."""
         services = current_app.extensions["services"]
         applied = apply_migrations(services.settings.database_url)
         with services.db.transaction() as conn:
             tenant = tenants.ensure_default_tenant(conn, services.settings)
         click.echo(f"migrations applied: {', '.join(applied) or 'none pending'}")
         click.echo(f"default tenant: {tenant.name} (base {tenant.airtable_base_id})")
+        _print_capacity(services, tenant)
 
     @app.cli.command("create-tenant")
     @click.argument("name")
@@ -28,12 +54,79 @@ def register_cli(app: Flask) -> None:
     @click.option("--per-table", "profiles_per_table", type=click.IntRange(1, 10000), required=True)
     @click.option("--daily-run-utc", type=click.DateTime(["%H:%M"]), default="06:00", show_default=True,
                   help="When beat starts the tenant's run-daily each day (UTC, HH:MM).")
-    def create_tenant(name, base_id, num_va_tables, profiles_per_table, daily_run_utc):
-        """Create tenant NAME (or update its base, campaign size and daily run time)."""
-        with current_app.extensions["services"].db.transaction() as conn:
-            tenant = tenants.upsert_tenant(conn, name, base_id, num_va_tables, profiles_per_table,
-                                           daily_run_utc.time())
+    @click.option("--plan", "airtable_plan", type=click.Choice(tenants.AIRTABLE_PLANS), default=None,
+                  help="Airtable plan of the tenant's workspace (new tenants: team; existing: unchanged).")
+    def create_tenant(name, base_id, num_va_tables, profiles_per_table, daily_run_utc, airtable_plan):
+        """Create tenant NAME (or update its first base, campaign size, daily run time and plan),
+        then print its Airtable capacity forecast."""
+        services = current_app.extensions["services"]
+        try:
+            with services.db.transaction() as conn:
+                tenant = tenants.upsert_tenant(conn, name, base_id, num_va_tables, profiles_per_table,
+                                               daily_run_utc.time(), airtable_plan)
+        except tenants.TenantBaseError as exc:
+            raise click.BadParameter(str(exc), param_hint="--base-id") from None
         click.echo(f"tenant {tenant.name}: {tenant.tenant_id}")
+        _print_capacity(services, tenant)
+
+    @app.cli.command("airtable-plan")
+    @click.argument("name")
+    @click.option("--plan", "airtable_plan", type=click.Choice(tenants.AIRTABLE_PLANS), default=None,
+                  help="Airtable plan of the tenant's workspace.")
+    @click.option("--max-records-per-base", type=click.IntRange(1), default=None,
+                  help="Explicit records per base (replaces the plan's).")
+    @click.option("--max-api-calls-per-month", type=click.IntRange(1), default=None,
+                  help="Explicit API calls per month of the workspace (replaces the plan's).")
+    @click.option("--workspace", default=None,
+                  help="Workspace name shared by tenants whose bases share one monthly API-call budget.")
+    @click.option("--clear-limits", is_flag=True, help="Drop the explicit limits: the plan's apply again.")
+    def airtable_plan_cmd(name, airtable_plan, max_records_per_base, max_api_calls_per_month, workspace,
+                          clear_limits):
+        """Set tenant NAME's Airtable plan or explicit limits, then print its capacity forecast."""
+        services = current_app.extensions["services"]
+        with services.db.transaction() as conn:
+            tenant = tenants.set_airtable_limits(conn, _tenant_or_fail(conn, name).tenant_id, airtable_plan,
+                                                 max_records_per_base, max_api_calls_per_month, workspace,
+                                                 clear_limits)
+        _print_capacity(services, tenant)
+
+    @app.cli.command("add-base")
+    @click.argument("name")
+    @click.argument("base_id")
+    def add_base(name, base_id):
+        """Add Airtable base BASE_ID to tenant NAME (after its bases); new records of its share of
+        the VA tables go there. Run base setup (POST /api/airtable/create-base) to create them."""
+        services = current_app.extensions["services"]
+        try:
+            with services.db.transaction() as conn:
+                tenant = tenants.add_base(conn, _tenant_or_fail(conn, name), base_id)
+        except tenants.TenantBaseError as exc:
+            raise click.BadParameter(str(exc), param_hint="BASE_ID") from None
+        click.echo(f"tenant {tenant.name} bases: {', '.join(tenant.base_ids)}")
+        _print_capacity(services, tenant)
+
+    @app.cli.command("remove-base")
+    @click.argument("name")
+    @click.argument("base_id")
+    def remove_base(name, base_id):
+        """Remove the extra base BASE_ID from tenant NAME (refused while it holds live records)."""
+        services = current_app.extensions["services"]
+        try:
+            with services.db.transaction() as conn:
+                tenant = tenants.remove_base(conn, _tenant_or_fail(conn, name), base_id)
+        except tenants.TenantBaseError as exc:
+            raise click.BadParameter(str(exc), param_hint="BASE_ID") from None
+        click.echo(f"tenant {tenant.name} bases: {', '.join(tenant.base_ids)}")
+        _print_capacity(services, tenant)
+
+    @app.cli.command("capacity")
+    @click.argument("name", required=False)
+    def capacity_cmd(name):
+        """Print the Airtable capacity forecast of tenant NAME (default: the default tenant)."""
+        services = current_app.extensions["services"]
+        with services.db.transaction() as conn:
+            tenant = _tenant_or_fail(conn, name or services.settings.default_tenant_name)
+        _print_capacity(services, tenant)
 
     @app.cli.command("create-api-key")
     @click.option("--tenant", "tenant_name", default=None, help="Tenant name (default: the default tenant).")

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         0.1, ge=0, le=5, description="Added to the 1 s window of the per-base limit (network jitter).")
     airtable_token_requests_per_second: int = Field(50, ge=1, le=1000)
     airtable_max_rate_limit_waits: int = Field(8, ge=0, le=100, description="429 penalties waited per request.")
+    airtable_plan: Literal["free", "team", "business", "enterprise"] = Field(
+        "team", description="Airtable plan of the default tenant's workspace (records per base, API calls per month).")
+    airtable_capacity_margin: float = Field(
+        0.1, ge=0, lt=1, description="Share of a base's record limit kept free (records the service does not know).")
     default_tenant_name: str = "default"
     num_va_tables: int = Field(80, ge=1, le=999)
     profiles_per_table: int = Field(180, ge=1, le=10000)

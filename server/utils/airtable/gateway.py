@@ -18,6 +18,9 @@ Facts followed (shared/reference/airtable.md §2, §5; field report B20):
        then :class:`AirtableRateLimited`);
     4. connection errors, timeouts and 500/502/503/504 are retried (3 times, 1-2-4 s backoff)
        unless the request is a record-creating POST, which could duplicate records.
+  Before it is sent, every request (a retry too) takes one call from the workspace's monthly
+  budget (``usage.ApiCallBudget``); a 429 ``PUBLIC_API_BILLING_LIMIT_EXCEEDED`` (the month's
+  calls are spent) is not a rate limit: it raises ``AirtableCallsExhausted`` at once.
 
 Nothing connects at import; :func:`airtable_api` builds a client per call (cheap).
 """
@@ -36,6 +39,10 @@ from urllib.parse import unquote, urlsplit
 import requests
 from pyairtable import Api, Base
 from requests.adapters import HTTPAdapter
+
+from server.utils.airtable.plans import tenant_limits
+from server.utils.airtable.usage import AirtableCallsExhausted, ApiCallBudget, month_of
+from server.utils.clock import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +185,13 @@ def _retry_safe(request: requests.PreparedRequest) -> bool:
 class LimitedAdapter(HTTPAdapter):
     """``requests`` adapter that rate-limits, waits out penalties and retries (module docstring)."""
 
-    def __init__(self, limiter: RateLimiter, stats: RequestStats, max_penalty_waits: int):
+    def __init__(self, limiter: RateLimiter, stats: RequestStats, max_penalty_waits: int,
+                 budget: ApiCallBudget | None = None):
         super().__init__(max_retries=0)
         self.limiter = limiter
         self.stats = stats
         self.max_penalty_waits = max_penalty_waits
+        self.budget = budget
         self._lock = threading.Lock()
 
     def _count(self, **deltas) -> None:
@@ -194,7 +203,10 @@ class LimitedAdapter(HTTPAdapter):
         base_id = base_id_of(request.url)
         penalties = transient = 0
         while True:
-            self._count(waited_seconds=self.limiter.acquire(base_id), requests=1)
+            self._count(waited_seconds=self.limiter.acquire(base_id))
+            if self.budget is not None:
+                self.budget.take()
+            self._count(requests=1)
             try:
                 response = super().send(request, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -207,6 +219,11 @@ class LimitedAdapter(HTTPAdapter):
                 time.sleep(TRANSIENT_BACKOFF_SECONDS * 2 ** (transient - 1))
                 continue
             if response.status_code == 429:
+                if _billing_limit(response):
+                    response.close()
+                    raise AirtableCallsExhausted(
+                        f"Airtable refused base {base_id}: the workspace's API calls for the month are spent "
+                        "(429 PUBLIC_API_BILLING_LIMIT_EXCEEDED)")
                 response.close()
                 self.limiter.penalize(base_id)
                 self._count(rate_limited=1)
@@ -227,30 +244,52 @@ class LimitedAdapter(HTTPAdapter):
             return response
 
 
-def airtable_api(services, stats: RequestStats | None = None) -> Api:
+def _billing_limit(response) -> bool:
+    """True for Airtable's 429 ``PUBLIC_API_BILLING_LIMIT_EXCEEDED`` (monthly calls spent)."""
+    try:
+        return b"PUBLIC_API_BILLING_LIMIT_EXCEEDED" in (response.content or b"")[:2000]
+    except Exception:  # body unreadable: treat as an ordinary rate limit
+        return False
+
+
+def airtable_api(services, stats: RequestStats | None = None, budget: ApiCallBudget | None = None) -> Api:
     """A ``pyairtable.Api`` for ``AIRTABLE_ACCESS_TOKEN`` at ``AIRTABLE_API_URL`` (no ``/v0``),
     with (connect ≤ 10 s, read ``AIRTABLE_TIMEOUT_SECONDS``) timeouts, pyairtable's own retry off
     and :class:`LimitedAdapter` on its session. ``stats`` (created if None) is at
-    ``api.request_stats`` and counts what this client does."""
+    ``api.request_stats`` and counts what this client does; ``budget`` (optional) counts and
+    caps the workspace's monthly calls."""
     s = services.settings
     stats = stats if stats is not None else RequestStats()
     api = Api(s.airtable_access_token, timeout=(min(10.0, s.airtable_timeout_seconds), s.airtable_timeout_seconds),
               retry_strategy=None, endpoint_url=s.airtable_api_url)
     limiter = RateLimiter(services.redis, s.airtable_requests_per_second, 1.0 + s.airtable_rate_margin_seconds,
                           s.airtable_penalty_seconds, s.airtable_access_token, s.airtable_token_requests_per_second)
-    adapter = LimitedAdapter(limiter, stats, s.airtable_max_rate_limit_waits)
+    adapter = LimitedAdapter(limiter, stats, s.airtable_max_rate_limit_waits, budget)
     api.session.mount("https://", adapter)
     api.session.mount("http://", adapter)
     api.request_stats = stats
     return api
 
 
-def open_base(services, tenant, stats: RequestStats | None = None) -> Base:
-    """The tenant's Airtable base through :func:`airtable_api`; its ``api.request_stats`` counts
-    requests. Raises ``AirtableNotConfigured`` when the tenant has no base id."""
+def call_budget(services, tenant) -> ApiCallBudget:
+    """The monthly API-call budget of ``tenant``'s workspace (this UTC month of the service
+    clock; the cap of its plan or explicit limit)."""
+    limits = tenant_limits(tenant, services.settings.airtable_capacity_margin)
+    return ApiCallBudget(services.redis, tenant.workspace_key, month_of(utc_now(services)),
+                         limits.api_calls_per_month, f"tenant {tenant.name}", services.db)
+
+
+def open_base(services, tenant, stats: RequestStats | None = None, base_id: str | None = None) -> Base:
+    """One of the tenant's Airtable bases (``base_id``, default its first) through
+    :func:`airtable_api`, counting calls in the workspace's :func:`call_budget`; its
+    ``api.request_stats`` counts requests. Raises ``AirtableNotConfigured`` when the tenant has
+    no base id or ``base_id`` is not one of its bases."""
     if not tenant.airtable_base_id:
         raise AirtableNotConfigured(f"tenant {tenant.name} has no Airtable base id")
-    return airtable_api(services, stats).base(tenant.airtable_base_id)
+    base_id = base_id or tenant.airtable_base_id
+    if base_id not in tenant.base_ids:
+        raise AirtableNotConfigured(f"base {base_id} is not one of tenant {tenant.name}'s bases")
+    return airtable_api(services, stats, call_budget(services, tenant)).base(base_id)
 
 
 def error_type(exc: BaseException) -> str | None:
