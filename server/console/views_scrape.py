@@ -34,7 +34,7 @@ def _read_form() -> tuple[dict, list[str], dict[str, str]]:
                 text += "\n" + data.decode("utf-8-sig")
             except UnicodeDecodeError:
                 errors["accounts_file"] = "the file is not UTF-8 text"
-    lines = [part.strip() for line in text.splitlines() for part in line.replace(",", " ").split()]
+    lines = [part.strip() for line in text.splitlines() for part in line.split(",")]
     lines = [line for line in lines if line and not line.startswith("#")]
     gender = request.form.get("target_gender", "female")
     if gender not in GENDERS:
