@@ -145,6 +145,7 @@ def test_scrape_check_shows_rejects_and_start_creates_one_job(app, tenant):
     job = query(app, "SELECT kind, accounts_total, max_profiles, params FROM scrape_jobs WHERE job_id = %s", (job_id,))[0]
     assert (job["kind"], job["accounts_total"], job["max_profiles"]) == ("scrape", 3, 300)
     assert job["params"]["targetGender"] == "female"
+    assert (job["params"]["accounts_rejected"], job["params"]["duplicates_removed"]) == (1, 1)
 
 
 @pytest.mark.parametrize("data, field", [

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-def pool_chart(per_day: list[dict], width: int = 720, height: int = 200, pad: int = 28) -> dict:
+def pool_chart(per_day: list[dict], width: int = 1080, height: int = 230, pad: int = 30) -> dict:
     """Geometry of the pool chart: an area for the pool size per day and bars for profiles added
     per day. ``per_day`` is ``pool_stats()["per_day"]``. Returns ``points`` (polyline of the
     size), ``area`` (closed polygon), ``bars`` (``x``, ``y``, ``w``, ``h``, ``date``, ``added``,

@@ -55,6 +55,12 @@ def _read_form() -> tuple[dict, list[str], dict[str, str]]:
     return options, lines, errors
 
 
+def _count_field(name: str) -> int:
+    """A non-negative count from a hidden field of the confirm form (0 when absent or odd)."""
+    text = request.form.get(name, "")
+    return min(int(text), 10_000_000) if text.isdigit() else 0
+
+
 @bp.get("/scrape/new")
 def new_scrape():
     """The empty form."""
@@ -91,7 +97,10 @@ def start_scrape():
         return render_template("console/scrape_new.html", form=request.form, errors=errors or {
             "accounts": "none of these is a valid Instagram account"}, rejected=[]), 400
     settings = services().settings
-    params = scrape_params(options, len(norm.accepted), len(norm.rejected), norm.duplicates,
+    # counts of the checked input (the confirm form carries only the accepted accounts)
+    rejected = len(norm.rejected) + _count_field("accounts_rejected")
+    duplicates = norm.duplicates + _count_field("duplicates_removed")
+    params = scrape_params(options, len(norm.accepted), rejected, duplicates,
                            settings.apify_max_followers_per_account)
     key = "console-" + request.form.get("submission", "")[:64] if request.form.get("submission") else None
     with services().db.transaction() as conn:
