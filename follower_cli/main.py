@@ -20,7 +20,8 @@ from follower_cli.client import ApiFailure, Client
 TERMINAL = ("completed", "completed_with_errors", "failed", "cancelled")
 DEFAULT_URL = "http://127.0.0.1:5001"
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output is not cut at 80 columns, so job ids stay whole for grep and friends.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -173,7 +174,7 @@ def jobs(api: Client, kind, status, limit, cursor, as_json):
     table = Table(show_edge=False, header_style="bold")
     for name, justify in (("job", "left"), ("kind", "left"), ("status", "left"), ("progress", "right"),
                           ("kept", "right"), ("cost", "right"), ("created", "left")):
-        table.add_column(name, justify=justify)
+        table.add_column(name, justify=justify, no_wrap=name in ("job", "created"))
     for job in page["jobs"]:
         kept = f"{job['profiles_scraped']:,}" if job["kind"] == "scrape" else ""
         cost = f"${job['cost_usd']:.2f}" if job["kind"] == "scrape" else ""

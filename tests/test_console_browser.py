@@ -16,19 +16,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.conftest import auth
 from tests.support.browser import screenshot, start_chrome, wait_for_file
 from tests.support.daily import make_profiles, new_tenant, post_job
-from tests.support.processes import start_web
+from tests.support.web import web  # noqa: F401  (fixture)
 
 SOURCES = ["nike", "adidas", "puma", "@newbalance", "https://www.instagram.com/asics/", "reebok", "underarmour",
            "lululemon", "gymshark", "fila", "vans", "converse"]
-
-
-@pytest.fixture(scope="module")
-def web(stack, tmp_path_factory):
-    """gunicorn serving the app on a free port with the test stack's environment (chunks of
-    2 accounts, so a small scrape shows a grid of several chunks)."""
-    process = start_web(tmp_path_factory.mktemp("web-logs"), {**stack.env, "CHUNK_SIZE": "2"})
-    yield process.url
-    process.stop()
 
 
 @pytest.fixture(scope="module")
