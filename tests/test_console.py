@@ -186,3 +186,16 @@ def test_settings_save_and_keys_create_once_and_revoke(app, tenant):
                    (t.tenant_id,))[0]["api_key_id"]
     assert client.post(f"/console/settings/keys/{key_id}/revoke", data={"csrf_token": token}).status_code == 302
     assert app.test_client().get("/api/jobs", headers=auth(new_key)).status_code == 401
+
+
+def test_status_colours_come_from_one_mapping_and_new_states_fall_back():
+    from server.console.formatting import CHUNK_TONES, duration, explain_job, tone
+    assert tone("done", CHUNK_TONES) == "ok" and tone("failed", CHUNK_TONES) == "bad"
+    assert tone("some_new_dispatch_state", CHUNK_TONES) == "other"
+    assert (duration(None), duration(42), duration(185), duration(8040)) == ("—", "42s", "3m 05s", "2h 14m")
+    job = {"status": "completed_with_errors", "chunks_failed": 2, "error_message": "actor run FAILED",
+           "kind": "scrape"}
+    assert explain_job(job).startswith("2 chunk(s) of source accounts could not be scraped")
+    assert explain_job({"status": "failed", "error_message": "tenant not found", "kind": "ingest"}) == \
+        "The job stopped: tenant not found."
+    assert explain_job({"status": "processing", "error_message": None, "kind": "scrape"}) is None

@@ -170,3 +170,13 @@ def test_sign_out(browser, web, operator):
     assert "signed out" in browser.page_source
     browser.get(f"{web}/console/jobs")
     assert "/console/sign-in" in browser.current_url
+
+
+def test_swagger_ui_renders_offline(browser, web):
+    browser.get(f"{web}/api/docs/swagger-ui")
+    wait(browser).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, ".opblock")) > 10)
+    text = browser.find_element(By.ID, "swagger-ui-container").text
+    assert "/api/jobs" in text and "/api/scrape-followers" in text
+    requested = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert requested and all(url.startswith(web) for url in requested), requested
+    screenshot(browser, "09-swagger-ui", full_page=False)
