@@ -122,6 +122,10 @@ def test_every_page_renders(app, tenant):
         assert response.status_code == 200, path
         assert text in response.get_data(as_text=True), path
     assert client.get("/console/jobs?status=nope").status_code == 400
+    assert client.get("/console/jobs?from=yesterday").status_code == 400
+    listed = client.get(f"/console/jobs?from={day(0)}&to={day(0)}").get_data(as_text=True)
+    assert str(run["job_id"]) in listed and 'id="jobs-overview"' in listed
+    assert str(run["job_id"]) not in client.get(f"/console/jobs?to={day(-1)}").get_data(as_text=True)
 
 
 def test_scrape_check_shows_rejects_and_start_creates_one_job(app, tenant):

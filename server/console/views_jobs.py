@@ -2,7 +2,7 @@
 detail (chunk grid, per-chunk counts, first results, CSV), cancel, and the JSON the pages poll."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 from uuid import UUID
 
 from flask import (Response, abort, flash, g, jsonify, redirect, render_template, request, session,
@@ -14,12 +14,13 @@ from server.console.blueprint import bp
 from server.console.formatting import JOB_TONES, KIND_LABELS, TERMINAL, elapsed_seconds, explain_job, tone
 from server.console.session import services, sign_in as start_session
 from server.utils.jobs import table as jobs
-from server.utils.jobs.listing import list_jobs
+from server.utils.jobs.listing import jobs_overview, list_jobs
 from server.utils.outreach.overview import run_summary
 from server.utils.scrape.progress import chunk_status_counts, job_chunks
 from server.utils.scrape.results import iter_results_csv, results_page
 
 PAGE_SIZE = 25
+OVERVIEW_DAYS = 30
 FIRST_RESULTS = 20
 CHUNK_ROWS_SHOWN = 200
 JOB_STATUSES = tuple(JOB_TONES)
@@ -94,20 +95,31 @@ def jobs_page():
     status = request.args.get("status") or None
     if kind not in (None, *KIND_LABELS) or status not in (None, *JOB_STATUSES):
         abort(400)
+    try:  # dates of the form (UTC days): from the start of ``from`` to the end of ``to``
+        day_from = date.fromisoformat(request.args["from"]) if request.args.get("from") else None
+        day_to = date.fromisoformat(request.args["to"]) if request.args.get("to") else None
+    except ValueError:
+        abort(400)
+    created_after = datetime.combine(day_from, time(), timezone.utc) if day_from else None
+    created_before = datetime.combine(day_to + timedelta(days=1), time(), timezone.utc) if day_to else None
     after = None
     if request.args.get("cursor"):
         try:
             after = decode_cursor(request.args["cursor"], datetime.fromisoformat, UUID)
         except ApiError:
             abort(400)
+    filters = {"kind": kind, "status": status, "from": request.args.get("from") or None,
+               "to": request.args.get("to") or None}
     with services().db.transaction() as conn:
         rows, next_key = list_jobs(conn, g.tenant.tenant_id, kind=kind, statuses=[status] if status else None,
+                                   created_after=created_after, created_before=created_before,
                                    limit=PAGE_SIZE, after=after)
-    next_url = url_for("console.jobs_page", kind=kind, status=status, cursor=encode_cursor(*next_key)) \
-        if next_key else None
-    return render_template("console/jobs.html", jobs=[_job_row(r) for r in rows], kind=kind, status=status,
+        overview = jobs_overview(conn, g.tenant.tenant_id,
+                                 datetime.now(timezone.utc) - timedelta(days=OVERVIEW_DAYS))
+    next_url = url_for("console.jobs_page", **filters, cursor=encode_cursor(*next_key)) if next_key else None
+    return render_template("console/jobs.html", jobs=[_job_row(r) for r in rows], filters=filters,
                            kinds=KIND_LABELS, statuses=JOB_STATUSES, next_url=next_url,
-                           first_page=after is None)
+                           first_page=after is None, overview=overview, overview_days=OVERVIEW_DAYS)
 
 
 @bp.get("/live/jobs.json")

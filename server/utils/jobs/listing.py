@@ -45,3 +45,20 @@ def list_jobs(conn: Connection, tenant_id: UUID, *, kind: str | None = None,
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, ((rows[-1]["created_at"], rows[-1]["job_id"]) if more and rows else None)
+
+
+def jobs_overview(conn: Connection, tenant_id: UUID, since: datetime) -> dict:
+    """At-a-glance figures of the tenant's jobs: ``processing`` and ``queued`` (jobs now), and
+    for jobs created at or after ``since``: ``scrapes``, ``kept`` (profiles kept by scrapes),
+    ``cost_usd`` (float, USD spent on Apify) and ``failed`` (jobs that ended failed)."""
+    row = conn.execute(
+        """
+        SELECT count(*) FILTER (WHERE status = 'processing') AS processing,
+               count(*) FILTER (WHERE status = 'queued') AS queued,
+               count(*) FILTER (WHERE kind = 'scrape' AND created_at >= %(since)s) AS scrapes,
+               coalesce(sum(profiles_scraped) FILTER (WHERE kind = 'scrape' AND created_at >= %(since)s), 0) AS kept,
+               coalesce(sum(cost_usd) FILTER (WHERE created_at >= %(since)s), 0) AS cost_usd,
+               count(*) FILTER (WHERE status = 'failed' AND created_at >= %(since)s) AS failed
+          FROM scrape_jobs WHERE tenant_id = %(tenant)s
+        """, {"tenant": tenant_id, "since": since}).fetchone()
+    return {**row, "cost_usd": float(row["cost_usd"]), "kept": int(row["kept"])}
