@@ -9,6 +9,7 @@ import csv
 import uuid
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -48,7 +49,9 @@ def operator(app, stack):
 
 
 def wait(browser, timeout: float = 60):
-    return WebDriverWait(browser, timeout, poll_frequency=0.2)
+    """A wait that retries while the page reloads itself (the job page does when its job ends)."""
+    return WebDriverWait(browser, timeout, poll_frequency=0.2,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
 
 
 def sign_in(browser, web: str, key: str) -> None:
@@ -95,8 +98,8 @@ def test_scrape_from_the_form_reaches_100_percent_and_downloads_csv(browser, web
     assert "not a valid name!" in browser.find_element(By.ID, "rejected-list").text
     screenshot(browser, "05-confirm-scrape")
     browser.find_element(By.ID, "start-scrape").click()
-    wait(browser).until(EC.presence_of_element_located((By.ID, "job-detail")))
-    job_id = browser.find_element(By.ID, "job-detail").get_attribute("data-job-id")
+    wait(browser).until(EC.url_matches(r"/console/jobs/[0-9a-f-]{36}$"))
+    job_id = browser.current_url.rsplit("/", 1)[1]
     # the page polls; it reloads itself once the job has ended
     wait(browser, 180).until(lambda b: b.find_element(By.ID, "job-progress").text == "100%")
     wait(browser, 30).until(lambda b: b.find_element(By.ID, "job-detail").get_attribute("data-active") == "0")
@@ -138,7 +141,7 @@ def test_run_now_and_the_campaign_page(browser, web, operator, stack, app):
     sign_in(browser, web, key)
     browser.find_element(By.ID, "nav-runs").click()
     browser.find_element(By.ID, "run-now").click()
-    browser.switch_to.alert.accept()
+    wait(browser).until(EC.alert_is_present()).accept()
     wait(browser).until(EC.presence_of_element_located((By.ID, "job-detail")))
     wait(browser, 180).until(lambda b: b.find_element(By.ID, "job-detail").get_attribute("data-active") == "0")
     assert browser.find_element(By.CSS_SELECTOR, "#job-status .badge").get_attribute("data-status") == "completed"
