@@ -121,6 +121,8 @@ def test_every_page_renders(app, tenant):
         response = client.get(path)
         assert response.status_code == 200, path
         assert text in response.get_data(as_text=True), path
+    headers = client.get("/console/jobs").headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"
     assert client.get("/console/jobs?status=nope").status_code == 400
     assert client.get("/console/jobs?from=yesterday").status_code == 400
     listed = client.get(f"/console/jobs?from={day(0)}&to={day(0)}").get_data(as_text=True)
@@ -203,3 +205,15 @@ def test_status_colours_come_from_one_mapping_and_new_states_fall_back():
     assert explain_job({"status": "failed", "error_message": "tenant not found", "kind": "ingest"}) == \
         "The job stopped: tenant not found."
     assert explain_job({"status": "processing", "error_message": None, "kind": "scrape"}) is None
+
+
+def test_templates_have_no_inline_script_the_policy_would_block():
+    """The Content-Security-Policy allows only the console's own script files: no inline event
+    handlers and no inline ``<script>`` other than JSON data blocks."""
+    from pathlib import Path
+    folder = Path(__file__).resolve().parents[1] / "server" / "console" / "templates" / "console"
+    for template in folder.glob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"\son[a-z]+\s*=", text), template.name
+        for tag in re.findall(r"<script[^>]*>", text):
+            assert "src=" in tag or 'type="application/json"' in tag, (template.name, tag)

@@ -183,3 +183,15 @@ def test_swagger_ui_renders_offline(browser, web):
     requested = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert requested and all(url.startswith(web) for url in requested), requested
     screenshot(browser, "09-swagger-ui", full_page=False)
+
+
+def test_pages_run_under_the_content_security_policy(browser, web, operator):
+    """No page logs a CSP violation or a script error (the policy allows only the console's own
+    scripts)."""
+    _, key = operator
+    sign_in(browser, web, key)
+    browser.get_log("browser")  # drop what earlier tests logged (their refused requests)
+    for page in ("jobs", "scrape/new", "campaigns", "daily-runs", "settings"):
+        browser.get(f"{web}/console/{page}")
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == [], (page, errors)

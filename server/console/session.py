@@ -63,3 +63,25 @@ def protect_forms():
     """Every console POST must carry the session's CSRF token (``CSRFError`` 400 otherwise)."""
     if request.method == "POST":
         current_app.extensions["csrf"].protect()
+
+
+# Only the console's own scripts and styles run (inline style attributes carry bar widths);
+# no page of it may be framed by another site (clickjacking of its forms).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@bp.after_request
+def security_headers(response):
+    """Add ``SECURITY_HEADERS`` to every console answer (static files keep their caching)."""
+    for name, value in SECURITY_HEADERS.items():
+        if name == "Cache-Control" and request.endpoint == "console.static":
+            continue
+        response.headers[name] = value
+    return response

@@ -106,6 +106,12 @@
     });
   }
 
+  function autoSubmit() {
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var tones = document.getElementById("tones");
     if (tones) {
@@ -116,5 +122,6 @@
     pollList();
     pollDetail();
     confirmForms();
+    autoSubmit();
   });
 })();
