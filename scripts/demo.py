@@ -4,7 +4,8 @@ Starts the local stack unless it is already up, creates a fresh demo tenant (4 V
 with its own Airtable base and API key, scrapes the followers of the 120 source accounts in
 ``demo/source_accounts.txt`` (``totalScrapeCount`` 5000, ``targetGender`` female) while showing
 a progress bar, prints the summary, continues with the daily outreach week, and stops what it
-started.
+started. It prints the console URL and the demo's API key first, so the scrape and the week can
+be watched in the console while they run.
 """
 from __future__ import annotations
 
@@ -85,6 +86,15 @@ def scrape(session: requests.Session) -> dict:
     return job
 
 
+def print_console_hint(key: str) -> None:
+    """Where to watch the demo: the console URL and the key to sign in with, Swagger UI and the CLI."""
+    print("\n== Watch it live ==")
+    print(f"console       {stack.WEB_URL}/console/")
+    print(f"API key       {key}   (sign in with it; it is revoked when the demo ends)")
+    print(f"Swagger UI    {stack.WEB_URL}/api/docs/swagger-ui")
+    print(f"CLI           FOLLOWER_API_URL={stack.WEB_URL} FOLLOWER_API_KEY={key} .venv/bin/follower jobs\n")
+
+
 def main() -> int:
     """Run the demo; returns the exit code."""
     env = stack.stack_env()
@@ -95,6 +105,7 @@ def main() -> int:
     try:
         name, base, key = create_demo_tenant(env)
         print(f"demo tenant {name} (Airtable base {base})")
+        print_console_hint(key)
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {key}"
         job = scrape(session)

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import datetime
 from math import ceil
 from uuid import UUID
 
 from flask import Response, current_app, g, stream_with_context
 from marshmallow import RAISE
 
-from server.api_async_schemas import (JobSchema, ResultsPageSchema, ResultsQuerySchema, ScrapeAcceptedSchema,
+from server.api_async_schemas import (JobListSchema, JobSchema, JobsQuerySchema, ResultsPageSchema, ResultsQuerySchema, ScrapeAcceptedSchema,
                                       ScrapeRequestSchema)
-from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted, enqueue,
-                               idempotency_key, request_fingerprint)
+from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted,
+                               decode_cursor, encode_cursor, enqueue, idempotency_key, request_fingerprint)
 from server.utils.accounts import normalise_accounts
 from server.utils.jobs import table as jobs
-from server.utils.scrape.create import create_scrape_job, per_account_limit
+from server.utils.jobs.listing import list_jobs
+from server.utils.scrape.create import create_scrape_job, scrape_params
 from server.utils.scrape.results import iter_results_csv, results_page
 
 log = logging.getLogger(__name__)
@@ -51,15 +53,8 @@ def scrape_followers(body: dict):
         raise ApiError(400, "VALIDATION_ERROR", "no valid Instagram account in accounts",
                        {"accounts": [f"no valid account ({', '.join(reasons)})"]})
     max_profiles = body.get("totalScrapeCount")
-    params = {
-        "targetGender": body["targetGender"], "includeUnknown": body["includeUnknown"],
-        "minGenderProbability": body["minGenderProbability"],
-        "platform": body["platform"], "autoIngest": body["autoIngest"],
-        "totalScrapeCount": max_profiles,
-        "per_account_limit": per_account_limit(len(norm.accepted), max_profiles, body["targetGender"],
-                                               settings.apify_max_followers_per_account),
-        "accounts_rejected": len(norm.rejected), "duplicates_removed": norm.duplicates,
-    }
+    params = scrape_params(body, len(norm.accepted), len(norm.rejected), norm.duplicates,
+                           settings.apify_max_followers_per_account)
     with _services().db.transaction() as conn:
         new = create_scrape_job(conn, g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
                                 max_profiles, idempotency_key(), request_fingerprint(body))
@@ -75,6 +70,23 @@ def job_or_404(conn, job_id: UUID) -> dict:
     if job is None:
         raise ApiError(404, "NOT_FOUND", "job not found")
     return job
+
+
+@blp.get("/jobs")
+@blp.arguments(JobsQuerySchema, location="query", unknown=RAISE)
+@blp.response(200, JobListSchema)
+@blp.alt_response(400, description="A query parameter is invalid; error.details names it")
+def list_tenant_jobs(query: dict):
+    """The tenant's jobs, newest first, filtered by ``kind``, ``status`` and creation time;
+    keyset-paginated: pass ``next_cursor`` as ``cursor`` for the next page."""
+    after = decode_cursor(query["cursor"], datetime.fromisoformat, UUID) if query.get("cursor") else None
+    with _services().db.transaction() as conn:
+        rows, next_key = list_jobs(conn, g.tenant.tenant_id, kind=query.get("kind"),
+                                   statuses=query.get("status"), created_after=query.get("created_after"),
+                                   created_before=query.get("created_before"), limit=query["limit"],
+                                   after=after)
+    return {"success": True, "jobs": [jobs.job_to_json(r) for r in rows],
+            "next_cursor": encode_cursor(*next_key) if next_key else None}
 
 
 @blp.get("/job-status/<job_id:job_id>")

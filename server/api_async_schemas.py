@@ -2,7 +2,10 @@
 OpenAPI description served at ``/api/docs/openapi.json``."""
 from __future__ import annotations
 
+from datetime import timezone
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from webargs.fields import DelimitedList
 
 from server.api_common import JobAcceptedSchema, StrictBoolean, StrictNumber
 
@@ -104,3 +107,43 @@ class ResultsPageSchema(Schema):
     total = fields.Integer()
     pages = fields.Integer()
     next_cursor = fields.String(allow_none=True)
+
+
+JOB_KINDS = ("scrape", "ingest", "run_daily", "airtable_push", "status_sync", "mark_unfollow",
+             "delete_completed", "expire_pending", "create_base")
+JOB_STATUSES = ("queued", "processing", "completed", "completed_with_errors", "failed", "cancelled")
+
+
+class JobsQuerySchema(Schema):
+    """Query of ``GET /api/jobs``."""
+
+    kind = fields.String(validate=validate.OneOf(JOB_KINDS))
+    status = DelimitedList(fields.String(validate=validate.OneOf(JOB_STATUSES)),
+                           metadata={"description": "One status or several separated by commas."})
+    created_after = fields.AwareDateTime(default_timezone=timezone.utc,
+                                         metadata={"description": "ISO 8601; jobs created at or after it."})
+    created_before = fields.AwareDateTime(default_timezone=timezone.utc,
+                                          metadata={"description": "ISO 8601; jobs created before it."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(validate=validate.Length(max=200),
+                           metadata={"description": "next_cursor of the previous page"})
+
+    @validates_schema
+    def _window(self, data, **kwargs):
+        if data.get("created_after") and data.get("created_before") and data["created_after"] >= data["created_before"]:
+            raise ValidationError("must be later than created_after", "created_before")
+
+
+class JobItemSchema(JobSchema):
+    """A job in a list (no ``success`` of its own)."""
+
+    class Meta:
+        exclude = ("success",)
+
+
+class JobListSchema(Schema):
+    """A page of jobs, newest first."""
+
+    success = fields.Boolean()
+    jobs = fields.List(fields.Nested(JobItemSchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})

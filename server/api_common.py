@@ -4,11 +4,15 @@ flask-smorest blueprint and API classes, strict scalar fields, the 202 job answe
 ``Idempotency-Key`` helpers."""
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import http
 import json
 import logging
 
 from flask import Flask, current_app, jsonify, request, url_for
+from apispec import BasePlugin
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError, fields
 from webargs.flaskparser import FlaskParser
@@ -92,10 +96,39 @@ class ErrorEnvelopeSchema(Schema):
     error = fields.Nested(ErrorDetailSchema)
 
 
+class ErrorResponsesPlugin(BasePlugin):
+    """apispec plugin listing, for every ``/api`` operation, each error status it can answer
+    (not only through ``default``): 401 (key missing, invalid or revoked) and 429 (rate limit)
+    everywhere, 404 on paths with an id, 413 and 415 on operations with a body. Each one refers
+    to flask-smorest's response of that status, whose body is the error envelope."""
+
+    BODY_METHODS = ("post", "put", "patch")
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        if not path or not path.startswith("/api/") or path.startswith("/api/docs"):
+            return
+        for method, operation in operations.items():
+            statuses = [401, 429]
+            if "{" in path:
+                statuses.append(404)
+            if method in self.BODY_METHODS:
+                statuses += [413, 415]
+            responses = operation.setdefault("responses", {})
+            for status in statuses:
+                if status not in responses and str(status) not in responses:
+                    responses[str(status)] = http.HTTPStatus(status).name
+            for status, response in responses.items():  # alt_response() without a schema
+                if str(status)[0] in "45" and isinstance(response, dict) and "content" not in response:
+                    response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+
+
 class ServiceApi(Api):
     """flask-smorest ``Api`` documenting the service's error envelope for every operation."""
 
     ERROR_SCHEMA = ErrorEnvelopeSchema
+
+    def _init_spec(self, *args, extra_plugins=None, **kwargs):
+        super()._init_spec(*args, extra_plugins=[*(extra_plugins or ()), ErrorResponsesPlugin()], **kwargs)
 
 
 class ApiBlueprint(Blueprint):
@@ -140,6 +173,26 @@ class JobAcceptedSchema(Schema):
     status_url = fields.String()
     results_url = fields.String()
     total_batches = fields.Integer()
+
+
+def encode_cursor(*values) -> str:
+    """An opaque page cursor holding ``values`` (dates, datetimes, UUIDs and numbers)."""
+    text = json.dumps([v.isoformat() if hasattr(v, "isoformat") else str(v) for v in values])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *parsers) -> tuple:
+    """The values of a cursor from :func:`encode_cursor`, each read by its parser (e.g.
+    ``datetime.fromisoformat``, ``UUID``); ``ApiError`` 400 naming ``cursor`` when it was not
+    made by this service."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        if not isinstance(values, list) or len(values) != len(parsers):
+            raise ValueError("wrong number of values")
+        return tuple(parse(value) for parse, value in zip(parsers, values))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, "VALIDATION_ERROR", "invalid cursor",
+                       {"cursor": ["not a next_cursor value from a previous page"]}) from None
 
 
 def enqueue(task_name: str, *args) -> None:

@@ -9,18 +9,22 @@ is a 404.
 """
 from __future__ import annotations
 
+from datetime import date, datetime
 from uuid import UUID
 
 from flask import current_app, g
+from marshmallow import RAISE
 
-from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted, enqueue,
-                               idempotency_key, request_fingerprint)
-from server.api_outreach_schemas import (CampaignSchema, CapacitySchema, DailyJobAcceptedSchema, DistributionSchema,
-                                         EmptyRequestSchema, IngestRequestSchema, SelectionRequestSchema,
-                                         SelectionSchema)
+from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted,
+                               decode_cursor, encode_cursor, enqueue, idempotency_key, request_fingerprint)
+from server.api_outreach_schemas import (CampaignListSchema, CampaignSchema, CampaignsQuerySchema, CapacitySchema,
+                                         DailyJobAcceptedSchema, DailyRunListSchema, DailyRunsQuerySchema,
+                                         DistributionSchema, EmptyRequestSchema, IngestRequestSchema, PoolSchema,
+                                         SelectionRequestSchema, SelectionSchema)
 from server.utils.clock import utc_now
 from server.utils.jobs import table as jobs
-from server.utils.outreach import campaigns, capacity
+from server.utils.jobs.listing import list_jobs
+from server.utils.outreach import campaigns, capacity, overview
 from server.utils.outreach.distribution import CampaignNotFound, distribute_for_tenant
 from server.utils.outreach.ingest import REJECTS_KEPT, check_source_job, normalise_profiles
 from server.utils.outreach.run_daily import RunInProgress, create_run_daily_job
@@ -90,7 +94,47 @@ def ingest(body: dict):
                       rejected=norm.rejected[:REJECTS_KEPT])
 
 
+@blp.get("/pool")
+@blp.response(200, PoolSchema)
+def pool():
+    """The tenant's pool: size, unused, by gender, and profiles added per day with the pool
+    size at the end of each of the last 30 days (UTC)."""
+    with _services().db.transaction() as conn:
+        stats = overview.pool_stats(conn, g.tenant.tenant_id, utc_now(_services()).date())
+    return {"success": True, **stats}
+
+
 # -- campaigns -------------------------------------------------------------------------------
+@blp.get("/campaigns")
+@blp.arguments(CampaignsQuerySchema, location="query", unknown=RAISE)
+@blp.response(200, CampaignListSchema)
+@blp.alt_response(400, description="A query parameter is invalid; error.details names it")
+def list_campaigns(query: dict):
+    """The tenant's campaigns, newest date first, each with its push status, last status sync
+    and per-VA-table counts; keyset-paginated (``next_cursor`` → ``cursor``)."""
+    after = decode_cursor(query["cursor"], date.fromisoformat, UUID) if query.get("cursor") else None
+    with _services().db.transaction() as conn:
+        rows, next_key = overview.list_campaigns(conn, g.tenant.tenant_id, limit=query["limit"], after=after,
+                                                 campaign_date=query.get("campaign_date"))
+        summaries = overview.campaign_summaries(conn, g.tenant.tenant_id, rows)
+    return {"success": True, "campaigns": summaries,
+            "next_cursor": encode_cursor(*next_key) if next_key else None}
+
+
+@blp.get("/daily-runs")
+@blp.arguments(DailyRunsQuerySchema, location="query", unknown=RAISE)
+@blp.response(200, DailyRunListSchema)
+@blp.alt_response(400, description="A query parameter is invalid; error.details names it")
+def daily_runs(query: dict):
+    """History of the tenant's run-daily jobs, newest first, with each step's outcome (ok,
+    failed, skipped, not_run) and summary; keyset-paginated (``next_cursor`` → ``cursor``)."""
+    after = decode_cursor(query["cursor"], datetime.fromisoformat, UUID) if query.get("cursor") else None
+    with _services().db.transaction() as conn:
+        rows, next_key = list_jobs(conn, g.tenant.tenant_id, kind="run_daily", limit=query["limit"], after=after)
+    return {"success": True, "runs": [overview.run_summary(r) for r in rows],
+            "next_cursor": encode_cursor(*next_key) if next_key else None}
+
+
 @blp.post("/daily-selection")
 @blp.arguments(SelectionRequestSchema)
 @blp.response(200, SelectionSchema)

@@ -196,3 +196,112 @@ class CapacitySchema(Schema):
     fits = fields.Boolean()
     stops_fitting = fields.Dict(allow_none=True, metadata={"description": "{day, date, reason} of the first "
                                                                          "limit passed, null when it fits"})
+class CampaignsQuerySchema(Schema):
+    """Query of ``GET /api/campaigns``."""
+
+    campaign_date = fields.Date(metadata={"description": "Only the campaign of this date (YYYY-MM-DD)."})
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(max=200),
+                           metadata={"description": "next_cursor of the previous page"})
+
+
+class StatusCountsSchema(Schema):
+    """Rows of one VA table (or a whole campaign) per status."""
+
+    pending = fields.Integer()
+    followed = fields.Integer()
+    unfollow = fields.Integer()
+    completed = fields.Integer()
+    archived = fields.Integer(metadata={"description": "removed from Airtable (completed, expired or deleted)"})
+
+
+class CampaignSummarySchema(Schema):
+    """A campaign in ``GET /api/campaigns``: its state, push status and per-VA-table counts."""
+
+    campaign_id = fields.UUID()
+    campaign_date = fields.String()
+    status = fields.String(metadata={"description": "selected, distributed, pushing, pushed or failed"})
+    va_tables = fields.Integer()
+    profiles_per_table = fields.Integer()
+    target = fields.Integer()
+    total_selected = fields.Integer()
+    warning = fields.String(allow_none=True)
+    push_error = fields.String(allow_none=True)
+    created_at = fields.String(allow_none=True)
+    distributed_at = fields.String(allow_none=True)
+    pushed_at = fields.String(allow_none=True)
+    last_status_sync = fields.String(allow_none=True,
+                                     metadata={"description": "when VA statuses were last read from Airtable"})
+    totals = fields.Nested(StatusCountsSchema)
+    tables = fields.Dict(keys=fields.String(), values=fields.Nested(StatusCountsSchema),
+                         metadata={"description": "VA table number → counts"})
+    unplaced = fields.Integer()
+
+
+class CampaignListSchema(Schema):
+    """A page of campaigns, newest date first."""
+
+    success = fields.Boolean()
+    campaigns = fields.List(fields.Nested(CampaignSummarySchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
+
+
+class PoolDaySchema(Schema):
+    """One UTC day of the pool's history."""
+
+    date = fields.String()
+    added = fields.Integer(metadata={"description": "profiles added that day"})
+    size = fields.Integer(metadata={"description": "pool size at the end of the day"})
+
+
+class PoolSchema(Schema):
+    """``GET /api/pool``: the tenant's pool of profiles."""
+
+    success = fields.Boolean()
+    size = fields.Integer()
+    unused = fields.Integer(metadata={"description": "never handed to a campaign"})
+    used = fields.Integer()
+    by_gender = fields.Dict(keys=fields.String(), values=fields.Integer())
+    unused_by_gender = fields.Dict(keys=fields.String(), values=fields.Integer())
+    per_day = fields.List(fields.Nested(PoolDaySchema), metadata={"description": "the last 30 days, oldest first"})
+
+
+class DailyRunsQuerySchema(Schema):
+    """Query of ``GET /api/daily-runs``."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(max=200),
+                           metadata={"description": "next_cursor of the previous page"})
+
+
+class RunStepSchema(Schema):
+    """One step of a run-daily job."""
+
+    name = fields.String()
+    outcome = fields.String(metadata={"description": "ok, failed, skipped or not_run"})
+    summary = fields.Dict(metadata={"description": "what the step reported"})
+
+
+class DailyRunSchema(Schema):
+    """One run-daily job with each step's outcome."""
+
+    job_id = fields.UUID()
+    status = fields.String()
+    progress = fields.Integer()
+    campaign_date = fields.String(allow_none=True)
+    campaign_id = fields.String(allow_none=True)
+    created_at = fields.String()
+    started_at = fields.String(allow_none=True)
+    completed_at = fields.String(allow_none=True)
+    error_message = fields.String(allow_none=True)
+    failed_step = fields.String(allow_none=True)
+    warning = fields.String(allow_none=True)
+    steps = fields.List(fields.Nested(RunStepSchema))
+
+
+class DailyRunListSchema(Schema):
+    """A page of run-daily history, newest first."""
+
+    success = fields.Boolean()
+    runs = fields.List(fields.Nested(DailyRunSchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})

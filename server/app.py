@@ -48,10 +48,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     from server.api_outreach import blp as daily_blp
     from server.auth import install_auth
     from server.cli import register_cli
+    from server.console import init_console
+    from server.docs import configure_swagger_ui
     from server.health import blp as health_blp
     from server.ratelimit import init_limiter
     from server.request_checks import install_body_checks
 
+    configure_swagger_ui(app)
     api = ServiceApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer"},
         "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
@@ -65,5 +68,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     for converter in CONVERTERS.values():
         api.register_converter(converter, lambda _: {"type": "string", "format": "uuid"})
     register_error_handlers(app)
+    init_console(app, settings)
     register_cli(app)
     return app

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
 
+DEVELOPMENT_SECRET_KEY = "development-only-console-secret"
+
+
 class SettingsError(RuntimeError):
     """The environment does not describe a runnable service; the message lists each problem."""
 
@@ -95,6 +98,11 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(0, ge=0, le=5)
     sentry_dsn: str | None = None
 
+    # Operator console (/console/)
+    secret_key: str = Field(DEVELOPMENT_SECRET_KEY, min_length=16,
+                            description="Signs console session cookies; required (32+ characters) in production.")
+    console_session_hours: int = Field(12, ge=1, le=720, description="Console sign-in lifetime.")
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -123,6 +131,13 @@ class Settings(BaseSettings):
         hard = info.data.get("task_time_limit")
         if hard is not None and value <= 2 * hard:
             raise ValueError("must exceed twice TASK_TIME_LIMIT, or Redis redelivers running tasks")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _real_secret_in_production(cls, value: str, info) -> str:
+        if info.data.get("environment") == "production" and (value == DEVELOPMENT_SECRET_KEY or len(value) < 32):
+            raise ValueError("must be set to a random value of 32+ characters in production")
         return value
 
     @property
