@@ -7,10 +7,11 @@ PYTHON ?= python3
 
 setup: $(VENV)/.installed .env
 
-$(VENV)/.installed: requirements.txt
+# requirements-dev.txt = requirements.txt + the embedded Postgres and Redis (development only).
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
 .env:
