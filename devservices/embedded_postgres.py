@@ -139,11 +139,18 @@ def _initdb(bins: Path, data: Path, account: RunAs | None, base: Path, durable: 
         raise EmbeddedError(f"initdb of the embedded Postgres in {data} failed:\n{result.stderr or result.stdout}")
 
 
-def _postmaster_pid(data: Path) -> int | None:
+def _postmaster(data: Path) -> tuple[int, int] | None:
+    """(pid, port) from ``data/postmaster.pid`` (its first and fourth lines), None without it."""
     try:
-        return int((data / "postmaster.pid").read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
+        lines = (data / "postmaster.pid").read_text().split("\n")
+        return int(lines[0]), int(lines[3])
+    except (OSError, ValueError, IndexError):
         return None
+
+
+def _postmaster_pid(data: Path) -> int | None:
+    found = _postmaster(data)
+    return found[0] if found else None
 
 
 def start(base: Path, *, durable: bool = True, attempts: int = 3) -> PostgresServer:
@@ -170,6 +177,9 @@ def start(base: Path, *, durable: bool = True, attempts: int = 3) -> PostgresSer
     if not (data / "PG_VERSION").exists():
         _initdb(bins, data, account, base, durable)
     version = (data / "PG_VERSION").read_text().strip()
+    found = _postmaster(data)
+    if found and is_running(data, found[0]):  # left running by an earlier start whose record was lost
+        return PostgresServer(data, found[1], found[0], log, version, account.name if account else None)
     options = "-h 127.0.0.1 -k ''"
     if not durable:
         options += " -F -c synchronous_commit=off -c full_page_writes=off"

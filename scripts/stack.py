@@ -145,7 +145,8 @@ def up(wait_seconds: float = 60) -> int:
     problems = check_services(env)
     if problems:
         print("Cannot start: " + "\n".join(problems), file=sys.stderr)
-        services.stop(RUN_DIR)
+        if not running():
+            services.stop(RUN_DIR)  # embedded servers no stack process uses
         return 1
     RUN_DIR.mkdir(exist_ok=True)
     flask = str(Path(sys.executable).parent / "flask")

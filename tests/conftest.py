@@ -51,6 +51,7 @@ class BackingServices:
 
     @property
     def database_url(self) -> str:
+        """URL of this run's database ``test_<run id>`` on ``server_url``."""
         return self.server_url.rsplit("/", 1)[0] + f"/test_{RUN_ID}"
 
 

@@ -107,6 +107,16 @@ def test_always_embeds_even_where_servers_answer(run_dir):
     assert services.answers("postgres", chosen.database_url) and services.answers("redis", chosen.redis_url)
 
 
+def test_a_postgres_left_running_without_its_record_is_taken_over_not_started_twice(run_dir):
+    first = embedded_postgres.start(run_dir / "pg", durable=False)
+    try:
+        again = embedded_postgres.start(run_dir / "pg", durable=False)
+        assert (again.pid, again.port) == (first.pid, first.port)
+    finally:
+        embedded_postgres.stop(first.data_dir, first.pid, first.user)
+    assert not embedded_postgres.is_running(first.data_dir, first.pid)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="Postgres runs as another user only when started by root")
 def test_as_root_postgres_runs_as_an_unprivileged_user_that_can_reach_its_data(run_dir, capsys):
     locked = run_dir / "locked"
