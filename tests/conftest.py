@@ -103,6 +103,13 @@ def _require_services(server_url: str, redis_url: str) -> None:
                     "or leave TEST_REDIS_URL unset with EMBEDDED_SERVICES=auto|always (embedded Redis)", returncode=3)
 
 
+def pytest_collection_modifyitems(items):
+    """Mark every test that uses Postgres or Redis (through any fixture) with ``services``."""
+    for item in items:
+        if "backing_services" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.services)
+
+
 @pytest.fixture(scope="session")
 def backing_services(request):
     """Postgres and Redis for this run (``BackingServices``): the configured ones, or embedded ones
