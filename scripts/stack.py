@@ -220,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
                   for kind, r in services.running(RUN_DIR).items()]
         print("\n".join(lines) or "nothing running")
         return 0
-    problems = check_services(stack_env())
+    try:
+        problems = check_services(stack_env())
+    except services.EmbeddedError as exc:
+        problems = [str(exc)]
     print("\n".join(problems) or "Postgres and Redis are reachable", file=sys.stderr if problems else sys.stdout)
     return 1 if problems else 0
 
