@@ -7,11 +7,12 @@ PYTHON ?= python3
 
 setup: $(VENV)/.installed .env
 
-# requirements.txt, then the `follower` command-line client (pyproject.toml) into .venv/bin.
-$(VENV)/.installed: requirements.txt pyproject.toml
+# requirements-dev.txt (= requirements.txt + the embedded Postgres and Redis, development only),
+# then the `follower` command-line client (pyproject.toml) into .venv/bin.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 
