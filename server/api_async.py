@@ -17,6 +17,7 @@ from server.api_async_schemas import (JobSchema, ResultsPageSchema, ResultsQuery
                                       ScrapeRequestSchema)
 from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted, enqueue,
                                idempotency_key, request_fingerprint)
+from server.request_db import request_transaction
 from server.utils.accounts import normalise_accounts
 from server.utils.jobs import table as jobs
 from server.utils.scrape.create import create_scrape_job, per_account_limit
@@ -60,7 +61,7 @@ def scrape_followers(body: dict):
                                                settings.apify_max_followers_per_account),
         "accounts_rejected": len(norm.rejected), "duplicates_removed": norm.duplicates,
     }
-    with _services().db.transaction() as conn:
+    with request_transaction() as conn:
         new = create_scrape_job(conn, g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
                                 max_profiles, idempotency_key(), request_fingerprint(body))
     if new.created:
@@ -82,7 +83,7 @@ def job_or_404(conn, job_id: UUID) -> dict:
 @blp.alt_response(404, description="Unknown job, or another tenant's")
 def job_status(job_id: UUID):
     """Status, progress, counters and cost of one of the tenant's jobs."""
-    with _services().db.transaction() as conn:
+    with request_transaction() as conn:
         job = job_or_404(conn, job_id)
     return {"success": True, **jobs.job_to_json(job)}
 
@@ -95,8 +96,7 @@ def job_status(job_id: UUID):
 def job_results(query: dict, job_id: UUID):
     """Kept profiles of a finished scrape job: a page (``page``/``limit`` or keyset ``cursor``),
     or every row as CSV with ``format=csv`` (streamed)."""
-    db = _services().db
-    with db.transaction() as conn:
+    with request_transaction() as conn:
         job = job_or_404(conn, job_id)
         if job["kind"] != "scrape":
             raise ApiError(409, "NO_RESULTS", f"only scrape jobs have profile results; this is a {job['kind']} job")
@@ -139,7 +139,7 @@ def _decode_cursor(cursor: str | None) -> int | None:
 @blp.alt_response(409, description="The job had already finished")
 def cancel_job(job_id: UUID):
     """Cancel a queued or running job: queued chunks stop, running Apify runs are aborted."""
-    with _services().db.transaction() as conn:
+    with request_transaction() as conn:
         job_or_404(conn, job_id)
         job = jobs.request_cancel(conn, g.tenant.tenant_id, job_id)
         if job is None:  # already ended, or a concurrent cancel won
