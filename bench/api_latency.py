@@ -73,6 +73,8 @@ def hey(url: str, clients: int, seconds: float, method: str = "GET", headers: di
     if body is not None:
         args += ["-T", "application/json", "-d", body]
     out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    if "99% in" not in out:
+        raise RuntimeError(f"hey gave no latency distribution for {method} {url}:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = float(re.search(r"50% in ([\d.]+) secs", out).group(1)) * 1000
     p99 = float(re.search(r"99% in ([\d.]+) secs", out).group(1)) * 1000

@@ -17,7 +17,7 @@ from server.api_async_schemas import (JobSchema, ResultsPageSchema, ResultsQuery
                                       ScrapeRequestSchema)
 from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted, enqueue,
                                idempotency_key, request_fingerprint)
-from server.request_db import request_transaction
+from server.request_db import request_connection, request_transaction
 from server.utils.accounts import normalise_accounts
 from server.utils.jobs import table as jobs
 from server.utils.scrape.create import create_scrape_job, per_account_limit
@@ -83,8 +83,7 @@ def job_or_404(conn, job_id: UUID) -> dict:
 @blp.alt_response(404, description="Unknown job, or another tenant's")
 def job_status(job_id: UUID):
     """Status, progress, counters and cost of one of the tenant's jobs."""
-    with request_transaction() as conn:
-        job = job_or_404(conn, job_id)
+    job = job_or_404(request_connection(), job_id)
     return {"success": True, **jobs.job_to_json(job)}
 
 
@@ -96,17 +95,17 @@ def job_status(job_id: UUID):
 def job_results(query: dict, job_id: UUID):
     """Kept profiles of a finished scrape job: a page (``page``/``limit`` or keyset ``cursor``),
     or every row as CSV with ``format=csv`` (streamed)."""
-    with request_transaction() as conn:
-        job = job_or_404(conn, job_id)
-        if job["kind"] != "scrape":
-            raise ApiError(409, "NO_RESULTS", f"only scrape jobs have profile results; this is a {job['kind']} job")
-        if job["status"] not in RESULTS_READY:
-            raise ApiError(409, "JOB_NOT_FINISHED", f"job is {job['status']}; results are ready when it ends",
-                           {"status": job["status"], "progress": job["progress"]})
-        if query["format"] == "csv":
-            return _csv_response(job_id)
-        after_id = _decode_cursor(query.get("cursor"))
-        rows, next_id = results_page(conn, job_id, query["page"], query["limit"], after_id)
+    conn = request_connection()  # an ended job's rows no longer change: no transaction needed
+    job = job_or_404(conn, job_id)
+    if job["kind"] != "scrape":
+        raise ApiError(409, "NO_RESULTS", f"only scrape jobs have profile results; this is a {job['kind']} job")
+    if job["status"] not in RESULTS_READY:
+        raise ApiError(409, "JOB_NOT_FINISHED", f"job is {job['status']}; results are ready when it ends",
+                       {"status": job["status"], "progress": job["progress"]})
+    if query["format"] == "csv":
+        return _csv_response(job_id)
+    after_id = _decode_cursor(query.get("cursor"))
+    rows, next_id = results_page(conn, job_id, query["page"], query["limit"], after_id)
     total = job["profiles_scraped"]
     return {"success": True, "profiles": rows, "page": query["page"], "limit": query["limit"],
             "total": total, "pages": ceil(total / query["limit"]),

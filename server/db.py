@@ -89,7 +89,10 @@ class Database:
             raise psycopg.OperationalError("connection closed")
         if socket_readable(conn):
             # An idle connection has nothing to read unless the server ended it (a FATAL
-            # message, then EOF) or sent something unexpected; either way it is not reused.
+            # message, then EOF) or sent something unexpected; either way it is not reused. It
+            # is closed so the pool discards it (libpq has not read the EOF yet, so it would
+            # still look healthy).
+            conn.close()
             raise psycopg.OperationalError("server closed or wrote to an idle connection")
         returned = self._returned_at.get(conn)
         if returned is None or time.monotonic() - returned > self.check_idle_seconds:

@@ -1,12 +1,15 @@
-"""One pooled connection and one transaction per web request, shared by authentication and the
-handler.
+"""One pooled connection per web request, shared by authentication and the handler, and at
+most one transaction.
 
-``request_connection()`` checks a connection out on first use and binds it to the request's
-context, so ``Database.transaction()`` called by domain code during the request becomes a
-savepoint of the same transaction instead of a second connection. The transaction commits
-after the handler when the answer is below 400 and rolls back otherwise; tasks queued with
-``after_commit`` are sent only once the commit succeeded (a worker never looks for a job that
-is not committed yet). The connection goes back to the pool when the request ends.
+``request_connection()`` checks a connection out on first use, in autocommit mode: a request
+that only reads (job status, a results page, a cached key) sends its one statement and nothing
+else (no BEGIN/COMMIT round trips; a single statement is its own transaction).
+``request_transaction()`` opens the request's transaction: every later statement of the
+request, including ``Database.transaction()`` blocks of domain code (they become savepoints,
+never a second connection), runs in it; it commits after the handler when the answer is below
+400 and rolls back otherwise. Tasks queued with ``after_commit`` are sent only once that commit
+succeeded, so a worker never looks for a job that is not committed yet. The connection goes
+back to the pool when the request ends.
 """
 from __future__ import annotations
 
@@ -22,60 +25,72 @@ log = logging.getLogger(__name__)
 
 
 def request_connection() -> psycopg.Connection:
-    """The current request's connection, in the request's transaction (checked out on first call)."""
+    """The current request's connection (checked out on first call; autocommit until
+    ``request_transaction`` is entered)."""
     conn = g.get("_db_conn")
     if conn is None:
         db = current_app.extensions["services"].db
         conn = db.checkout()
+        try:
+            conn.autocommit = True
+        except psycopg.Error:
+            db.checkin(conn)
+            raise
         g._db_conn = conn
         g._db_token = db.bind(conn)
         g._db_after_commit = []
     return conn
 
 
+@contextmanager
+def request_transaction() -> Iterator[psycopg.Connection]:
+    """``with request_transaction() as conn``: the request's connection inside the request's
+    transaction (begun by the first statement). Leaving the block neither commits nor returns
+    the connection; the end of the request does."""
+    conn = request_connection()
+    if conn.autocommit:
+        conn.autocommit = False
+    yield conn
+
+
 def in_request_transaction() -> bool:
-    """True inside a request that has checked out its connection."""
-    return has_request_context() and g.get("_db_conn") is not None
+    """True inside a request whose transaction is open."""
+    if not has_request_context():
+        return False
+    conn = g.get("_db_conn")
+    return conn is not None and not conn.autocommit
 
 
 def after_commit(callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the request's transaction has committed (now, outside one)."""
+    """Run ``callback`` once the request's transaction has committed (at once outside one)."""
     if in_request_transaction():
         g._db_after_commit.append(callback)
     else:
         callback()
 
 
-def commit_request() -> None:
-    """Commit the request's transaction now and run the callbacks queued so far."""
-    conn = g.get("_db_conn")
-    if conn is None:
-        return
-    conn.commit()
-    callbacks, g._db_after_commit = g._db_after_commit, []
-    for callback in callbacks:
-        callback()
-
-
 def install_request_db(app: Flask) -> None:
-    """Commit (answer < 400) or roll back each request's transaction, then return its connection."""
+    """Commit (answer < 400) or roll back each request's transaction, send what waited for
+    the commit, then return the connection."""
 
     @app.after_request
     def _finish_transaction(response):
         conn = g.get("_db_conn")
-        if conn is None:
+        if conn is None or conn.autocommit:
             return response
+        callbacks, g._db_after_commit = g._db_after_commit, []
         if response.status_code >= 400:
             conn.rollback()
-            g._db_after_commit = []
             return response
         try:
-            commit_request()
+            conn.commit()
         except psycopg.Error:
             log.exception("commit of the request's transaction failed")
             body = {"success": False, "error": {"code": "INTERNAL_ERROR", "message": "internal error",
                                                 "details": {}}}
             return current_app.response_class(json.dumps(body), status=500, mimetype="application/json")
+        for callback in callbacks:
+            callback()
         return response
 
     @app.teardown_request
@@ -86,17 +101,11 @@ def install_request_db(app: Flask) -> None:
         db = current_app.extensions["services"].db
         db.unbind(g.pop("_db_token"))
         try:
-            if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                conn.rollback()
+            if not conn.closed:
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.rollback()
+                conn.autocommit = False  # as every pooled connection is
         except psycopg.Error:
             pass  # a broken connection is discarded by the pool on return
         finally:
             db.checkin(conn)
-
-
-@contextmanager
-def request_transaction() -> Iterator[psycopg.Connection]:
-    """``with request_transaction() as conn``: the request's connection (see
-    ``request_connection``); leaving the block neither commits nor returns it, the request's
-    end does."""
-    yield request_connection()

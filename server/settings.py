@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     airtable_penalty_seconds: float = Field(30.0, ge=0)
     airtable_timeout_seconds: float = Field(30.0, gt=0)
     airtable_rate_margin_seconds: float = Field(
-        0.1, ge=0, le=5, description="Added to the 1 s window of the per-base limit (network jitter).")
+        0.01, ge=0, le=5, description="Added to the 1 s window of the per-base limit (clock rounding).")
     airtable_token_requests_per_second: int = Field(50, ge=1, le=1000)
     airtable_max_rate_limit_waits: int = Field(8, ge=0, le=100, description="429 penalties waited per request.")
     default_tenant_name: str = "default"

@@ -1,8 +1,12 @@
 """Bulk insert of kept followers into ``scrape_results``, counted exactly on the job.
 
 One transaction per batch (≤ 1000 rows): lock the job row (serialises the ``totalScrapeCount``
-cap across chunks), renew the chunk's fenced lease and record the dataset offset, insert with
-``ON CONFLICT DO NOTHING`` and add the number of rows really inserted to the job's counters.
+cap across chunks and every insert of the job), COPY the rows into a staging table private to
+the transaction, insert those not stored yet with one ``INSERT … SELECT`` (a result of the
+same job can come from another chunk, so a plain COPY into ``scrape_results`` could conflict;
+migration 0008 explains why there are no per-row foreign-key checks), renew the chunk's fenced
+lease and record the dataset offset, and add the number of rows really inserted to the job's
+counters.
 A redelivered chunk therefore re-reads at most one page and never double-counts.
 """
 from __future__ import annotations
@@ -48,25 +52,41 @@ def dedupe(rows: list[KeptProfile]) -> list[KeptProfile]:
     return list(seen.values())
 
 
-_ROWS = """
-SELECT %(job_id)s, %(tenant_id)s, t.* FROM unnest(
-    %(profile_id)s::text[], %(username)s::text[], %(full_name)s::text[], %(gender)s::text[],
-    %(probability)s::real[], %(source)s::text[], %(source_account)s::text[], %(is_private)s::bool[],
-    %(is_verified)s::bool[]) AS t(profile_id, username, full_name, gender, gender_probability,
-                                  gender_source, source_account, is_private, is_verified)
+_FIELDS = ("profile_id", "username", "full_name", "gender", "gender_probability", "gender_source",
+           "source_account", "is_private", "is_verified")
+_FIELD_TYPES = ("text", "text", "text", "text", "float4", "text", "text", "bool", "bool")
+# A staging table private to this transaction (dropped at commit; safe behind a transaction
+# pooler, where the next transaction may run on another backend).
+_STAGE = """
+CREATE TEMP TABLE scrape_results_stage (
+    profile_id text, username text, full_name text, gender text, gender_probability real,
+    gender_source text, source_account text, is_private boolean, is_verified boolean
+) ON COMMIT DROP
 """
-_INSERT_HEAD = """
-INSERT INTO scrape_results (job_id, tenant_id, profile_id, username, full_name, gender,
-                            gender_probability, gender_source, source_account, is_private, is_verified)
+_COPY = f"COPY scrape_results_stage ({', '.join(_FIELDS)}) FROM STDIN (FORMAT BINARY)"
+# Rows of this job stored before (by another chunk, or before a redelivery) are left out with
+# an anti-join rather than ON CONFLICT (whose speculative insertion costs more per row): every
+# writer of the job holds its row lock (write_batch), so no other insert can race this one, and
+# the unique index still refuses a duplicate should one ever slip through.
+_INSERT = f"""
+INSERT INTO scrape_results (job_id, tenant_id, {', '.join(_FIELDS)})
+SELECT %(job_id)s, %(tenant_id)s, s.* FROM scrape_results_stage s
+ WHERE NOT EXISTS (SELECT 1 FROM scrape_results r
+                    WHERE r.job_id = %(job_id)s AND r.profile_id = s.profile_id)
 """
-_CONFLICT = " ON CONFLICT (job_id, profile_id) DO NOTHING"
-# Everything fits under the cap: let the unique index drop rows stored before.
-_INSERT = _INSERT_HEAD + _ROWS + _CONFLICT
-# Near the cap: only rows not stored yet may take the remaining room.
-_INSERT_CAPPED = _INSERT_HEAD + _ROWS + """
-WHERE NOT EXISTS (SELECT 1 FROM scrape_results r
-                  WHERE r.job_id = %(job_id)s AND r.profile_id = t.profile_id)
-LIMIT %(room)s""" + _CONFLICT
+# Near the cap: only the first rows not stored yet take the remaining room.
+_INSERT_CAPPED = _INSERT + " LIMIT %(room)s"
+
+
+def stage_rows(conn: Connection, rows: list[KeptProfile]) -> None:
+    """COPY ``rows`` (binary) into ``scrape_results_stage``, created for the caller's transaction."""
+    with conn.cursor() as cur:
+        cur.execute(_STAGE)
+        with cur.copy(_COPY) as copy:
+            copy.set_types(_FIELD_TYPES)
+            for r in rows:
+                copy.write_row((r.profile_id, r.username, r.full_name, r.gender, r.gender_probability,
+                                r.gender_source, r.source_account, r.is_private, r.is_verified))
 
 
 def write_batch(conn: Connection, claim: Claim, rows: list[KeptProfile], items_read: int,
@@ -88,14 +108,9 @@ def write_batch(conn: Connection, claim: Claim, rows: list[KeptProfile], items_r
         room = max(0, min(room, job["max_profiles"] - job["profiles_scraped"]))
     inserted = 0
     if room and rows:
-        cur = conn.execute(_INSERT if room >= len(rows) else _INSERT_CAPPED, {
-            "job_id": chunk["job_id"], "tenant_id": chunk["tenant_id"], "room": room,
-            "profile_id": [r.profile_id for r in rows], "username": [r.username for r in rows],
-            "full_name": [r.full_name for r in rows], "gender": [r.gender for r in rows],
-            "probability": [r.gender_probability for r in rows], "source": [r.gender_source for r in rows],
-            "source_account": [r.source_account for r in rows], "is_private": [r.is_private for r in rows],
-            "is_verified": [r.is_verified for r in rows],
-        })
+        stage_rows(conn, rows)
+        cur = conn.execute(_INSERT if room >= len(rows) else _INSERT_CAPPED,
+                           {"job_id": chunk["job_id"], "tenant_id": chunk["tenant_id"], "room": room})
         inserted = cur.rowcount
     cur = conn.execute(
         "UPDATE scrape_job_chunks SET dataset_offset = %s, items_read = items_read + %s,"
