@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
@@ -174,7 +175,8 @@ class ChunkRunner:
         stopped early: ``cancelled``, ``cap_reached`` or None).
 
         Advances by the number of items each page really returned and stops at the dataset's
-        total, so a short page never ends the read early (apify-client-python#539).
+        total, so a short page never ends the read early (apify-client-python#539). The next
+        page is read in a thread while the current one is classified and written.
         """
         params = self.job["params"]
         target = params.get("targetGender", "any")
@@ -184,37 +186,43 @@ class ChunkRunner:
         dataset = client.dataset(dataset_id)
         offset = self.claim.chunk["dataset_offset"]
         kept = errors = 0
-        while True:
-            if self._job_status() != "processing":
-                return kept, errors, "cancelled"
-            page = dataset.list_items(offset=offset, limit=DATASET_PAGE)
-            items = page.items
-            if not items:
-                break
-            rows = []
-            for item in items:
-                follower = parse_item(item, default_source)
-                if follower is None:
-                    errors += 1
-                    continue
-                guess = detect_gender(follower.full_name, follower.username).at_least(min_probability)
-                if target != "any" and guess.gender != target and not (
-                        include_unknown and guess.gender == "unknown"):
-                    continue
-                rows.append(KeptProfile(follower.profile_id, follower.username, follower.full_name,
-                                        guess.gender, guess.probability, guess.source,
-                                        follower.source_account, follower.is_private, follower.is_verified))
-            offset += len(items)
-            batch = dedupe(rows)
-            with self.db.transaction() as conn:
-                outcome = write_batch(conn, self.claim, batch, len(items), offset, self.lease)
-            kept += outcome.inserted
-            if outcome.job_stopped:
-                return kept, errors, "cancelled"
-            if outcome.cap_reached:
-                return kept, errors, "cap_reached"
-            if offset >= page.total:
-                break
+        # The next page is fetched while this one is parsed, classified and written.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-read") as reader:
+            upcoming = reader.submit(dataset.list_items, offset=offset, limit=DATASET_PAGE)
+            while True:
+                if self._job_status() != "processing":
+                    return kept, errors, "cancelled"
+                page = upcoming.result()
+                items = page.items
+                if not items:
+                    break
+                next_offset = offset + len(items)
+                upcoming = (reader.submit(dataset.list_items, offset=next_offset, limit=DATASET_PAGE)
+                            if next_offset < page.total else None)
+                rows = []
+                for item in items:
+                    follower = parse_item(item, default_source)
+                    if follower is None:
+                        errors += 1
+                        continue
+                    guess = detect_gender(follower.full_name, follower.username).at_least(min_probability)
+                    if target != "any" and guess.gender != target and not (
+                            include_unknown and guess.gender == "unknown"):
+                        continue
+                    rows.append(KeptProfile(follower.profile_id, follower.username, follower.full_name,
+                                            guess.gender, guess.probability, guess.source,
+                                            follower.source_account, follower.is_private, follower.is_verified))
+                offset = next_offset
+                batch = dedupe(rows)
+                with self.db.transaction() as conn:
+                    outcome = write_batch(conn, self.claim, batch, len(items), offset, self.lease)
+                kept += outcome.inserted
+                if outcome.job_stopped:
+                    return kept, errors, "cancelled"
+                if outcome.cap_reached:
+                    return kept, errors, "cap_reached"
+                if upcoming is None:
+                    break
         return kept, errors, None
 
     # -- endings -----------------------------------------------------------------------------
