@@ -103,3 +103,41 @@ def test_results_follow_their_job_when_it_is_deleted(stack, app, tenant):
         conn.execute("DELETE FROM tenants WHERE tenant_id = %s", (t.tenant_id,))
         left = conn.execute("SELECT count(*) AS n FROM scrape_results WHERE job_id = %s", (job_id,)).fetchone()
     assert left["n"] == 0
+
+
+def _kept(*ids):
+    from server.utils.scrape.writer import KeptProfile
+    return [KeptProfile(str(i), f"user_{i}", f"Name {i}", "female", 0.9, "first_name", "src", False, False)
+            for i in ids]
+
+
+def test_batches_sharing_profiles_with_stored_ones_count_exactly_and_respect_the_cap(stack, app, tenant):
+    from server.utils.jobs.table import mark_processing
+    from server.utils.scrape.chunks import claim_chunk
+    from server.utils.scrape.create import create_scrape_job
+    from server.utils.scrape.writer import write_batch
+
+    t, _ = tenant
+    db = app.extensions["services"].db
+    with db.transaction() as conn:
+        job = create_scrape_job(conn, t.tenant_id, ["a", "b"], {}, 1, 6, None).job
+        mark_processing(conn, job["job_id"])
+        first = claim_chunk(conn, job["job_id"], 0, 60)
+        second = claim_chunk(conn, job["job_id"], 1, 60)
+    with db.transaction() as conn:
+        assert write_batch(conn, first, _kept(1, 2, 3), 3, 3, 60).inserted == 3
+    with db.transaction() as conn:  # 2 and 3 came through the other chunk too
+        outcome = write_batch(conn, second, _kept(2, 3, 4, 5), 4, 4, 60)
+    assert (outcome.inserted, outcome.cap_reached) == (2, False)
+    with db.transaction() as conn:  # one place left under totalScrapeCount 6
+        outcome = write_batch(conn, first, _kept(5, 6, 7, 8), 4, 7, 60)
+    assert (outcome.inserted, outcome.cap_reached) == (1, True)
+    with db.transaction() as conn:
+        stored = [r["profile_id"] for r in conn.execute(
+            "SELECT profile_id FROM scrape_results WHERE job_id = %s ORDER BY profile_id", (job["job_id"],))]
+        counters = conn.execute("SELECT profiles_scraped, items_read FROM scrape_jobs WHERE job_id = %s",
+                                (job["job_id"],)).fetchone()
+        kept = conn.execute("SELECT sum(items_kept) AS k FROM scrape_job_chunks WHERE job_id = %s",
+                            (job["job_id"],)).fetchone()["k"]
+    assert stored == ["1", "2", "3", "4", "5", "6"]
+    assert (counters["profiles_scraped"], counters["items_read"], kept) == (6, 11, 6)
