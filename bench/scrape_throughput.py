@@ -1,6 +1,7 @@
 """Scrape pipeline throughput against Postgres COPY of the same rows (DESIGN.md §11).
 
-Runs one 50-account chunk through the real chunk code (apify-client → the Apify stand-in →
+Runs one 50-account chunk through the real chunk code (apify-client → the Apify stand-in, a
+process of its own as Apify is a server elsewhere →
 item parsing → gender → 1000-row batch inserts with exact counters) in this process, then COPYs
 the very rows it stored into an empty table of the same shape, and prints both rates and their
 ratio, measured side by side in one run. Also prints the parts: reading the dataset and gender
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import subprocess
 import sys
 import time
 import uuid
@@ -38,10 +41,29 @@ from server.utils.scrape.chunks import claim_chunk  # noqa: E402
 from server.utils.scrape.create import create_scrape_job  # noqa: E402
 from server.utils.scrape.runner import DATASET_PAGE, ChunkRunner  # noqa: E402
 from server.utils.scrape.writer import KeptProfile, write_batch  # noqa: E402
-from standins.apify.server import BackgroundServer  # noqa: E402
 
 COLUMNS = ("job_id", "tenant_id", "profile_id", "username", "full_name", "gender", "gender_probability",
            "gender_source", "source_account", "is_private", "is_verified")
+
+
+class StandinProcess:
+    """``python -m standins apify`` on a free port; ``url``; ``stop()``."""
+
+    def __init__(self):
+        root = Path(__file__).resolve().parents[1]
+        self.proc = subprocess.Popen([sys.executable, "-m", "standins", "apify", "--host", "127.0.0.1", "--port", "0",
+                                      "--token", "bench", "--run-seconds", "0"], cwd=root,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        match = re.search(r"listening on (http://\S+)", line)
+        if not match:
+            self.proc.kill()
+            raise SystemExit(f"Apify stand-in did not start: {line}")
+        self.url = match.group(1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def replay_inserts(services, tenant, rows: list[dict]) -> float:
@@ -89,7 +111,7 @@ def main() -> int:
     db_url = server_url.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    standin = BackgroundServer({"token": "bench", "run_seconds": 0.0})
+    standin = StandinProcess()
     try:
         apply_migrations(db_url)
         settings = Settings.from_env(
