@@ -18,8 +18,10 @@ import itertools
 import logging
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import redis
 from flask import Flask, g, request
@@ -86,15 +88,27 @@ class Decision:
 
 
 class RequestRateLimiter:
-    """The two rules over one Redis client; ``hit(key_id, address)`` counts one request."""
+    """The two rules in Redis; ``hit(key_id, address)`` counts one request.
 
-    def __init__(self, redis_client: redis.Redis, per_key: str, per_address: str):
+    ``connect()`` makes a Redis client; each thread gets one holding a single connection, so a
+    request costs exactly the script's round trip (a pooled client also polls the socket on
+    every checkout). redis-py reconnects a broken connection and runs the script again."""
+
+    def __init__(self, connect: Callable[[], redis.Redis], per_key: str, per_address: str):
         self.per_key = parse(per_key)
         self.per_address = parse(per_address)
-        self._script = redis_client.register_script(_HIT_LUA)
+        self._connect = connect
+        self._local = threading.local()
         # Unique request ids without reading the OS's entropy on every request.
         self._member_prefix = secrets.token_hex(4) + ":"
         self._counter = itertools.count()
+
+    def _run(self, keys: list[str], args: list):
+        """EVALSHA the script on this thread's connection (EVAL once if Redis lacks it)."""
+        script = getattr(self._local, "script", None)
+        if script is None:
+            script = self._local.script = self._connect().register_script(_HIT_LUA)
+        return script(keys=keys, args=args)
 
     @staticmethod
     def _key(rule: RateLimitItem, who: str) -> str:
@@ -107,7 +121,7 @@ class RequestRateLimiter:
         args: list = [f"{self._member_prefix}{os.getpid()}:{next(self._counter)}"]
         for rule, _ in rules:
             args += [rule.amount, rule.get_expiry() * 1000]
-        refused, retry_ms, tightest, remaining, reset_ms = self._script(
+        refused, retry_ms, tightest, remaining, reset_ms = self._run(
             keys=[self._key(rule, who) for rule, who in rules], args=args)
         limit = rules[(refused or tightest) - 1][0]
         return Decision(refused == 0, limit, int(remaining), reset_ms / 1000, retry_ms / 1000)
@@ -131,9 +145,11 @@ def init_limiter(app: Flask, settings) -> RequestRateLimiter:
     key) and ``RATELIMIT_PER_ADDRESS``; a refused request is a 429 envelope with
     ``Retry-After``; every counted answer carries ``X-RateLimit-Limit``, ``-Remaining`` and
     ``-Reset`` (Unix time) of the rule with the least room left."""
-    client = redis.Redis.from_url(settings.limiter_storage_url, socket_timeout=2, socket_connect_timeout=2,
-                                  health_check_interval=30)
-    limiter = RequestRateLimiter(client, settings.ratelimit_default, settings.ratelimit_per_address)
+    def connect() -> redis.Redis:
+        return redis.Redis.from_url(settings.limiter_storage_url, socket_timeout=2, socket_connect_timeout=2,
+                                    single_connection_client=True)
+
+    limiter = RequestRateLimiter(connect, settings.ratelimit_default, settings.ratelimit_per_address)
     app.extensions["rate_limiter"] = limiter
 
     @app.before_request
