@@ -1,6 +1,6 @@
 -- depends: 0003.request-fingerprints
--- Kept followers are written in bulk (COPY into a staging table, then one INSERT … SELECT per
--- 1000-row batch). Per-row foreign-key checks were half of that write's cost, and they checked
+-- Kept followers are written in bulk (a binary COPY per 1000-row batch). Per-row foreign-key
+-- checks cost as much as the write itself, and they checked
 -- what the writer already guarantees: it inserts only for a job whose row it has locked in the
 -- same transaction, with that job's tenant. The cascade they gave is kept by a statement-level
 -- trigger: deleting jobs (directly, or by deleting their tenant) deletes their results.
