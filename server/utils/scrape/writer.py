@@ -45,8 +45,8 @@ class BatchOutcome:
 
 
 def dedupe(rows: list[KeptProfile]) -> list[KeptProfile]:
-    """Rows with the first occurrence of each ``profile_id`` kept (Postgres rejects one
-    INSERT … ON CONFLICT touching the same key twice)."""
+    """Rows with the first occurrence of each ``profile_id`` kept (a batch is COPYed as it is,
+    so a profile twice in it would break the unique index)."""
     seen: dict[str, KeptProfile] = {}
     for row in rows:
         seen.setdefault(row.profile_id, row)
