@@ -14,10 +14,11 @@ from uuid import UUID
 from flask import Response, current_app, g, stream_with_context
 from marshmallow import RAISE
 
-from server.api_async_schemas import (JobListSchema, JobSchema, JobsQuerySchema, ResultsPageSchema, ResultsQuerySchema, ScrapeAcceptedSchema,
-                                      ScrapeRequestSchema)
+from server.api_async_schemas import (JobListSchema, JobSchema, JobsQuerySchema, ResultsPageSchema,
+                                      ResultsQuerySchema, ScrapeAcceptedSchema, ScrapeRequestSchema)
 from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted,
                                decode_cursor, encode_cursor, enqueue, idempotency_key, request_fingerprint)
+from server.request_db import request_connection, request_transaction
 from server.utils.accounts import normalise_accounts
 from server.utils.jobs import table as jobs
 from server.utils.jobs.listing import list_jobs
@@ -55,7 +56,7 @@ def scrape_followers(body: dict):
     max_profiles = body.get("totalScrapeCount")
     params = scrape_params(body, len(norm.accepted), len(norm.rejected), norm.duplicates,
                            settings.apify_max_followers_per_account)
-    with _services().db.transaction() as conn:
+    with request_transaction() as conn:
         new = create_scrape_job(conn, g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
                                 max_profiles, idempotency_key(), request_fingerprint(body))
     if new.created:
@@ -94,8 +95,7 @@ def list_tenant_jobs(query: dict):
 @blp.alt_response(404, description="Unknown job, or another tenant's")
 def job_status(job_id: UUID):
     """Status, progress, counters and cost of one of the tenant's jobs."""
-    with _services().db.transaction() as conn:
-        job = job_or_404(conn, job_id)
+    job = job_or_404(request_connection(), job_id)
     return {"success": True, **jobs.job_to_json(job)}
 
 
@@ -107,18 +107,17 @@ def job_status(job_id: UUID):
 def job_results(query: dict, job_id: UUID):
     """Kept profiles of a finished scrape job: a page (``page``/``limit`` or keyset ``cursor``),
     or every row as CSV with ``format=csv`` (streamed)."""
-    db = _services().db
-    with db.transaction() as conn:
-        job = job_or_404(conn, job_id)
-        if job["kind"] != "scrape":
-            raise ApiError(409, "NO_RESULTS", f"only scrape jobs have profile results; this is a {job['kind']} job")
-        if job["status"] not in RESULTS_READY:
-            raise ApiError(409, "JOB_NOT_FINISHED", f"job is {job['status']}; results are ready when it ends",
-                           {"status": job["status"], "progress": job["progress"]})
-        if query["format"] == "csv":
-            return _csv_response(job_id)
-        after_id = _decode_cursor(query.get("cursor"))
-        rows, next_id = results_page(conn, job_id, query["page"], query["limit"], after_id)
+    conn = request_connection()  # an ended job's rows no longer change: no transaction needed
+    job = job_or_404(conn, job_id)
+    if job["kind"] != "scrape":
+        raise ApiError(409, "NO_RESULTS", f"only scrape jobs have profile results; this is a {job['kind']} job")
+    if job["status"] not in RESULTS_READY:
+        raise ApiError(409, "JOB_NOT_FINISHED", f"job is {job['status']}; results are ready when it ends",
+                       {"status": job["status"], "progress": job["progress"]})
+    if query["format"] == "csv":
+        return _csv_response(job_id)
+    after_id = _decode_cursor(query.get("cursor"))
+    rows, next_id = results_page(conn, job_id, query["page"], query["limit"], after_id)
     total = job["profiles_scraped"]
     return {"success": True, "profiles": rows, "page": query["page"], "limit": query["limit"],
             "total": total, "pages": ceil(total / query["limit"]),
@@ -151,7 +150,7 @@ def _decode_cursor(cursor: str | None) -> int | None:
 @blp.alt_response(409, description="The job had already finished")
 def cancel_job(job_id: UUID):
     """Cancel a queued or running job: queued chunks stop, running Apify runs are aborted."""
-    with _services().db.transaction() as conn:
+    with request_transaction() as conn:
         job_or_404(conn, job_id)
         job = jobs.request_cancel(conn, g.tenant.tenant_id, job_id)
         if job is None:  # already ended, or a concurrent cancel won

@@ -19,6 +19,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from server.converters import InvalidPathParameter
+from server.request_db import after_commit
 from server.utils.jobs.table import IdempotencyKeyReused
 
 log = logging.getLogger(__name__)
@@ -196,10 +197,16 @@ def decode_cursor(cursor: str, *parsers) -> tuple:
 
 
 def enqueue(task_name: str, *args) -> None:
-    """Send a task by name after the job row is committed. A broker outage is logged, not
-    raised: the job is stored and the reaper dispatches it once Redis is back."""
+    """Send a task by name once the request's transaction has committed (the job row is
+    visible to the worker). A broker outage is logged, not raised: the job is stored and the
+    reaper dispatches it once Redis is back."""
+    celery = current_app.extensions["celery"]
+    after_commit(lambda: _send(celery, task_name, args))
+
+
+def _send(celery, task_name: str, args: tuple) -> None:
     try:
-        current_app.extensions["celery"].send_task(task_name, args=list(args))
+        celery.send_task(task_name, args=list(args))
     except Exception:  # kombu raises many types for an unreachable broker
         log.exception("could not enqueue %s%r; the reaper will retry", task_name, args)
 

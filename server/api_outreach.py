@@ -21,6 +21,7 @@ from server.api_outreach_schemas import (CampaignListSchema, CampaignSchema, Cam
                                          DailyJobAcceptedSchema, DailyRunListSchema, DailyRunsQuerySchema,
                                          DistributionSchema, EmptyRequestSchema, IngestRequestSchema, PoolSchema,
                                          SelectionRequestSchema, SelectionSchema)
+from server.request_db import request_transaction
 from server.utils.clock import utc_now
 from server.utils.jobs import table as jobs
 from server.utils.jobs.listing import list_jobs
@@ -47,7 +48,7 @@ def _require_airtable_base() -> None:
 def _start_job(kind: str, params: dict, check=None, **extra):
     """Store a ``kind`` job (``check(conn)`` runs first in the same transaction and may raise
     ``ApiError``), enqueue ``jobs.run`` after commit when it is new, answer 202."""
-    with _services().db.transaction() as conn:
+    with request_transaction() as conn:
         if check is not None:
             check(conn)
         new = jobs.insert_job(conn, g.tenant.tenant_id, kind, params, idempotency_key(), request_fingerprint())
@@ -170,7 +171,7 @@ def distribute(body: dict, campaign_id: UUID):
 def campaign_detail(campaign_id: UUID):
     """A campaign with, per VA table, how many rows are pending / followed / unfollow /
     completed and how many were archived (removed from Airtable)."""
-    with _services().db.transaction() as conn:
+    with request_transaction() as conn:
         return {"success": True, **campaigns.campaign_to_json(conn, _campaign_or_404(conn, campaign_id))}
 
 
@@ -250,7 +251,7 @@ def run_daily(body: dict):
     _require_airtable_base()
     campaign_date = body.get("campaign_date") or utc_now(_services()).date()
     try:
-        with _services().db.transaction() as conn:
+        with request_transaction() as conn:
             new = create_run_daily_job(conn, g.tenant.tenant_id, campaign_date,
                                        body.get("profiles_per_table"), idempotency_key(),
                                        request_fingerprint(body))

@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from server.health import blp as health_blp
     from server.ratelimit import init_limiter
     from server.request_checks import install_body_checks
+    from server.request_db import install_request_db
 
     configure_swagger_ui(app)
     api = ServiceApi(app, spec_kwargs={"components": {"securitySchemes": {
@@ -62,8 +63,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (jobs_blp, daily_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(health_blp)
+    install_request_db(app)
     init_limiter(app, settings)  # before auth: key guessing is rate-limited too
-    install_auth(app)
+    install_auth(app, settings)
     install_body_checks(app)
     for converter in CONVERTERS.values():
         api.register_converter(converter, lambda _: {"type": "string", "format": "uuid"})

@@ -16,7 +16,9 @@ class Services:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.db = Database(settings.database_url, settings.db_pool_size)
+        self.db = Database(settings.database_url, settings.db_pool_size,
+                           check_idle_seconds=settings.db_check_idle_seconds,
+                           max_lifetime_seconds=settings.db_max_connection_age_seconds)
 
     @cached_property
     def redis(self) -> redis.Redis:

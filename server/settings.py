@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     database_url: str = Field(description="Postgres DSN; Supabase's transaction pooler (6543) works.")
     redis_url: str = Field(description="Redis URL: Celery broker and rate-limit storage.")
     db_pool_size: int = Field(5, ge=1, le=50)
+    db_check_idle_seconds: float = Field(
+        30.0, ge=0, description="A pooled connection idle longer than this is checked with a query before reuse.")
+    db_max_connection_age_seconds: float = Field(1800.0, ge=60, description="Pooled connections are replaced after this.")
 
     # Apify
     apify_api_key: str = Field(min_length=1)
@@ -54,7 +57,7 @@ class Settings(BaseSettings):
     airtable_penalty_seconds: float = Field(30.0, ge=0)
     airtable_timeout_seconds: float = Field(30.0, gt=0)
     airtable_rate_margin_seconds: float = Field(
-        0.1, ge=0, le=5, description="Added to the 1 s window of the per-base limit (network jitter).")
+        0.01, ge=0, le=5, description="Added to the 1 s window of the per-base limit (clock rounding).")
     airtable_token_requests_per_second: int = Field(50, ge=1, le=1000)
     airtable_max_rate_limit_waits: int = Field(8, ge=0, le=100, description="429 penalties waited per request.")
     airtable_plan: Literal["free", "team", "business", "enterprise"] = Field(
@@ -95,6 +98,8 @@ class Settings(BaseSettings):
     ratelimit_default: str = "600 per minute"
     ratelimit_per_address: str = "1200 per minute"
     ratelimit_storage_url: str | None = None
+    api_key_cache_seconds: float = Field(
+        5.0, ge=0, le=300, description="API key → tenant cached per process; a revoked key works at most this long.")
     trusted_proxy_hops: int = Field(0, ge=0, le=5)
     sentry_dsn: str | None = None
 
@@ -142,7 +147,7 @@ class Settings(BaseSettings):
 
     @property
     def limiter_storage_url(self) -> str:
-        """Where Flask-Limiter keeps its counters: shared Redis, never process memory."""
+        """Where the rate limits are counted: shared Redis, never process memory."""
         return self.ratelimit_storage_url or self.redis_url
 
     @classmethod

@@ -2,16 +2,26 @@
 
 Keys are 32 random bytes shown once; only their SHA-256 is stored (a key has 256 bits of
 entropy, so a fast hash is enough and lookups stay one indexed query).
+
+``ApiKeyCache`` keeps key → tenant in-process for ``API_KEY_CACHE_SECONDS`` (default 5 s), so
+an authenticated request needs no key query: a revoked key, or a key of a tenant that was
+deactivated, is refused by every process within that time. Only valid keys are cached (a new
+key works at once; an invalid one is looked up every time and limited per address). Keys are
+held by their SHA-256 hash, never in clear text.
 """
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import time
+from time import monotonic
+from typing import Callable
 from uuid import UUID
 
+from cachetools import TTLCache
 from psycopg import Connection
 
 KEY_PREFIX = "fp_"
@@ -279,3 +289,36 @@ def revoke_tenant_key(conn: Connection, tenant_id: UUID, api_key_id: UUID) -> bo
     cur = conn.execute("UPDATE api_keys SET revoked_at = now() WHERE api_key_id = %s AND tenant_id = %s"
                        " AND revoked_at IS NULL", (api_key_id, tenant_id))
     return cur.rowcount == 1
+MAX_KEYS = 10_000
+
+
+class ApiKeyCache:
+    """Thread-safe TTL cache in front of ``tenant_for_api_key``; ``ttl_seconds`` 0 disables it.
+    ``timer`` (seconds, monotonic) is the clock of the entries."""
+
+    def __init__(self, ttl_seconds: float, timer: Callable[[], float] = monotonic):
+        self.ttl_seconds = ttl_seconds
+        self._cache: TTLCache | None = TTLCache(MAX_KEYS, ttl_seconds, timer=timer) if ttl_seconds > 0 else None
+        self._lock = threading.Lock()
+
+    def tenant(self, key: str, connect: Callable[[], Connection]) -> Tenant | None:
+        """The tenant of the valid, unrevoked ``key`` or None; ``connect()`` gives the connection
+        for a lookup and is called only on a miss (the lookup records the key's last use, so
+        ``api_keys.last_used_at`` is exact to within the cache's lifetime)."""
+        digest = hash_api_key(key)
+        if self._cache is not None:
+            with self._lock:
+                cached = self._cache.get(digest)
+            if cached is not None:
+                return cached
+        tenant = tenant_for_api_key(connect(), key)
+        if tenant is not None and self._cache is not None:
+            with self._lock:
+                self._cache[digest] = tenant
+        return tenant
+
+    def clear(self) -> None:
+        """Forget every entry (tests, key rotation tooling)."""
+        if self._cache is not None:
+            with self._lock:
+                self._cache.clear()

@@ -13,7 +13,12 @@ Facts followed (shared/reference/airtable.md §2, §5; field report B20):
     2. take a slot in the base's sliding window (at most ``AIRTABLE_REQUESTS_PER_SECOND`` requests
        in any ``1 s + AIRTABLE_RATE_MARGIN_SECONDS`` window, counted in Redis with Redis's own
        clock, so every worker on every machine shares one budget) and in the token's window;
-    3. send; on 429 record the penalty in Redis (``AIRTABLE_PENALTY_SECONDS``) so every worker
+    3. send, and once the answer is in, move the slot's time to "now" (Redis's clock again).
+       Airtable counted the request when it arrived, somewhere between taking the slot and the
+       answer; recording the later bound means a new slot is only granted a full window after
+       the latest moment Airtable can have seen the old request, however long the request was
+       delayed on the way (a thread scheduled late, a slow network). So the margin only has to
+       cover clock rounding, not jitter, and the push runs at the ceiling without 429s; on 429 record the penalty in Redis (``AIRTABLE_PENALTY_SECONDS``) so every worker
        stops, then send the same request again (at most ``AIRTABLE_MAX_RATE_LIMIT_WAITS`` times,
        then :class:`AirtableRateLimited`);
     4. connection errors, timeouts and 500/502/503/504 are retried (3 times, 1-2-4 s backoff)
@@ -81,6 +86,18 @@ return 0
 """
 
 
+# KEYS: the sliding-window sorted sets of a slot taken with member ARGV[1]; moves the slot's
+# time to Redis's "now" (only where the slot is still counted).
+_CONFIRM_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1])
+end
+return 0
+"""
+
+
 class AirtableError(RuntimeError):
     """Base class of this service's Airtable failures (pyairtable raises ``requests`` errors)."""
 
@@ -126,33 +143,43 @@ class RateLimiter:
         self.token_key = "airtable:rl:token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
         self.token_rate = token_rate
         self._script = redis_client.register_script(_ACQUIRE_LUA)
+        self._confirm = redis_client.register_script(_CONFIRM_LUA)
 
     @staticmethod
     def penalty_key(base_id: str) -> str:
         """Redis key whose TTL is the remaining penalty of ``base_id``."""
         return f"airtable:penalty:{base_id}"
 
-    def acquire(self, base_id: str | None) -> float:
-        """Block until a request to ``base_id`` (None: a base-less meta call) may be sent and take
-        its slot; returns the seconds waited. Raises ``AirtableRateLimited`` after
-        ``MAX_LIMITER_WAIT_SECONDS``."""
-        keys = [self.penalty_key(base_id or "-")]
-        limits = []
+    def _window_keys(self, base_id: str | None) -> tuple[list[str], list[int]]:
+        keys, limits = [], []
         if base_id:
             keys.append(f"airtable:rl:base:{base_id}")
             limits.append(self.rate)
         keys.append(self.token_key)
         limits.append(self.token_rate)
+        return keys, limits
+
+    def acquire(self, base_id: str | None) -> tuple[float, str]:
+        """Block until a request to ``base_id`` (None: a base-less meta call) may be sent and take
+        its slot; returns the seconds waited and the slot's id for ``sent``. Raises
+        ``AirtableRateLimited`` after ``MAX_LIMITER_WAIT_SECONDS``."""
+        windows, limits = self._window_keys(base_id)
+        keys = [self.penalty_key(base_id or "-"), *windows]
         started = time.monotonic()
         member = uuid.uuid4().hex
         while True:
             wait_ms = int(self._script(keys=keys, args=[self.window_us, member, *limits]))
             if wait_ms <= 0:
-                return time.monotonic() - started
+                return time.monotonic() - started, member
             if time.monotonic() - started > MAX_LIMITER_WAIT_SECONDS:
                 raise AirtableRateLimited(f"no Airtable request slot for base {base_id} within "
                                           f"{MAX_LIMITER_WAIT_SECONDS:.0f} s")
             time.sleep(wait_ms / 1000 + random.uniform(0, 0.005))
+
+    def sent(self, base_id: str | None, member: str) -> None:
+        """The request of slot ``member`` has been answered (or failed): count the slot from now,
+        the latest moment Airtable can have received it."""
+        self._confirm(keys=self._window_keys(base_id)[0], args=[member])
 
     def penalize(self, base_id: str | None) -> None:
         """Record that ``base_id`` answered 429: every worker waits ``penalty_seconds`` from now
@@ -203,13 +230,14 @@ class LimitedAdapter(HTTPAdapter):
         base_id = base_id_of(request.url)
         penalties = transient = 0
         while True:
-            self._count(waited_seconds=self.limiter.acquire(base_id))
             if self.budget is not None:
                 self.budget.take()
-            self._count(requests=1)
+            waited, slot = self.limiter.acquire(base_id)
+            self._count(waited_seconds=waited, requests=1)
             try:
                 response = super().send(request, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
+                self.limiter.sent(base_id, slot)
                 if transient >= TRANSIENT_RETRIES or not _retry_safe(request):
                     raise
                 transient += 1
@@ -218,6 +246,10 @@ class LimitedAdapter(HTTPAdapter):
                             transient)
                 time.sleep(TRANSIENT_BACKOFF_SECONDS * 2 ** (transient - 1))
                 continue
+            except BaseException:
+                self.limiter.sent(base_id, slot)
+                raise
+            self.limiter.sent(base_id, slot)
             if response.status_code == 429:
                 if _billing_limit(response):
                     response.close()
