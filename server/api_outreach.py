@@ -23,6 +23,7 @@ from server.api_outreach_schemas import (CampaignListSchema, CampaignSchema, Cam
                                          SelectionRequestSchema, SelectionSchema)
 from server.request_db import request_transaction
 from server.utils.clock import utc_now
+from server.utils.tenants import load_tenant
 from server.utils.jobs import table as jobs
 from server.utils.jobs.listing import list_jobs
 from server.utils.outreach import campaigns, capacity, overview
@@ -185,7 +186,9 @@ def capacity_forecast():
     fitting (``stops_fitting``). Live records come from the service's own assignments; the
     share followed and the VAs' times from the last 30 days (defaults before that)."""
     _require_airtable_base()
-    return {"success": True, **capacity.forecast(_services(), g.tenant)}
+    with request_transaction() as conn:  # the plan and bases as stored now, not as cached with the key
+        tenant = load_tenant(conn, g.tenant.tenant_id)
+    return {"success": True, **capacity.forecast(_services(), tenant)}
 
 
 # -- Airtable and lifecycle jobs -------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import time
 from uuid import UUID
 
-from flask import flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
 from server.console.blueprint import bp
 from server.console.session import services
@@ -49,6 +49,7 @@ def save_settings():
         return _page(form=request.form, errors=errors, status=400)
     with services().db.transaction() as conn:
         tenants.update_tenant_settings(conn, g.tenant.tenant_id, tables, per_table, run_at.replace(second=0))
+    current_app.extensions["api_key_cache"].clear()  # cached keys carry the tenant's settings
     flash("Settings saved; they apply from the next campaign.", "ok")
     return redirect(url_for("console.settings_page"))
 
@@ -68,6 +69,7 @@ def revoke_key(api_key_id: UUID):
     """Revoke one of this tenant's keys; revoking the key of this session signs out."""
     with services().db.transaction() as conn:
         revoked = tenants.revoke_tenant_key(conn, g.tenant.tenant_id, api_key_id)
+    current_app.extensions["api_key_cache"].clear()  # this process at once; the others within API_KEY_CACHE_SECONDS
     if not revoked:
         flash("That key was already revoked.", "warn")
     elif str(api_key_id) == session.get("key_id"):
