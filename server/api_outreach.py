@@ -39,13 +39,14 @@ def _require_airtable_base() -> None:
         raise ApiError(409, "NO_AIRTABLE_BASE", "this tenant has no Airtable base configured")
 
 
-def _start_job(kind: str, params: dict, check=None, **extra):
-    """Store a ``kind`` job (``check(conn)`` runs first in the same transaction and may raise
-    ``ApiError``), enqueue ``jobs.run`` after commit when it is new, answer 202."""
+def _start_job(kind: str, params: dict, body: dict, check=None, **extra):
+    """Store a ``kind`` job for the validated request ``body`` (``check(conn)`` runs first in the
+    same transaction and may raise ``ApiError``), enqueue ``jobs.run`` after commit when it is
+    new, answer 202."""
     with _services().db.transaction() as conn:
         if check is not None:
             check(conn)
-        new = jobs.insert_job(conn, g.tenant.tenant_id, kind, params, idempotency_key(), request_fingerprint())
+        new = jobs.insert_job(conn, g.tenant.tenant_id, kind, params, idempotency_key(), request_fingerprint(body))
     if new.created:
         enqueue("jobs.run", str(new.job["job_id"]))
     return accepted(new.job, **extra)
@@ -75,7 +76,7 @@ def ingest(body: dict):
             status, code, message = check_source_job(conn, g.tenant.tenant_id, body["job_id"])
             if status != 200:
                 raise ApiError(status, code, message, {"job_id": [message]} if status == 409 else None)
-        return _start_job("ingest", {"job_id": str(body["job_id"])}, check)
+        return _start_job("ingest", {"job_id": str(body["job_id"])}, body, check)
     norm = normalise_profiles(body["profiles"])
     if not norm.accepted:
         reasons = ", ".join(f"{r}: {n}" for r, n in norm.rejected_counts.items() if n)
@@ -84,7 +85,7 @@ def ingest(body: dict):
     params = {"profiles": [{"profile_id": p.profile_id, "username": p.username, "full_name": p.full_name}
                            for p in norm.accepted],
               "rejected": norm.rejected_counts}
-    return _start_job("ingest", params, profiles_received=len(body["profiles"]),
+    return _start_job("ingest", params, body, profiles_received=len(body["profiles"]),
                       profiles_accepted=len(norm.accepted), rejected_counts=norm.rejected_counts,
                       rejected=norm.rejected[:REJECTS_KEPT])
 
@@ -146,7 +147,7 @@ def airtable_sync(body: dict, campaign_id: UUID):
             raise ApiError(409, "NOT_DISTRIBUTED",
                            f"campaign is {campaign['status']}; distribute it first",
                            {"status": campaign["status"]})
-    return _start_job("airtable_push", {"campaign_id": str(campaign_id)}, check)
+    return _start_job("airtable_push", {"campaign_id": str(campaign_id)}, body, check)
 
 
 def _simple_job_endpoint(rule: str, kind: str, endpoint: str, summary: str):
@@ -159,7 +160,7 @@ def _simple_job_endpoint(rule: str, kind: str, endpoint: str, summary: str):
     @blp.alt_response(409, description="The tenant has no Airtable base")
     def view(body: dict):
         _require_airtable_base()
-        return _start_job(kind, {})
+        return _start_job(kind, {}, body)
 
     view.__doc__ = summary
     return view

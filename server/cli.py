@@ -1,11 +1,40 @@
 """Operator commands, run as ``flask --app server.app <command>`` from the repository root."""
 from __future__ import annotations
 
+import re
+
 import click
+import psycopg
 from flask import Flask, current_app
 
 from server.migrate import apply_migrations
 from server.utils import clock, tenants
+
+BASE_ID_RE = re.compile(r"app[A-Za-z0-9]{14}", re.ASCII)
+
+
+def _base_id(ctx, param, value: str) -> str:
+    """Click callback: an Airtable base id (``app`` + 14 letters or digits), else a usage error."""
+    if not BASE_ID_RE.fullmatch(value):
+        raise click.BadParameter("must be an Airtable base id: 'app' followed by 14 letters or digits")
+    return value
+
+
+def _tenant_name(ctx, param, value: str) -> str:
+    """Click callback: a tenant name of 1–100 characters after trimming."""
+    value = value.strip()
+    if not 1 <= len(value) <= 100:
+        raise click.BadParameter("must be 1 to 100 characters")
+    return value
+
+
+def _services():
+    """The app's services; a ``ClickException`` with the configuration problems when the
+    environment is incomplete (the app was built without settings, see ``create_app``)."""
+    problem = current_app.extensions.get("settings_error")
+    if problem is not None:
+        raise click.ClickException(str(problem))
+    return current_app.extensions["services"]
 
 
 def register_cli(app: Flask) -> None:
@@ -14,7 +43,7 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("db-upgrade")
     def db_upgrade():
         """Apply pending migrations, then create or update the default tenant."""
-        services = current_app.extensions["services"]
+        services = _services()
         applied = apply_migrations(services.settings.database_url)
         with services.db.transaction() as conn:
             tenant = tenants.ensure_default_tenant(conn, services.settings)
@@ -22,17 +51,21 @@ def register_cli(app: Flask) -> None:
         click.echo(f"default tenant: {tenant.name} (base {tenant.airtable_base_id})")
 
     @app.cli.command("create-tenant")
-    @click.argument("name")
-    @click.option("--base-id", required=True, help="Airtable base id (app + 14 characters).")
+    @click.argument("name", callback=_tenant_name)
+    @click.option("--base-id", required=True, callback=_base_id, help="Airtable base id (app + 14 characters).")
     @click.option("--tables", "num_va_tables", type=click.IntRange(1, 999), required=True)
     @click.option("--per-table", "profiles_per_table", type=click.IntRange(1, 10000), required=True)
     @click.option("--daily-run-utc", type=click.DateTime(["%H:%M"]), default="06:00", show_default=True,
                   help="When beat starts the tenant's run-daily each day (UTC, HH:MM).")
     def create_tenant(name, base_id, num_va_tables, profiles_per_table, daily_run_utc):
         """Create tenant NAME (or update its base, campaign size and daily run time)."""
-        with current_app.extensions["services"].db.transaction() as conn:
-            tenant = tenants.upsert_tenant(conn, name, base_id, num_va_tables, profiles_per_table,
-                                           daily_run_utc.time())
+        try:
+            with _services().db.transaction() as conn:
+                tenant = tenants.upsert_tenant(conn, name, base_id, num_va_tables, profiles_per_table,
+                                               daily_run_utc.time())
+        except psycopg.errors.UniqueViolation:
+            raise click.BadParameter(f"base {base_id} already belongs to another tenant",
+                                     param_hint="--base-id") from None
         click.echo(f"tenant {tenant.name}: {tenant.tenant_id}")
 
     @app.cli.command("create-api-key")
@@ -40,7 +73,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--name", "label", default="", help="A label to recognise the key by.")
     def create_api_key(tenant_name, label):
         """Create an API key; the key alone is printed on the last line."""
-        services = current_app.extensions["services"]
+        services = _services()
         with services.db.transaction() as conn:
             if tenant_name is None:
                 tenant = tenants.ensure_default_tenant(conn, services.settings)
@@ -58,7 +91,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--seconds", type=float, default=0.0, help="Seconds to move forward.")
     def clock_advance(days, hours, seconds):
         """Move the service clock forward (development and test only; every process sees it)."""
-        services = current_app.extensions["services"]
+        services = _services()
         try:
             offset = clock.advance(services, days * 86400 + hours * 3600 + seconds)
         except RuntimeError as exc:
@@ -68,7 +101,7 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("clock-reset")
     def clock_reset():
         """Put the service clock back to real time."""
-        services = current_app.extensions["services"]
+        services = _services()
         clock.reset(services)
         click.echo(f"clock reset; now {clock.utc_now(services).isoformat()}")
 
@@ -76,7 +109,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("key_prefix")
     def revoke_api_key(key_prefix):
         """Revoke the keys starting with KEY_PREFIX (the first 10 characters of a key)."""
-        with current_app.extensions["services"].db.transaction() as conn:
+        with _services().db.transaction() as conn:
             count = tenants.revoke_api_key(conn, key_prefix)
         if not count:
             raise click.ClickException(f"no active key starts with {key_prefix[:10]!r}")

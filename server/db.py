@@ -20,12 +20,18 @@ class Database:
     """Lazily pooled connections to one Postgres database.
 
     ``transaction()`` yields a connection inside a transaction that commits on success and rolls
-    back on any exception; rows come back as dicts.
+    back on any exception; rows come back as dicts. A connection is checked before it is handed
+    out (one Postgres dropped, e.g. ``pg_terminate_backend`` in a failover, is replaced, never
+    given to the next caller) and one that broke during use is discarded on return. Waiting
+    for a free connection is bounded by ``pool_timeout`` seconds: then ``PoolTimeout`` is raised
+    (the API answers 503 with ``Retry-After``).
     """
 
-    def __init__(self, dsn: str, pool_size: int = 5, application_name: str = "follower-pipeline"):
+    def __init__(self, dsn: str, pool_size: int = 5, application_name: str = "follower-pipeline",
+                 pool_timeout: float = 5.0):
         self.dsn = dsn
         self.pool_size = pool_size
+        self.pool_timeout = pool_timeout
         self.application_name = application_name
         self._pool: ConnectionPool | None = None
         self._pid: int | None = None
@@ -51,6 +57,7 @@ class Database:
                         max_size=self.pool_size,
                         kwargs=self._connect_kwargs(),
                         check=ConnectionPool.check_connection,
+                        timeout=self.pool_timeout,
                         open=True,
                         name=f"db-{pid}",
                     )

@@ -30,6 +30,7 @@ def init_limiter(app: Flask, settings) -> Limiter:
     limiter = Limiter(
         key_func=rate_limit_key,
         storage_uri=settings.limiter_storage_url,
+        storage_options=settings.redis_ssl_options(settings.limiter_storage_url),
         default_limits=[settings.ratelimit_default],
         application_limits=[ApplicationLimit(settings.ratelimit_per_address,
                                              key_function=lambda: "ip:" + (get_remote_address() or "unknown"),

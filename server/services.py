@@ -16,13 +16,15 @@ class Services:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.db = Database(settings.database_url, settings.db_pool_size)
+        self.db = Database(settings.database_url, settings.db_pool_size,
+                           pool_timeout=settings.db_pool_timeout_seconds)
 
     @cached_property
     def redis(self) -> redis.Redis:
         """Redis client (connection pool inside; connects on first command)."""
         return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10,
-                                    socket_connect_timeout=5, health_check_interval=30)
+                                    socket_connect_timeout=5, health_check_interval=30,
+                                    **self.settings.redis_ssl_options())
 
     def apify(self):
         """A new ``apify_client.ApifyClient`` with explicit timeouts and retry budget."""

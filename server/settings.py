@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import time
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -31,6 +33,12 @@ class Settings(BaseSettings):
     database_url: str = Field(description="Postgres DSN; Supabase's transaction pooler (6543) works.")
     redis_url: str = Field(description="Redis URL: Celery broker and rate-limit storage.")
     db_pool_size: int = Field(5, ge=1, le=50)
+    db_pool_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Longest wait for a pooled Postgres connection; then 503 + Retry-After.")
+    redis_ssl_cert_reqs: Literal["none", "required"] | None = Field(
+        None, description="For rediss:// URLs (required then): 'required' verifies the server certificate "
+                          "(against REDIS_SSL_CA_CERTS when set), 'none' accepts a self-signed one (Heroku Redis).")
+    redis_ssl_ca_certs: str | None = Field(None, description="CA bundle (PEM file) for rediss:// certificates.")
 
     # Apify
     apify_api_key: str = Field(min_length=1)
@@ -121,6 +129,38 @@ class Settings(BaseSettings):
             raise ValueError("must exceed twice TASK_TIME_LIMIT, or Redis redelivers running tasks")
         return value
 
+    @model_validator(mode="after")
+    def _redis_tls_agrees(self) -> "Settings":
+        """A rediss:// URL needs REDIS_SSL_CERT_REQS, and the TLS options need a rediss:// URL."""
+        tls_urls = [name for name, url in (("REDIS_URL", self.redis_url),
+                                           ("RATELIMIT_STORAGE_URL", self.ratelimit_storage_url))
+                    if url and url.startswith("rediss://")]
+        if tls_urls and self.redis_ssl_cert_reqs is None:
+            raise ValueError(f"{' and '.join(tls_urls)} use TLS (rediss://): set REDIS_SSL_CERT_REQS=required "
+                             "(with REDIS_SSL_CA_CERTS for a private CA) or REDIS_SSL_CERT_REQS=none "
+                             "(a self-signed certificate, as on Heroku Redis)")
+        if not tls_urls and (self.redis_ssl_cert_reqs or self.redis_ssl_ca_certs):
+            raise ValueError("REDIS_SSL_CERT_REQS and REDIS_SSL_CA_CERTS apply to rediss:// URLs only, "
+                             "but REDIS_URL is not rediss://")
+        if self.redis_ssl_ca_certs:
+            if self.redis_ssl_cert_reqs != "required":
+                raise ValueError("REDIS_SSL_CA_CERTS needs REDIS_SSL_CERT_REQS=required")
+            if not Path(self.redis_ssl_ca_certs).is_file():
+                raise ValueError(f"REDIS_SSL_CA_CERTS: no file at {self.redis_ssl_ca_certs}")
+        return self
+
+    def redis_ssl_options(self, url: str | None = None) -> dict:
+        """Keyword arguments of ``redis.Redis.from_url`` for TLS to ``url`` (default
+        ``REDIS_URL``): ``{"ssl_cert_reqs": "none"|"required", "ssl_ca_certs"?: path}``, or ``{}``
+        for a plain redis:// URL."""
+        url = url or self.redis_url
+        if not url.startswith("rediss://"):
+            return {}
+        options = {"ssl_cert_reqs": self.redis_ssl_cert_reqs}
+        if self.redis_ssl_ca_certs:
+            options["ssl_ca_certs"] = self.redis_ssl_ca_certs
+        return options
+
     @property
     def limiter_storage_url(self) -> str:
         """Where Flask-Limiter keeps its counters: shared Redis, never process memory."""
@@ -137,7 +177,9 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             problems = []
             for err in exc.errors():
-                name = ".".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+                name = ".".join(str(p) for p in err["loc"]).upper()
                 reason = "is required" if err["type"] == "missing" else err["msg"]
-                problems.append(f"{name} {reason}")
+                if not name:  # a rule over several variables names them in its message
+                    reason = reason.removeprefix("Value error, ")
+                problems.append(f"{name} {reason}".strip())
             raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
