@@ -13,7 +13,8 @@ from typing import Iterator
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 
 class Database:
@@ -79,3 +80,10 @@ class Database:
         if self._pool is not None and self._pid == os.getpid():
             self._pool.close()
         self._pool = None
+
+
+# A write that must not be lost to a dropped connection (e.g. the id of an Apify run just paid
+# for): tried again on a fresh connection, 5 times over about 6 seconds, then the error is raised.
+retry_on_disconnect = retry(
+    retry=retry_if_exception_type((psycopg.OperationalError, PoolTimeout)),
+    stop=stop_after_attempt(5), wait=wait_exponential(multiplier=0.2, max=3), reraise=True)

@@ -42,7 +42,7 @@ def init_limiter(app: Flask, settings) -> Limiter:
 
     @app.after_request  # registered first, so it runs after the limiter added its headers
     def _retry_after_only_when_limited(response):
-        if response.status_code != 429:
+        if response.status_code not in (429, 503):  # 503: the error handler's own Retry-After
             response.headers.pop("Retry-After", None)
         return response
 
