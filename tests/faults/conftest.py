@@ -3,8 +3,10 @@ scenario may kill or restart empty) with its own Celery queue and worker, on the
 database and stand-ins; and the checks every scenario ends with."""
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -39,6 +41,27 @@ class PrivateStack:
     def reap(self) -> None:
         """Send ``jobs.reap_stale`` as beat does every minute."""
         self.app.extensions["celery"].send_task("jobs.reap_stale")
+
+    @contextmanager
+    def beat(self, every: float = 5.0):
+        """While inside, send ``jobs.reap_stale`` every ``every`` seconds (beat's minute,
+        compressed so a scenario stays short)."""
+        stop = threading.Event()
+
+        def tick():
+            while not stop.wait(every):
+                try:
+                    self.reap()
+                except Exception:  # Redis may be down on purpose; beat would retry too
+                    pass
+
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(every + 5)
 
     def new_tenant(self):
         suffix = uuid.uuid4().hex[:11]
