@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         0.1, ge=0, le=5, description="Added to the 1 s window of the per-base limit (network jitter).")
     airtable_token_requests_per_second: int = Field(50, ge=1, le=1000)
     airtable_max_rate_limit_waits: int = Field(8, ge=0, le=100, description="429 penalties waited per request.")
+    airtable_transient_retries: int = Field(
+        6, ge=0, le=20, description="Retries of a request met by 500/502/503/504 or a connection error.")
+    airtable_retry_backoff_seconds: float = Field(
+        1.0, gt=0, le=30, description="First wait before such a retry; doubles, at most 30 s.")
     default_tenant_name: str = "default"
     num_va_tables: int = Field(80, ge=1, le=999)
     profiles_per_table: int = Field(180, ge=1, le=10000)

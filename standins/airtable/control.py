@@ -5,7 +5,9 @@
     POST   /_control/bases            {"id": "app…"?, "name": "…"?} -> {"id", "name"} (idempotent)
     GET    /_control/bases            -> {"bases": [{id, name, permissionLevel}]}
     POST   /_control/config           {"rate": 5, "penalty_seconds": 0.5,
-                                       "table_not_found_status": 403|404} -> current config
+                                       "table_not_found_status": 403|404,
+                                       "fail_next": n, "fail_status": 500|502|503} -> current config
+                                       (fail_next: the next n data requests answer fail_status)
     GET    /_control/config           -> current config
     GET    /_control/stats?base=app…  -> {"requests", "rate_limited", "max_requests_in_any_1s_window",
                                        "max_served_in_any_1s_window", "per_table": {table name or
@@ -49,7 +51,8 @@ def create_control_blueprint(state) -> Blueprint:
 
     def _config() -> dict:
         return {"rate": limiter.rate, "penalty_seconds": limiter.penalty_seconds,
-                "table_not_found_status": store.table_not_found_status}
+                "table_not_found_status": store.table_not_found_status,
+                "fail_next": state.fail_next, "fail_status": state.fail_status}
 
     @bp.get("/health")
     def health() -> Response:
@@ -85,6 +88,15 @@ def create_control_blueprint(state) -> Blueprint:
                 if body["table_not_found_status"] not in (403, 404):
                     raise invalid_request("table_not_found_status must be 403 or 404")
                 store.table_not_found_status = body["table_not_found_status"]
+            if "fail_status" in body:
+                if body["fail_status"] not in (500, 502, 503):
+                    raise invalid_request("fail_status must be 500, 502 or 503")
+                state.fail_status = body["fail_status"]
+            if "fail_next" in body:
+                if not isinstance(body["fail_next"], int) or body["fail_next"] < 0:
+                    raise invalid_request("fail_next must be a non-negative integer")
+                with state.fail_lock:
+                    state.fail_next = body["fail_next"]
         return json_response(_config())
 
     @bp.get("/stats")
