@@ -13,10 +13,10 @@ from uuid import UUID
 
 from flask import current_app, g
 
-from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted, enqueue,
-                               idempotency_key, request_fingerprint)
-from server.api_outreach_schemas import (CampaignSchema, DailyJobAcceptedSchema, DistributionSchema, EmptyRequestSchema,
-                                         IngestRequestSchema, SelectionRequestSchema, SelectionSchema)
+from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, EmptyRequestSchema,
+                               accepted, enqueue, idempotency_key, request_fingerprint)
+from server.api_outreach_schemas import (CampaignSchema, DailyJobAcceptedSchema, DistributionSchema, IngestRequestSchema,
+                                         SelectionRequestSchema, SelectionSchema)
 from server.utils.clock import utc_now
 from server.utils.jobs import table as jobs
 from server.utils.outreach import campaigns

@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from server.api_common import CappedList, EmptyRequestSchema, JobAcceptedSchema, StrictDate
+from server.api_common import CappedList, JobAcceptedSchema, StrictDate
 from server.utils.clock import utc_now
 
 CAMPAIGN_DAYS_BACK = 7

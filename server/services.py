@@ -26,6 +26,16 @@ class Services:
                                     socket_connect_timeout=5, health_check_interval=30,
                                     **self.settings.redis_ssl_options())
 
+    @cached_property
+    def limiter_redis(self) -> redis.Redis | None:
+        """Client of ``RATELIMIT_STORAGE_URL`` when it is a Redis other than ``REDIS_URL`` (for
+        ``/health``: a limiter that cannot reach its storage lets every request through)."""
+        url = self.settings.ratelimit_storage_url
+        if not url or url == self.settings.redis_url or not url.startswith(("redis://", "rediss://")):
+            return None
+        return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5,
+                                    **self.settings.redis_ssl_options(url))
+
     def apify(self):
         """A new ``apify_client.ApifyClient`` with explicit timeouts and retry budget."""
         from apify_client import ApifyClient

@@ -60,3 +60,17 @@ def test_job_posted_while_redis_is_down_starts_on_the_next_reaper_run(stack, pri
                                 (job["job_id"],)).fetchone()["enqueue_failed_at"] is None
     finally:
         worker.stop()
+
+
+def test_unreachable_rate_limit_storage_is_reported_by_health(stack):
+    from server.app import create_app
+    from server.settings import Settings
+    from tests.faults.redis_server import free_port
+
+    app = create_app(Settings.from_env(ratelimit_storage_url=f"redis://127.0.0.1:{free_port()}/0"))
+    response = app.test_client().get("/health")
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["postgres"] == checks["redis"] == "ok"
+    assert checks["ratelimit_storage"].startswith("error")
+    app.extensions["services"].db.close()
