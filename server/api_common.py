@@ -14,8 +14,8 @@ import psycopg
 from flask import Flask, current_app, jsonify, request, url_for
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError, fields
-from webargs.flaskparser import FlaskParser
 from psycopg_pool import PoolTimeout
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from server.converters import InvalidPathParameter
