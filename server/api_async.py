@@ -16,8 +16,9 @@ from marshmallow import RAISE
 
 from server.api_async_schemas import (JobListSchema, JobSchema, JobsQuerySchema, ResultsPageSchema,
                                       ResultsQuerySchema, ScrapeAcceptedSchema, ScrapeRequestSchema)
-from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted,
-                               decode_cursor, encode_cursor, enqueue, idempotency_key, request_fingerprint)
+from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, EmptyRequestSchema,
+                               accepted, decode_cursor, encode_cursor, enqueue, idempotency_key,
+                               request_fingerprint)
 from server.request_db import request_connection, request_transaction
 from server.utils.accounts import normalise_accounts
 from server.utils.jobs import table as jobs
@@ -45,9 +46,6 @@ def _services():
 def scrape_followers(body: dict):
     """Start a scrape of the followers of ``accounts``; answers at once with the job id."""
     settings = _services().settings
-    if len(body["accounts"]) > settings.max_accounts_per_request:
-        raise ApiError(400, "VALIDATION_ERROR", "too many accounts",
-                       {"accounts": [f"at most {settings.max_accounts_per_request} per request"]})
     norm = normalise_accounts(body["accounts"])
     if not norm.accepted:
         reasons = sorted({r["reason"] for r in norm.rejected})
@@ -146,9 +144,10 @@ def _decode_cursor(cursor: str | None) -> int | None:
 
 
 @blp.post("/jobs/<job_id:job_id>/cancel")
+@blp.arguments(EmptyRequestSchema)
 @blp.response(202, JobSchema)
 @blp.alt_response(409, description="The job had already finished")
-def cancel_job(job_id: UUID):
+def cancel_job(body: dict, job_id: UUID):
     """Cancel a queued or running job: queued chunks stop, running Apify runs are aborted."""
     with request_transaction() as conn:
         job_or_404(conn, job_id)

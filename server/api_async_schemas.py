@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timezone
 
+from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from webargs.fields import DelimitedList
 
-from server.api_common import JobAcceptedSchema, StrictBoolean, StrictNumber
+from server.api_common import CappedList, JobAcceptedSchema, StrictBoolean, StrictNumber
 
 GENDERS = ("male", "female", "any")
 
@@ -15,9 +16,11 @@ GENDERS = ("male", "female", "any")
 class ScrapeRequestSchema(Schema):
     """Body of ``POST /api/scrape-followers``."""
 
-    accounts = fields.List(fields.String(validate=validate.Length(min=1, max=300)), required=True,
-                           validate=validate.Length(min=1),
-                           metadata={"description": "Source accounts: usernames, @names or profile URLs."})
+    accounts = CappedList(fields.String(validate=validate.Length(min=1, max=300)), required=True,
+                          max_items=lambda: current_app.extensions["services"].settings.max_accounts_per_request,
+                          validate=validate.Length(min=1),
+                          metadata={"description": "Source accounts: usernames, @names or profile URLs; "
+                                                   "at most MAX_ACCOUNTS_PER_REQUEST."})
     targetGender = fields.String(load_default="any", validate=validate.OneOf(GENDERS))
     totalScrapeCount = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000_000),
                                       metadata={"description": "Stop once this many profiles are kept."})

@@ -15,15 +15,15 @@ from uuid import UUID
 from flask import current_app, g
 from marshmallow import RAISE
 
-from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted,
-                               decode_cursor, encode_cursor, enqueue, idempotency_key, request_fingerprint)
+from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, EmptyRequestSchema,
+                               accepted, decode_cursor, encode_cursor, enqueue, idempotency_key,
+                               request_fingerprint)
 from server.api_outreach_schemas import (CampaignListSchema, CampaignSchema, CampaignsQuerySchema, CapacitySchema,
                                          DailyJobAcceptedSchema, DailyRunListSchema, DailyRunsQuerySchema,
-                                         DistributionSchema, EmptyRequestSchema, IngestRequestSchema, PoolSchema,
-                                         SelectionRequestSchema, SelectionSchema)
+                                         DistributionSchema, IngestRequestSchema, PoolSchema, SelectionRequestSchema,
+                                         SelectionSchema)
 from server.request_db import request_transaction
 from server.utils.clock import utc_now
-from server.utils.tenants import load_tenant
 from server.utils.jobs import table as jobs
 from server.utils.jobs.listing import list_jobs
 from server.utils.outreach import campaigns, capacity, overview
@@ -31,6 +31,7 @@ from server.utils.outreach.distribution import CampaignNotFound, distribute_for_
 from server.utils.outreach.ingest import REJECTS_KEPT, check_source_job, normalise_profiles
 from server.utils.outreach.run_daily import RunInProgress, create_run_daily_job
 from server.utils.outreach.selection import select_for_tenant
+from server.utils.tenants import load_tenant
 
 blp = ApiBlueprint("daily", __name__, url_prefix="/api", description="Pool, campaigns and Airtable")
 
@@ -46,13 +47,14 @@ def _require_airtable_base() -> None:
         raise ApiError(409, "NO_AIRTABLE_BASE", "this tenant has no Airtable base configured")
 
 
-def _start_job(kind: str, params: dict, check=None, **extra):
-    """Store a ``kind`` job (``check(conn)`` runs first in the same transaction and may raise
-    ``ApiError``), enqueue ``jobs.run`` after commit when it is new, answer 202."""
+def _start_job(kind: str, params: dict, body: dict, check=None, **extra):
+    """Store a ``kind`` job for the validated request ``body`` (``check(conn)`` runs first in the
+    same transaction and may raise ``ApiError``), enqueue ``jobs.run`` after commit when it is
+    new, answer 202."""
     with request_transaction() as conn:
         if check is not None:
             check(conn)
-        new = jobs.insert_job(conn, g.tenant.tenant_id, kind, params, idempotency_key(), request_fingerprint())
+        new = jobs.insert_job(conn, g.tenant.tenant_id, kind, params, idempotency_key(), request_fingerprint(body))
     if new.created:
         enqueue("jobs.run", str(new.job["job_id"]))
     return accepted(new.job, **extra)
@@ -82,7 +84,7 @@ def ingest(body: dict):
             status, code, message = check_source_job(conn, g.tenant.tenant_id, body["job_id"])
             if status != 200:
                 raise ApiError(status, code, message, {"job_id": [message]} if status == 409 else None)
-        return _start_job("ingest", {"job_id": str(body["job_id"])}, check)
+        return _start_job("ingest", {"job_id": str(body["job_id"])}, body, check)
     norm = normalise_profiles(body["profiles"])
     if not norm.accepted:
         reasons = ", ".join(f"{r}: {n}" for r, n in norm.rejected_counts.items() if n)
@@ -91,7 +93,7 @@ def ingest(body: dict):
     params = {"profiles": [{"profile_id": p.profile_id, "username": p.username, "full_name": p.full_name}
                            for p in norm.accepted],
               "rejected": norm.rejected_counts}
-    return _start_job("ingest", params, profiles_received=len(body["profiles"]),
+    return _start_job("ingest", params, body, profiles_received=len(body["profiles"]),
                       profiles_accepted=len(norm.accepted), rejected_counts=norm.rejected_counts,
                       rejected=norm.rejected[:REJECTS_KEPT])
 
@@ -211,7 +213,7 @@ def airtable_sync(body: dict, campaign_id: UUID):
             raise ApiError(409, "NOT_DISTRIBUTED",
                            f"campaign is {campaign['status']}; distribute it first",
                            {"status": campaign["status"]})
-    return _start_job("airtable_push", {"campaign_id": str(campaign_id)}, check)
+    return _start_job("airtable_push", {"campaign_id": str(campaign_id)}, body, check)
 
 
 def _simple_job_endpoint(rule: str, kind: str, endpoint: str, summary: str):
@@ -224,7 +226,7 @@ def _simple_job_endpoint(rule: str, kind: str, endpoint: str, summary: str):
     @blp.alt_response(409, description="The tenant has no Airtable base")
     def view(body: dict):
         _require_airtable_base()
-        return _start_job(kind, {})
+        return _start_job(kind, {}, body)
 
     view.__doc__ = summary
     return view

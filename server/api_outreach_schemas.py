@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from server.api_common import JobAcceptedSchema
+from server.api_common import CappedList, JobAcceptedSchema, StrictDate
 from server.utils.clock import utc_now
 
 CAMPAIGN_DAYS_BACK = 7
@@ -39,18 +39,10 @@ class IngestProfileSchema(Schema):
 class IngestRequestSchema(Schema):
     """Body of ``POST /api/ingest``: exactly one of ``profiles`` or ``job_id``."""
 
-    profiles = fields.List(fields.Nested(IngestProfileSchema), validate=validate.Length(min=1),
-                           metadata={"description": "At most MAX_PROFILES_PER_INGEST profiles."})
+    profiles = CappedList(fields.Nested(IngestProfileSchema), validate=validate.Length(min=1),
+                          max_items=lambda: current_app.extensions["services"].settings.max_profiles_per_ingest,
+                          metadata={"description": "At most MAX_PROFILES_PER_INGEST profiles."})
     job_id = fields.UUID(metadata={"description": "A finished scrape job whose kept profiles to ingest."})
-
-    @pre_load
-    def _limit_before_parsing(self, data, **kwargs):
-        """Refuse an oversized list before validating each of its items."""
-        if isinstance(data, dict) and isinstance(data.get("profiles"), list):
-            limit = current_app.extensions["services"].settings.max_profiles_per_ingest
-            if len(data["profiles"]) > limit:
-                raise ValidationError(f"at most {limit} profiles per request", "profiles")
-        return data
 
     @validates_schema
     def _exactly_one_source(self, data, **kwargs):
@@ -63,7 +55,7 @@ class IngestRequestSchema(Schema):
 class SelectionRequestSchema(Schema):
     """Body of ``POST /api/daily-selection`` and ``POST /api/run-daily``."""
 
-    campaign_date = fields.Date(metadata={"description": "YYYY-MM-DD, from 7 days ago to 30 days ahead; "
+    campaign_date = StrictDate(metadata={"description": "YYYY-MM-DD, from 7 days ago to 30 days ahead; "
                                                         "default today (UTC)."})
     profiles_per_table = fields.Integer(strict=True, validate=validate.Range(min=1, max=10000),
                                         metadata={"description": "Default: the tenant's setting."})
@@ -74,10 +66,6 @@ class SelectionRequestSchema(Schema):
         if not today - timedelta(days=CAMPAIGN_DAYS_BACK) <= value <= today + timedelta(days=CAMPAIGN_DAYS_AHEAD):
             raise ValidationError(f"must be between {CAMPAIGN_DAYS_BACK} days ago and "
                                   f"{CAMPAIGN_DAYS_AHEAD} days ahead of today ({today.isoformat()})")
-
-
-class EmptyRequestSchema(Schema):
-    """A body with no fields (``{}`` or none at all); any field is unknown and rejected."""
 
 
 class SelectionSchema(Schema):

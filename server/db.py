@@ -26,7 +26,8 @@ from typing import Iterator
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 
 class Database:
@@ -36,13 +37,17 @@ class Database:
     back on any exception; rows come back as dicts. While a connection is bound to the current
     context (``bind``: the web request's connection), ``transaction()`` runs inside that
     connection's transaction as a savepoint instead of taking a second connection, so one
-    request never holds two connections and commits once.
+    request never holds two connections and commits once. A connection Postgres dropped (e.g.
+    ``pg_terminate_backend`` in a failover) is never handed out (see ``_check``). Waiting for a
+    free connection is bounded by ``pool_timeout`` seconds: then ``PoolTimeout`` is raised (the
+    API answers 503 with ``Retry-After``).
     """
 
     def __init__(self, dsn: str, pool_size: int = 5, application_name: str = "follower-pipeline",
-                 check_idle_seconds: float = 30.0, max_lifetime_seconds: float = 1800.0):
+                 pool_timeout: float = 5.0, check_idle_seconds: float = 30.0, max_lifetime_seconds: float = 1800.0):
         self.dsn = dsn
         self.pool_size = pool_size
+        self.pool_timeout = pool_timeout
         self.application_name = application_name
         self.check_idle_seconds = check_idle_seconds
         self.max_lifetime_seconds = max_lifetime_seconds
@@ -74,6 +79,7 @@ class Database:
                         check=self._check,
                         reset=self._on_return,
                         max_lifetime=self.max_lifetime_seconds,
+                        timeout=self.pool_timeout,
                         open=True,
                         name=f"db-{pid}",
                     )
@@ -148,3 +154,11 @@ def socket_readable(conn: psycopg.Connection) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
     return bool(poller.poll(0))
+
+
+# A write that must not be lost to a dropped connection (e.g. the id of an Apify run just paid
+# for): tried again on a fresh connection, 5 attempts with 0.2-0.4-0.8-1.6 s waits, then the
+# error is raised.
+retry_on_disconnect = retry(
+    retry=retry_if_exception_type((psycopg.OperationalError, PoolTimeout)),
+    stop=stop_after_attempt(5), wait=wait_exponential(multiplier=0.2, max=3), reraise=True)

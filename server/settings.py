@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import time
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -37,6 +39,12 @@ class Settings(BaseSettings):
     db_check_idle_seconds: float = Field(
         30.0, ge=0, description="A pooled connection idle longer than this is checked with a query before reuse.")
     db_max_connection_age_seconds: float = Field(1800.0, ge=60, description="Pooled connections are replaced after this.")
+    db_pool_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Longest wait for a pooled Postgres connection; then 503 + Retry-After.")
+    redis_ssl_cert_reqs: Literal["none", "required"] | None = Field(
+        None, description="For rediss:// URLs (required then): 'required' verifies the server certificate "
+                          "(against REDIS_SSL_CA_CERTS when set), 'none' accepts a self-signed one (Heroku Redis).")
+    redis_ssl_ca_certs: str | None = Field(None, description="CA bundle (PEM file) for rediss:// certificates.")
 
     # Apify
     apify_api_key: str = Field(min_length=1)
@@ -64,6 +72,10 @@ class Settings(BaseSettings):
         "team", description="Airtable plan of the default tenant's workspace (records per base, API calls per month).")
     airtable_capacity_margin: float = Field(
         0.1, ge=0, lt=1, description="Share of a base's record limit kept free (records the service does not know).")
+    airtable_transient_retries: int = Field(
+        6, ge=0, le=20, description="Retries of a request met by 500/502/503/504 or a connection error.")
+    airtable_retry_backoff_seconds: float = Field(
+        1.0, gt=0, le=30, description="First wait before such a retry; doubles, at most 30 s.")
     default_tenant_name: str = "default"
     num_va_tables: int = Field(80, ge=1, le=999)
     profiles_per_table: int = Field(180, ge=1, le=10000)
@@ -144,6 +156,37 @@ class Settings(BaseSettings):
         if info.data.get("environment") == "production" and (value == DEVELOPMENT_SECRET_KEY or len(value) < 32):
             raise ValueError("must be set to a random value of 32+ characters in production")
         return value
+    @model_validator(mode="after")
+    def _redis_tls_agrees(self) -> "Settings":
+        """A rediss:// URL needs REDIS_SSL_CERT_REQS, and the TLS options need a rediss:// URL."""
+        tls_urls = [name for name, url in (("REDIS_URL", self.redis_url),
+                                           ("RATELIMIT_STORAGE_URL", self.ratelimit_storage_url))
+                    if url and url.startswith("rediss://")]
+        if tls_urls and self.redis_ssl_cert_reqs is None:
+            raise ValueError(f"{' and '.join(tls_urls)} use TLS (rediss://): set REDIS_SSL_CERT_REQS=required "
+                             "(with REDIS_SSL_CA_CERTS for a private CA) or REDIS_SSL_CERT_REQS=none "
+                             "(a self-signed certificate, as on Heroku Redis)")
+        if not tls_urls and (self.redis_ssl_cert_reqs or self.redis_ssl_ca_certs):
+            raise ValueError("REDIS_SSL_CERT_REQS and REDIS_SSL_CA_CERTS apply to rediss:// URLs only, "
+                             "but REDIS_URL is not rediss://")
+        if self.redis_ssl_ca_certs:
+            if self.redis_ssl_cert_reqs != "required":
+                raise ValueError("REDIS_SSL_CA_CERTS needs REDIS_SSL_CERT_REQS=required")
+            if not Path(self.redis_ssl_ca_certs).is_file():
+                raise ValueError(f"REDIS_SSL_CA_CERTS: no file at {self.redis_ssl_ca_certs}")
+        return self
+
+    def redis_ssl_options(self, url: str | None = None) -> dict:
+        """Keyword arguments of ``redis.Redis.from_url`` for TLS to ``url`` (default
+        ``REDIS_URL``): ``{"ssl_cert_reqs": "none"|"required", "ssl_ca_certs"?: path}``, or ``{}``
+        for a plain redis:// URL."""
+        url = url or self.redis_url
+        if not url.startswith("rediss://"):
+            return {}
+        options = {"ssl_cert_reqs": self.redis_ssl_cert_reqs}
+        if self.redis_ssl_ca_certs:
+            options["ssl_ca_certs"] = self.redis_ssl_ca_certs
+        return options
 
     @property
     def limiter_storage_url(self) -> str:
@@ -161,7 +204,9 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             problems = []
             for err in exc.errors():
-                name = ".".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+                name = ".".join(str(p) for p in err["loc"]).upper()
                 reason = "is required" if err["type"] == "missing" else err["msg"]
-                problems.append(f"{name} {reason}")
+                if not name:  # a rule over several variables names them in its message
+                    reason = reason.removeprefix("Value error, ")
+                problems.append(f"{name} {reason}".strip())
             raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -157,6 +157,7 @@ def stack(tmp_path_factory, backing_services):
         "AIRTABLE_API_URL": airtable.url,
         "AIRTABLE_BASE_ID": DEFAULT_BASE,
         "AIRTABLE_PENALTY_SECONDS": "2",
+        "AIRTABLE_RETRY_BACKOFF_SECONDS": "0.2",
         "NUM_VA_TABLES": "4",
         "PROFILES_PER_TABLE": "25",
         "CHUNK_LEASE_SECONDS": "6",

@@ -19,6 +19,7 @@ data requests only) -> base lookup (404 ``NOT_FOUND``) -> per-base rate limit (4
 """
 from dataclasses import dataclass, field
 import json
+import threading
 from urllib.parse import quote, unquote
 
 from flask import Flask, Response, request
@@ -43,6 +44,17 @@ class StandinState:
     limiter: RateLimiter
     tokens: set = field(default_factory=set)
     usage: CallCounter = field(default_factory=CallCounter)
+    fail_next: int = 0  # the next n data requests answer ``fail_status`` (an Airtable outage)
+    fail_status: int = 503
+    fail_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_failure(self) -> int | None:
+        """The status to fail this request with, counting it down; None to serve it."""
+        with self.fail_lock:
+            if self.fail_next <= 0:
+                return None
+            self.fail_next -= 1
+            return self.fail_status
 
 
 def json_response(body: object, status: int = 200) -> Response:
@@ -147,6 +159,9 @@ def _gate(state: StandinState, base_id: str, label: str) -> None:
     URL must be shorter than 16,000 characters (414)."""
     if not state.store.has_base(base_id):
         raise AirtableError(404, "NOT_FOUND", "Could not find what you are looking for")
+    failure = state.take_failure()
+    if failure is not None:
+        raise AirtableError(failure, "SERVER_ERROR", "Try again. If the problem persists, contact support.")
     if not state.limiter.admit(base_id, label):
         raise _RateLimited()
     if len(request.host_url.rstrip("/")) + len(_raw_uri()) >= MAX_URL_LENGTH:

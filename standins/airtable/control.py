@@ -10,7 +10,9 @@
                                        "table_not_found_status": 403|404,
                                        "max_records_per_base": N|null (every base without its own),
                                        "max_calls_per_month": N|null (per token; past it data
-                                       requests -> 429 PUBLIC_API_BILLING_LIMIT_EXCEEDED)} -> current config
+                                       requests -> 429 PUBLIC_API_BILLING_LIMIT_EXCEEDED),
+                                       "fail_next": n, "fail_status": 500|502|503} -> current config
+                                       (fail_next: the next n data requests answer fail_status)
     GET    /_control/usage?token=…    -> {"max_calls_per_month", "tokens": {sha256(token)[:12]:
                                        {"YYYY-MM": calls}}} (with ?token=: {"token", "months"})
     GET    /_control/records          -> {"bases": {base id: {"records", "max_records"}}}
@@ -59,7 +61,8 @@ def create_control_blueprint(state) -> Blueprint:
         return {"rate": limiter.rate, "penalty_seconds": limiter.penalty_seconds,
                 "table_not_found_status": store.table_not_found_status,
                 "max_records_per_base": store.max_records_per_base,
-                "max_calls_per_month": state.usage.max_calls_per_month}
+                "max_calls_per_month": state.usage.max_calls_per_month,
+                "fail_next": state.fail_next, "fail_status": state.fail_status}
 
     def _positive_or_none(body: dict, name: str):
         value = body[name]
@@ -106,6 +109,15 @@ def create_control_blueprint(state) -> Blueprint:
                 store.max_records_per_base = _positive_or_none(body, "max_records_per_base")
             if "max_calls_per_month" in body:
                 state.usage.max_calls_per_month = _positive_or_none(body, "max_calls_per_month")
+            if "fail_status" in body:
+                if body["fail_status"] not in (500, 502, 503):
+                    raise invalid_request("fail_status must be 500, 502 or 503")
+                state.fail_status = body["fail_status"]
+            if "fail_next" in body:
+                if not isinstance(body["fail_next"], int) or body["fail_next"] < 0:
+                    raise invalid_request("fail_next must be a non-negative integer")
+                with state.fail_lock:
+                    state.fail_next = body["fail_next"]
         return json_response(_config())
 
     @bp.get("/usage")

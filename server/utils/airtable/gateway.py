@@ -18,10 +18,11 @@ Facts followed (shared/reference/airtable.md §2, §5; field report B20):
        answer; recording the later bound means a new slot is only granted a full window after
        the latest moment Airtable can have seen the old request, however long the request was
        delayed on the way (a thread scheduled late, a slow network). So the margin only has to
-       cover clock rounding, not jitter, and the push runs at the ceiling without 429s; on 429 record the penalty in Redis (``AIRTABLE_PENALTY_SECONDS``) so every worker
-       stops, then send the same request again (at most ``AIRTABLE_MAX_RATE_LIMIT_WAITS`` times,
+       cover clock rounding, not jitter, and the push runs at the ceiling without 429s;
+       on 429 record the penalty in Redis (``AIRTABLE_PENALTY_SECONDS``) so every worker stops, then send the same request again (at most ``AIRTABLE_MAX_RATE_LIMIT_WAITS`` times,
        then :class:`AirtableRateLimited`);
-    4. connection errors, timeouts and 500/502/503/504 are retried (3 times, 1-2-4 s backoff)
+    4. connection errors, timeouts and 500/502/503/504 are retried (``AIRTABLE_TRANSIENT_RETRIES``
+       times, backoff from ``AIRTABLE_RETRY_BACKOFF_SECONDS`` doubling to at most 30 s)
        unless the request is a record-creating POST, which could duplicate records.
   Before it is sent, every request (a retry too) takes one call from the workspace's monthly
   budget (``usage.ApiCallBudget``); a 429 ``PUBLIC_API_BILLING_LIMIT_EXCEEDED`` (the month's
@@ -52,8 +53,9 @@ from server.utils.clock import utc_now
 log = logging.getLogger(__name__)
 
 TRANSIENT_STATUSES = (500, 502, 503, 504)
-TRANSIENT_RETRIES = 3
-TRANSIENT_BACKOFF_SECONDS = 1.0
+TRANSIENT_RETRIES = 6  # default of AIRTABLE_TRANSIENT_RETRIES
+TRANSIENT_BACKOFF_SECONDS = 1.0  # default of AIRTABLE_RETRY_BACKOFF_SECONDS; doubles per retry
+MAX_TRANSIENT_BACKOFF_SECONDS = 30.0
 MAX_LIMITER_WAIT_SECONDS = 600.0
 _RECORD_ID = re.compile(r"\brec[A-Za-z0-9]{14}\b")
 
@@ -213,13 +215,20 @@ class LimitedAdapter(HTTPAdapter):
     """``requests`` adapter that rate-limits, waits out penalties and retries (module docstring)."""
 
     def __init__(self, limiter: RateLimiter, stats: RequestStats, max_penalty_waits: int,
-                 budget: ApiCallBudget | None = None):
+                 budget: ApiCallBudget | None = None, transient_retries: int = TRANSIENT_RETRIES,
+                 backoff_seconds: float = TRANSIENT_BACKOFF_SECONDS):
         super().__init__(max_retries=0)
         self.limiter = limiter
         self.stats = stats
         self.max_penalty_waits = max_penalty_waits
         self.budget = budget
+        self.transient_retries = transient_retries
+        self.backoff_seconds = backoff_seconds
         self._lock = threading.Lock()
+
+    def _backoff(self, attempt: int) -> float:
+        """Seconds to wait before transient retry ``attempt`` (1-based): doubling, capped."""
+        return min(MAX_TRANSIENT_BACKOFF_SECONDS, self.backoff_seconds * 2 ** (attempt - 1))
 
     def _count(self, **deltas) -> None:
         with self._lock:
@@ -238,13 +247,13 @@ class LimitedAdapter(HTTPAdapter):
                 response = super().send(request, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 self.limiter.sent(base_id, slot)
-                if transient >= TRANSIENT_RETRIES or not _retry_safe(request):
+                if transient >= self.transient_retries or not _retry_safe(request):
                     raise
                 transient += 1
                 self._count(transient_retries=1)
                 log.warning("airtable %s %s: %s; retry %d", request.method, base_id, type(exc).__name__,
                             transient)
-                time.sleep(TRANSIENT_BACKOFF_SECONDS * 2 ** (transient - 1))
+                time.sleep(self._backoff(transient))
                 continue
             except BaseException:
                 self.limiter.sent(base_id, slot)
@@ -266,12 +275,14 @@ class LimitedAdapter(HTTPAdapter):
                 self._count(penalty_waits=1)
                 log.warning("airtable base %s answered 429; waiting out the penalty (%d)", base_id, penalties)
                 continue
-            if response.status_code in TRANSIENT_STATUSES and transient < TRANSIENT_RETRIES \
+            if response.status_code in TRANSIENT_STATUSES and transient < self.transient_retries \
                     and _retry_safe(request):
                 response.close()
                 transient += 1
                 self._count(transient_retries=1)
-                time.sleep(TRANSIENT_BACKOFF_SECONDS * 2 ** (transient - 1))
+                log.warning("airtable %s %s answered %d; retry %d", request.method, base_id,
+                            response.status_code, transient)
+                time.sleep(self._backoff(transient))
                 continue
             return response
 
@@ -296,7 +307,8 @@ def airtable_api(services, stats: RequestStats | None = None, budget: ApiCallBud
               retry_strategy=None, endpoint_url=s.airtable_api_url)
     limiter = RateLimiter(services.redis, s.airtable_requests_per_second, 1.0 + s.airtable_rate_margin_seconds,
                           s.airtable_penalty_seconds, s.airtable_access_token, s.airtable_token_requests_per_second)
-    adapter = LimitedAdapter(limiter, stats, s.airtable_max_rate_limit_waits, budget)
+    adapter = LimitedAdapter(limiter, stats, s.airtable_max_rate_limit_waits, budget, s.airtable_transient_retries,
+                             s.airtable_retry_backoff_seconds)
     api.session.mount("https://", adapter)
     api.session.mount("http://", adapter)
     api.request_stats = stats

@@ -17,10 +17,10 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from server.utils.accounts import is_platform_id, is_valid_username
+from server.utils.accounts import canonical_platform_id, canonical_username
 from server.utils.jobs.runner import JobFailed
 from server.utils.jobs.table import get_job
-from server.utils.text import clean_text
+from server.utils.text import clean_text, displayable
 
 BATCH_SIZE = 1000
 FULL_NAME_MAX = 256
@@ -57,16 +57,14 @@ class NormalisedProfiles:
 
 def normalise_profile(raw_id, raw_username, raw_full_name) -> tuple[PoolProfile | None, str | None]:
     """``(profile, None)`` for a usable profile, else ``(None, reason)`` with reason ``bad_id``
-    (not an Instagram id: 1–20 digits, not zero) or ``bad_username`` (not an Instagram username
-    after trimming and lower-casing, ``server.utils.accounts.is_valid_username``). Integer ids
-    are accepted and turned into strings."""
-    if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
+    (not an Instagram id: 1–20 digits, not zero) or ``bad_username`` (not an Instagram username,
+    checked before lower-casing: ``server.utils.accounts.canonical_username``). Ids are stored in
+    their one canonical form (``canonical_platform_id``: integer or digits, no leading zeros)."""
+    profile_id = canonical_platform_id(raw_id)
+    if profile_id is None:
         return None, "bad_id"
-    profile_id = str(raw_id).strip()
-    if not is_platform_id(profile_id):
-        return None, "bad_id"
-    username = raw_username.strip().lower() if isinstance(raw_username, str) else ""
-    if not is_valid_username(username):
+    username = canonical_username(raw_username)
+    if username is None:
         return None, "bad_username"
     return PoolProfile(profile_id, username, clean_text(raw_full_name, FULL_NAME_MAX)), None
 
@@ -83,8 +81,8 @@ def normalise_profiles(items: list[dict]) -> NormalisedProfiles:
         if profile is None:
             out.rejected_counts[reason] += 1
             if len(out.rejected) < REJECTS_KEPT:
-                out.rejected.append({"index": index, "id": str(item.get("id"))[:40],
-                                     "username": str(item.get("username"))[:40], "reason": reason})
+                out.rejected.append({"index": index, "id": displayable(item.get("id"), 40),
+                                     "username": displayable(item.get("username"), 40), "reason": reason})
             continue
         seen.add(profile.profile_id)
         out.accepted.append(profile)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.utils.accounts import is_platform_id
+from server.utils.accounts import canonical_platform_id, canonical_username
 from server.utils.text import clean_text
 
 INPUT_STYLE_BY_ACTOR = {
@@ -62,9 +62,9 @@ def parse_item(item, default_source: str | None = None) -> Follower | None:
     if not isinstance(item, dict) or item.get("error") or item.get("errorDescription"):
         return None
     raw_id = item.get("id") or item.get("pk") or item.get("user_id") or item.get("userId")
-    profile_id = clean_text(raw_id, 40)
-    username = clean_text(item.get("username"), 64).lower()
-    if not is_platform_id(profile_id) or not username:
+    profile_id = canonical_platform_id(raw_id)
+    username = canonical_username(item.get("username"))
+    if profile_id is None or username is None:
         return None
     source = next((item[f] for f in SOURCE_FIELDS if item.get(f)), default_source)
     return Follower(

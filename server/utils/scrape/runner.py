@@ -18,6 +18,7 @@ from uuid import UUID
 
 from apify_client.errors import ApifyApiError
 
+from server.db import retry_on_disconnect
 from server.services import Services
 from server.utils.gender import detect_gender
 from server.utils.jobs.table import TERMINAL, load_job
@@ -138,10 +139,13 @@ class ChunkRunner:
             run_timeout=timedelta(seconds=self.settings.apify_run_timeout_seconds),
         )
         # Recorded before any waiting: a redelivered message resumes this run instead of paying
-        # for a new one.
-        with self.db.transaction() as conn:
-            fenced_update(conn, self.claim, self.lease, apify_run_id=run.id,
-                          apify_dataset_id=run.default_dataset_id, apify_run_status=_status(run))
+        # for a new one; a dropped Postgres connection is retried on a fresh one, not a new run.
+        @retry_on_disconnect
+        def record():
+            with self.db.transaction() as conn:
+                fenced_update(conn, self.claim, self.lease, apify_run_id=run.id,
+                              apify_dataset_id=run.default_dataset_id, apify_run_status=_status(run))
+        record()
         self.claim.chunk.update(apify_run_id=run.id, apify_dataset_id=run.default_dataset_id)
         return run.id
 
