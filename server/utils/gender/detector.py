@@ -18,7 +18,7 @@ Evidence is added as log-odds (nats) of "female":
             a set against confident other evidence ("Michael (she/her)") gives unknown;
   title     Mrs/Ms/Miss/Lady... or Mr/Sir/...: ±TITLE_LLR;
   word      gendered words (mom, wife, queen / dad, husband, king ...): ±WORD_LLR.
-The answer is given only when the posterior reaches ``MIN_PROBABILITY``; business
+The answer is given only when the posterior reaches ``Tuning.min_probability``; business
 or organisation words, couples and families give unknown: "Anna & Tom", "Mr & Mrs
 Smith", "Smith Family", and, when both names are confident given names of opposite
 genders, "Anna 💑 Tom", "Anna y Carlos", "Anna x Tom". "Name | Tattoo Artist"
@@ -43,23 +43,42 @@ import re
 from typing import NamedTuple
 
 from server.utils.gender import names as nn
-from server.utils.gender.lookup import load_rare, load_source, load_syllables, load_table, rare_llr, syllable_llr
+from server.utils.gender import origin
+from server.utils.gender.lookup import (load_rare, load_skeletons, load_source, load_surnames, load_syllables,
+                                         load_table, rare_llr, surname_ratio, syllable_llr)
+from server.utils.gender.tuning import Tuning, load_tuning
 
-# Posterior needed to answer: 0.75 (3:1 odds) at the margin; the average error among
-# answers is far lower (about 3 % on the benchmark's development half, 2.5 % on the
-# stand-in's followers). The operating point was chosen on aggregate results: the
-# development half meets errorCoded <= 0.11 and errorCodedWithoutNA <= 0.03 here, and
-# stand-in precision stays >= 97 %. Callers wanting fewer errors use GenderGuess.at_least.
-MIN_PROBABILITY = 0.75
-_MIN_LOGODDS = math.log(MIN_PROBABILITY / (1 - MIN_PROBABILITY))
 PRONOUN_LLR = 3.0   # self-declared, but may be decorative: ~95 % alone
 TITLE_LLR = 4.0     # Mrs/Mr: ~98 % alone
 WORD_LLR = 1.5      # "mom", "king", ...: weak, ~82 % alone
-# A given name read out of a username is less certain than from a display name
-# (surname-first usernames, segmentation): evidence halved.
-USERNAME_WEIGHT = 0.5
 MAX_USERNAME_LENGTH = 30  # Instagram's limit for a username
 MAX_INPUT_LENGTH = 200  # longer inputs are cut: Instagram allows 30 (username) and 64 (name) characters
+
+
+class _Active:
+    """The tuning in force, its fields as attributes and the cut as log-odds (read on every call)."""
+
+    def __init__(self, t: Tuning):
+        self.tuning = t
+        self.cut = t.cut
+        self.rare_llr = t.rare_llr
+        self.username_weight = t.username_weight
+        self.east_asian_scale = t.east_asian_scale
+        self.east_asian_cap = t.east_asian_cap
+        self.surname_margin = t.surname_margin
+
+
+_T: _Active = None  # type: ignore[assignment]  # set on the first call (_load_all) or by use_tuning
+
+
+def use_tuning(t: Tuning | None) -> Tuning:
+    """Install ``t`` for later calls (None: the shipped ``data/tuning.json``); returns the
+    tuning in force before. Used by the cross-validation (``bench/gender_cv.py``)."""
+    global _T
+    _load_all()
+    prev = _T.tuning
+    _T = _Active(load_tuning() if t is None else t)
+    return prev
 
 
 class GenderGuess(NamedTuple):
@@ -121,7 +140,23 @@ _BUSINESS = {
     "rental", "cleaning", "plumbing", "construction", "studios", "florals", "bakehouse", "creamery",
     "roasters", "pizzeria", "taqueria", "trattoria", "emporium", "goods", "corp", "ltda", "srl", "nyc",
     "merch", "printing", "prints", "ventures",
+    # other languages: shops and trades often named after a person ("Loja da Maria", "Chez Marie",
+    # "Pasticceria di Anna", "Salão da Ana", "Bei Anna", "Магазин Ольги")
+    "loja", "lojas", "chez", "bei", "maison", "atelier", "atelie", "tienda", "peluqueria", "salao", "friseur",
+    "boulangerie", "patisserie", "panaderia", "pasteleria", "ristorante", "osteria", "pizzaria", "padaria",
+    "confeitaria", "doceria", "doces", "bolos", "cantinho", "cozinha", "cocina", "cucina", "moda", "modas",
+    "estetica", "kosmetik", "kosmetikstudio", "backerei", "metzgerei", "kuafor", "butik", "pastanesi",
+    "cafeteria", "confiteria", "floreria", "floristeria", "fleurs", "fleuriste", "joyeria", "joalheria",
+    "otica", "optica", "farmacia", "drogaria", "papelaria", "sorveteria", "lanchonete", "churrascaria",
+    "hamburgueria", "tasca", "taberna", "mercearia", "emporio", "negozio", "bottega", "gelateria",
+    "pasticceria", "macelleria", "salumeria", "sapataria", "roupas", "acessorios", "semijoias", "brecho",
+    "toko", "warung", "kedai", "magazin", "studiya", "kafe", "delicias", "sabores", "artesanato", "boutik",
+    "institut", "beaute", "coiffure", "coiffeur", "epicerie", "traiteur", "creperie", "brasserie", "friterie",
+    "heladeria", "carniceria", "zapateria", "libreria", "reposteria", "dulces", "postres", "tortas", "bazar",
 }
+# "Casa de Maria", "Casa da Ana": a business only before a name particle (Casa is also a family name)
+_BUSINESS_BEFORE_PARTICLE = {"casa", "cantina", "forno", "sabor", "mundo", "espaco", "espacio", "espace"}
+_PARTICLES = {"da", "de", "do", "di", "del", "della", "du", "des", "dos", "das"}
 # Professions after a separator ("Name | Tattoo Artist") describe a person, not a business.
 _HONORIFICS = {"dr", "prof", "professor", "doctor", "rev", "capt", "sgt", "ing", "mag", "dipl"}
 _USERNAME_PREFIXES = ("the", "its", "itz", "im", "iam", "real", "official", "hey", "hi", "mr", "mrs", "miss",
@@ -138,7 +173,7 @@ _COUPLE_EMOJI_RE = re.compile("[\U0001F491\U0001F48F\U0001F46B]")  # 💑 💏 �
 _FAMILY = {"family", "familia", "famille", "familie", "famiglia", "familj", "rodzina", "семья"}
 _HAN_COMPOUND_SURNAMES = {"欧阳", "司马", "诸葛", "上官", "司徒", "东方", "皇甫", "令狐", "慕容", "夏侯", "尉迟", "公孙",
                           "歐陽", "諸葛", "司馬", "東方", "長孫", "宇文"}
-_ANY_CUE = frozenset(_BUSINESS | _TITLES_F | _TITLES_M | _HONORIFICS | _WORDS_F | _WORDS_M | _TITLES_NEUTRAL
+_ANY_CUE = frozenset(_BUSINESS | _BUSINESS_BEFORE_PARTICLE | _TITLES_F | _TITLES_M | _HONORIFICS | _WORDS_F | _WORDS_M | _TITLES_NEUTRAL
                      | _PRONOUN_WORDS | _FAMILY)
 _LOGOGRAPHIC = ("han", "kana", "hangul")
 _CAMEL_WORD = re.compile(r"(?<![A-Za-z])[A-Z][a-z]+(?:[A-Z][a-z]+)+(?![A-Za-z])")
@@ -195,12 +230,17 @@ def _lookup_token(tok: str, table: dict[str, float]) -> float | None:
             v = table.get(nk)
             if v is not None:
                 return v
+        sk_script = nn.skeleton_script(tok)
+        if sk_script is not None:
+            return _skeleton_llr(tok, sk_script, table)
     k = _key(tok)
     if len(k) < 2:
         return None
     v = table.get(k)
     if v is None:
         v = rare_llr(k)
+        if v is not None:
+            v = _T.rare_llr if v > 0 else -_T.rare_llr
     if v is None and "-" in tok:  # hyphenated given name: first part
         first = _key(tok.split("-")[0])
         if len(first) >= 2:
@@ -208,6 +248,31 @@ def _lookup_token(tok: str, table: dict[str, float]) -> float | None:
     if v is None and not tok.isascii() and k.endswith("iya"):  # Cyrillic -ия read "iya"; Latin usage "ia"
         v = table.get(k[:-3] + "ia")
     return v
+
+
+def _skeleton_llr(tok: str, script: str, table: dict[str, float]) -> float | None:
+    """Evidence for a token in Arabic, Hebrew, Indic or Thai script that the native keys lack.
+
+    Indic and Thai transliterations spell most vowels ("प्रिया" -> "priya"), so the folded
+    key is looked up first; Arabic and Hebrew ones do not ("محمد" -> "mhmd", which as a
+    Latin key would be noise). Then the consonant skeleton (``names.skeleton_keys``) in
+    that script's skeleton table; several keys (Hebrew vav) must agree.
+    """
+    if script in ("indic", "thai"):
+        k = _key(tok)
+        if len(k) >= 2:
+            v = table.get(k)
+            if v is None and script == "indic":  # a Thai transliteration lacks the unwritten
+                v = rare_llr(k)                  # vowels: its key would hit one-off records at random
+                if v is not None:
+                    v = _T.rare_llr if v > 0 else -_T.rare_llr
+            if v is not None:
+                return v
+    sk = load_skeletons()[script]
+    vals = [sk[k] for k in nn.skeleton_keys(tok) if k in sk]
+    if not vals or (min(vals) < 0 < max(vals)):
+        return None
+    return min(vals, key=abs)
 
 
 def _segment_prefix(chunk: str, table: dict[str, float], strip: int = 2) -> float | None:
@@ -230,7 +295,7 @@ def _segment_prefix(chunk: str, table: dict[str, float], strip: int = 2) -> floa
     found = []
     for end in range(min(len(chunk), 12), 2, -1):
         v = table.get(chunk[:end])
-        if v is not None and abs(v) >= _MIN_LOGODDS:
+        if v is not None and abs(v) >= _T.cut:
             found.append((end, v))
     if not found:
         return None
@@ -257,7 +322,7 @@ def _username_llr(username: str | None, table: dict[str, float],
     the display name ("mystic_cactus_66"): None.
     Without a display name, two or more separated chunks ("anna.smith_9") are read
     like the display name "Anna Smith" (full weight); a single or glued chunk
-    counts half (``USERNAME_WEIGHT``), and a glued one is segmented by its known
+    counts ``Tuning.username_weight``, and a glued one is segmented by its known
     name prefixes (``_segment_prefix``); a handle with no name but a gendered word
     ("proud_mom") gives ±WORD_LLR. Business and family handles ("smithfamily"): None.
     """
@@ -294,13 +359,13 @@ def _handle_name_llr(chunks: list[str], table: dict[str, float],
         return None
     ch = named[0]
     v = table.get(ch)
-    if v is None or abs(v) < _MIN_LOGODDS:  # a lone pinyin given name, as in the display-name path
+    if v is None or abs(v) < _T.cut:  # a lone pinyin given name, as in the display-name path
         syl = syllable_llr(ch)
         if syl is not None:
             v = (v or 0.0) + syl
     if v is None:
         v = _segment_prefix(ch, table)
-    return (v, USERNAME_WEIGHT) if v is not None else None
+    return (v, _T.username_weight) if v is not None else None
 
 
 def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | None, str]:
@@ -312,6 +377,7 @@ def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | N
     name_llr = None
     name_src = "first_name"
     used_mid = False
+    names = _given_first(names, table)
     cn = _chinese_given(names)
     if cn is not None:
         return cn, "first_name"
@@ -320,18 +386,18 @@ def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | N
         mid = names[1] if len(names) >= 3 and names[1] else ""
         if mid:  # first + middle compound ("jean paul", "shao qing"); fallback to the first name
             comp = table.get(_key(first + mid))
-            if comp is not None and abs(comp) >= _MIN_LOGODDS:
+            if comp is not None and abs(comp) >= _T.cut:
                 name_llr, used_mid = comp, True
         if name_llr is None:
             name_llr = _lookup_token(first, table)
-        if (name_llr is None or abs(name_llr) < _MIN_LOGODDS) and len(names) == 1 and (
+        if (name_llr is None or abs(name_llr) < _T.cut) and len(names) == 1 and (
                 first.isascii() or nn.script_of(first) == "latin"):
             # a lone romanised given name of two pinyin syllables ("xiaoming", "xiao-ming"):
             # syllable model added to whatever (weak) evidence the whole name has
             syl = syllable_llr(_key(first))
             if syl is not None:
                 name_llr = (name_llr or 0.0) + syl
-        if (name_llr is None or abs(name_llr) < _MIN_LOGODDS) and mid and not used_mid:
+        if (name_llr is None or abs(name_llr) < _T.cut) and mid and not used_mid:
             m = _lookup_token(mid, table)  # the middle name as further evidence ("kim marie")
             if m is not None:
                 name_llr = (name_llr or 0.0) + m
@@ -341,17 +407,69 @@ def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | N
                 name_llr = _lookup_token(mid, table)
                 name_src = "middle_name"
                 break
+    if name_llr is not None and _east_asian(names):
+        name_llr = max(-_T.east_asian_cap, min(_T.east_asian_cap, name_llr * _T.east_asian_scale))
     return name_llr, name_src
 
 
+def _given_first(names: list[str], table: dict[str, float]) -> list[str]:
+    """The name tokens with the given name first, for the two orders read here:
+
+    * romanised Korean written family name first: a Korean family name, then a
+      two-syllable Korean given name, as one token or two ("Park Minji", "park.min.ji",
+      "Kim Ji-won") -> "Minji ... Park";
+    * a family name first (``wilson.emma``, "Roberts Kelly"): the first token is borne as a
+      family name ``Tuning.surname_margin`` (log ratio) more often than as a given name in
+      the US census, and the last is not, and is a confident given name.
+    Anything else is returned unchanged.
+    """
+    toks = [t for t in names if t]
+    if len(toks) < 2 or len(toks) > 3 or not all(t.isascii() or nn.script_of(t) == "latin" for t in toks):
+        return names
+    keys = [_key(t) for t in toks]
+    first, last = keys[0], keys[-1]
+    if first in origin.KOREAN_SURNAMES and last not in origin.KOREAN_SURNAMES:
+        given = "".join(keys[1:])
+        if origin.korean_given(given) and (len(toks) == 2 or len(keys[1]) <= 3):
+            return toks[1:] + toks[:1]
+    if len(toks) == 2 and last not in origin.CHINESE_SURNAMES:
+        v = table.get(last)
+        if (v is not None and abs(v) >= _T.cut and surname_ratio(first) >= _T.surname_margin
+                and surname_ratio(last) == 0.0):
+            return toks[::-1]
+    return names
+
+
+def _east_asian(names: list[str]) -> bool:
+    """True for a romanised Chinese or Korean name read from the table: a Chinese or Korean
+    family name last and a syllabic given name first ("ji hyun jang", "yu chen") that
+    nam_dict does not know confidently."""
+    toks = [t for t in names if t]
+    if len(toks) < 2:
+        return False
+    last, first = _key(toks[-1]), _key(toks[0])
+    if last not in origin.CHINESE_SURNAMES and last not in origin.KOREAN_SURNAMES:
+        return False
+    if not (first in _syllables() or first in origin.korean_syllables() or origin.korean_given(first)
+            or syllable_llr(first) is not None):
+        return False
+    known = load_source("namdict_names.tsv.gz").get(first)
+    return known is None or abs(known) < _T.cut
+
+
 def _opposite(a: str, b: str) -> bool:
-    """True if tokens ``a`` and ``b`` are both confident given names of opposite genders in
-    nam_dict, a dictionary of given names only (the summed table also holds surnames that
-    babies were given, such as "smith" or "lopez")."""
+    """True if tokens ``a`` and ``b`` are given names of opposite genders: both in nam_dict, a
+    dictionary of given names only (the summed table also holds surnames that babies were
+    given, such as "smith" or "lopez"), with opposite directions there, and each read
+    confidently (at the answer cut) by the whole table in that direction."""
     given = load_source("namdict_names.tsv.gz")
-    va, vb = given.get(_key(a)), given.get(_key(b))
-    return (va is not None and vb is not None and abs(va) >= _MIN_LOGODDS and abs(vb) >= _MIN_LOGODDS
-            and (va > 0) != (vb > 0))
+    ka, kb = _key(a), _key(b)
+    ga, gb = given.get(ka), given.get(kb)
+    if ga is None or gb is None or (ga > 0) == (gb > 0):
+        return False
+    table = load_table()  # the direction is nam_dict's, the strength the whole table's ("juan", "maria")
+    va, vb = table.get(ka, 0.0), table.get(kb, 0.0)
+    return abs(va) >= _T.cut and abs(vb) >= _T.cut and (va > 0) == (ga > 0) and (vb > 0) == (gb > 0)
 
 
 def _couple_emoji(raw: str) -> bool:
@@ -449,7 +567,7 @@ def _chinese_given(names: list[str]) -> float | None:
     else:
         return None
     known = load_source("namdict_names.tsv.gz").get(given)
-    if known is not None and abs(known) >= _MIN_LOGODDS:
+    if known is not None and abs(known) >= _T.cut:
         return None  # a given name nam_dict knows ("sean", "anna"), not two syllables
     return syllable_llr(given)
 
@@ -458,9 +576,15 @@ def _chinese_given(names: list[str]) -> float | None:
 def _load_all() -> dict[str, float]:
     """Load every lookup file on the first call (one pause of about a second per process,
     not one per kind of name); returns the main table."""
+    global _T
     load_source("namdict_names.tsv.gz")
     load_syllables()
     load_rare()
+    load_surnames()
+    load_skeletons()
+    origin.korean_syllables()
+    if _T is None:
+        _T = _Active(load_tuning())
     return load_table()
 
 
@@ -513,6 +637,8 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             continue
         if key in _BUSINESS:
             return _UNKNOWN["business"]
+        if key in _BUSINESS_BEFORE_PARTICLE and i + 2 < len(tokens) and tokens[i + 1] in _PARTICLES:
+            return _UNKNOWN["business"]
         if t in _COUPLE and (names or title) and i + 1 < len(tokens):  # "Anna & Tom", "Mr & Mrs Smith"
             return _UNKNOWN["couple"]
         if (t in _COUPLE_MAYBE and i == 1 and len(tokens) == 3 and f"{t}." not in lower
@@ -554,7 +680,7 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
         parts.append((name_llr, name_src))
     total = title + pron + word + (name_llr or 0.0)
     user_llr = None
-    if -_MIN_LOGODDS < total < _MIN_LOGODDS and username:
+    if -_T.cut < total < _T.cut and username:
         u = _username_llr(username, table, [nn.fold_key(x) if x else "" for x in names])
         if u is not None:
             user_llr = u[1] * u[0]
@@ -562,11 +688,11 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             total += user_llr
     if not tokens and user_llr is None and pron == 0.0:
         return _UNKNOWN["not_found" if nn.split_username(username) else "empty"]
-    if pron and (total - pron) * pron < -_MIN_LOGODDS * PRONOUN_LLR:
+    if pron and (total - pron) * pron < -_T.cut * PRONOUN_LLR:
         # "Michael (she/her)", or "Jessica, Liam's mom (he/him)": a pronoun set against
         # confident other evidence may be the person's or someone else's: unknown
         return _UNKNOWN["ambiguous"]
-    if -_MIN_LOGODDS < total < _MIN_LOGODDS:
+    if -_T.cut < total < _T.cut:
         return _UNKNOWN["ambiguous" if (name_llr is not None or user_llr is not None) else "not_found"]
     female = total > 0
     source = (max(parts) if female else min(parts))[1]  # the strongest evidence for the answer

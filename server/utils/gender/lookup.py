@@ -4,6 +4,8 @@ Files (built by ``scripts/build_gender_table.py``; see README.md for sources and
   open_names.tsv.gz     WGND 2.0 + US SSA evidence     (CC BY 4.0 / public domain)
   namdict_names.tsv.gz  nam_dict.txt evidence            (GNU FDL 1.2+)
   wgnd_rare.bin.gz      WGND-only rare names as hashes   (CC BY 4.0), see ``load_rare``
+  census_surnames.tsv.gz US 2020 census family vs given name bearers (public domain), ``load_surnames``
+  skeletons.json.gz     consonant skeletons for Arabic, Hebrew, Indic, Thai script names, ``load_skeletons``
 Each is gzip text: one ``#`` licence line, a header ``key<TAB>llr_female``, then rows.
 ``key`` is ``names.fold_key`` (ASCII letters) or ``native_key`` (Hangul,
 Cyrillic, ... as written); ``llr_female`` is a log-likelihood ratio in nats
@@ -119,6 +121,36 @@ def rare_llr(key: str) -> float | None:
     if i < len(m) and m[i] == h:
         return lm
     return None
+
+
+SURNAME_FILE = "census_surnames.tsv.gz"
+
+
+@functools.lru_cache(maxsize=1)
+def load_surnames() -> dict[str, float]:
+    """Key -> log ratio (nats, > 0) of family-name to given-name bearers in the US 2020
+    census (US Census Bureau, public domain), for keys borne more often as a family name
+    ("wilson" 3.0, "kim" 0.6); a key not in the file is borne more often as a given name
+    or is in neither census table. About 75k keys."""
+    return dict(_rows(SURNAME_FILE))
+
+
+def surname_ratio(key: str) -> float:
+    """``load_surnames()[key]``, or 0.0 for a key not in the file (see there)."""
+    return load_surnames().get(key, 0.0)
+
+
+SKELETON_FILE = "skeletons.json.gz"
+
+
+@functools.lru_cache(maxsize=1)
+def load_skeletons() -> dict[str, dict[str, float]]:
+    """Script ("arabic", "hebrew", "indic", "thai") -> consonant skeleton -> log-odds "female"
+    (nats). Built from the Latin names nam_dict records for the countries writing the script
+    (Thai: the whole open table), where all names of a skeleton agree; see
+    ``names.consonant_skeleton`` and ``scripts/build_gender_table.py``."""
+    with gzip.open(os.path.join(_DIR, SKELETON_FILE), "rt", encoding="utf-8") as fh:
+        return json.load(fh)["tables"]
 
 
 SYLLABLE_FILE = "pinyin_syllables.json"
