@@ -117,6 +117,8 @@ _TITLES_NEUTRAL = {"dr", "prof", "professor", "doctor", "rev", "ing", "eng", "ma
                    "by", "official", "team", "fan", "fans", "de", "van", "von", "der", "da", "di", "del",
                    "la", "le", "mx", "sgt", "capt", "st", "saint", "rn", "jr", "sr.", "just", "simply", "hello",
                    "love", "lil", "little", "only"}
+# Lead-in words ("I'm Anna", "Hey it's Tom") are skipped only before the name.
+_LEAD_INS = frozenset({"the", "its", "im", "iam", "i", "am", "hi", "hey", "hello", "just", "simply", "by"})
 _WORDS_F = {"mom", "mum", "mama", "mami", "mommy", "mummy", "momma", "wife", "girl", "girly", "gal", "queen",
             "princess", "sister", "sis", "daughter", "grandma", "granny", "nana", "auntie", "aunt", "mother",
             "woman", "wifey", "bride", "goddess", "babygirl", "mamma", "madre", "mutter", "femme", "girls",
@@ -381,6 +383,9 @@ def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | N
     cn = _chinese_given(names)
     if cn is not None:
         return cn, "first_name"
+    ko = _korean_given(names)
+    if ko is not None:
+        return max(-_T.east_asian_cap, min(_T.east_asian_cap, ko * _T.east_asian_scale)), "first_name"
     if names and names[0]:
         first = names[0]
         mid = names[1] if len(names) >= 3 and names[1] else ""
@@ -423,33 +428,57 @@ def _given_first(names: list[str], table: dict[str, float]) -> list[str]:
       the US census, and the last is not, and is a confident given name.
     Anything else is returned unchanged.
     """
-    toks = [t for t in names if t]
-    if len(toks) < 2 or len(toks) > 3 or not all(t.isascii() or nn.script_of(t) == "latin" for t in toks):
+    toks = [t for t in names if t] if "" in names else names
+    if not 2 <= len(toks) <= 3 or not (toks[0].isascii() or nn.script_of(toks[0]) == "latin"):
         return names
-    keys = [_key(t) for t in toks]
-    first, last = keys[0], keys[-1]
-    if first in origin.KOREAN_SURNAMES and last not in origin.KOREAN_SURNAMES:
+    first, last = _key(toks[0]), _key(toks[-1])
+    if first in origin.KOREAN_SURNAMES:
+        keys = [_key(t) for t in toks]
         given = "".join(keys[1:])
-        if origin.korean_given(given) and (len(toks) == 2 or len(keys[1]) <= 3):
-            return toks[1:] + toks[:1]
-    if len(toks) == 2 and last not in origin.CHINESE_SURNAMES:
+        if origin.korean_given(given):
+            if last not in origin.KOREAN_SURNAMES:
+                return toks[1:] + toks[:1]
+            # "Park Hye Jin" or "Ha Lim Oh": both ends are family names; the Korean records
+            # know only one of the two given names
+            kr = origin.korean_romanised()
+            if len(toks) == 3 and given in kr and keys[0] + keys[1] not in kr:
+                return toks[1:] + toks[:1]
+    if len(toks) == 2 and surname_ratio(first) >= _T.surname_margin and last not in origin.CHINESE_SURNAMES:
         v = table.get(last)
-        if (v is not None and abs(v) >= _T.cut and surname_ratio(first) >= _T.surname_margin
-                and surname_ratio(last) == 0.0):
+        if v is not None and abs(v) >= _T.cut and surname_ratio(last) == 0.0:
             return toks[::-1]
     return names
+
+
+def _korean_given(names: list[str]) -> float | None:
+    """Log-odds for a romanised Korean name from the Korean records' own spellings
+    (``origin.korean_romanised``), or None if it is not one or they lack its given name.
+
+    A Korean name here is a Korean family name last and a two-syllable Korean given name
+    before it, as one token or two ("jihyun kim", "ji hyun kim", "ji-hyun kim"). The
+    folded Latin table mixes every language's use of the same letters ("hyungsoon" female
+    there, 형순 male in the Korean records), so the Korean records decide.
+    """
+    toks = [t for t in names if t] if "" in names else names
+    if not 2 <= len(toks) <= 3 or _key(toks[-1]) not in origin.KOREAN_SURNAMES or not all(t.isascii() for t in toks):
+        return None
+    given = "".join(_key(t) for t in toks[:-1])
+    if not origin.korean_given(given):
+        return None
+    return origin.korean_romanised().get(given)
 
 
 def _east_asian(names: list[str]) -> bool:
     """True for a romanised Chinese or Korean name read from the table: a Chinese or Korean
     family name last and a syllabic given name first ("ji hyun jang", "yu chen") that
     nam_dict does not know confidently."""
-    toks = [t for t in names if t]
+    toks = [t for t in names if t] if "" in names else names
     if len(toks) < 2:
         return False
-    last, first = _key(toks[-1]), _key(toks[0])
+    last = _key(toks[-1])
     if last not in origin.CHINESE_SURNAMES and last not in origin.KOREAN_SURNAMES:
         return False
+    first = _key(toks[0])
     if not (first in _syllables() or first in origin.korean_syllables() or origin.korean_given(first)
             or syllable_llr(first) is not None):
         return False
@@ -583,6 +612,7 @@ def _load_all() -> dict[str, float]:
     load_surnames()
     load_skeletons()
     origin.korean_syllables()
+    origin.korean_romanised()
     if _T is None:
         _T = _Active(load_tuning())
     return load_table()
@@ -660,6 +690,9 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             continue
         if key in _WORDS_M:
             word = -WORD_LLR
+            continue
+        if key in _LEAD_INS and names and t.isascii():  # "Hyungsoon Im": a family name after the name
+            names.append(t)
             continue
         if key in _TITLES_NEUTRAL or key in _PRONOUN_WORDS and len(tokens) > 1:
             continue
