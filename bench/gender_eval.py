@@ -122,15 +122,18 @@ def speed(fns: dict, names: list[str], rounds: int = 15) -> dict[str, float]:
     return {label: len(names) / t for label, t in best.items()}
 
 
+STANDIN_ACCOUNTS = ("nike", "natgeo", "cristiano", "selenagomez", "therock", "kyliejenner", "arianagrande",
+                    "leomessi", "beyonce", "kimkardashian", "justinbieber", "taylorswift", "jlo", "virat.kohli",
+                    "nasa", "bbcnews", "vogue", "gymshark", "sephora", "fcbarcelona")
+
+
 def standin(accounts: int, count: int, gg) -> dict[str, float] | None:
     try:
         from standins.followers import generate_followers
     except ImportError as e:  # pragma: no cover - depends on the stand-in landing
         print(f"stand-in: SKIPPED ({e}); standins.followers.generate_followers not available")
         return None
-    names = ["nike", "natgeo", "cristiano", "selenagomez", "therock", "kyliejenner", "arianagrande",
-             "leomessi", "beyonce", "kimkardashian", "justinbieber", "taylorswift", "jlo", "virat.kohli",
-             "nasa", "bbcnews", "vogue", "gymshark", "sephora", "fcbarcelona"][:accounts]
+    names = STANDIN_ACCOUNTS[:accounts]
     rows = [f for a in names for f in generate_followers(a, count)]
     result = None
     for label, fn in (("ours", ours), ("gender-guesser", gg)):

@@ -451,6 +451,43 @@ def skeleton_tables(by_country, open_rows) -> dict[str, dict[str, float]]:
     return out
 
 
+SUFFIX_LENGTHS = (2, 3, 4, 5)
+SUFFIX_MIN_NAMES = 30
+
+
+def suffix_model(open_rows, nd_rows, rare, common) -> dict:
+    """Name endings -> [female names, male names] over every gendered key of the sources.
+
+    Each key counts once, labelled by the sign of its table log-odds (|llr| >= 2, i.e. a
+    posterior of 0.88 or more) or, for WGND-only one-off records, by their share. Endings of
+    2 to 5 letters seen on at least ``SUFFIX_MIN_NAMES`` names are kept. Common English words
+    (``common_words``) are stored as CRC32 hashes so the runtime never guesses a gender for
+    them from their ending. The runtime weight is chosen by cross-validation
+    (``Tuning.suffix_weight``).
+    """
+    import zlib
+
+    labels: dict[str, int] = {}
+    for k, (s_, c, _, _) in rare.items():
+        if len(k) >= 4:
+            labels[k] = 1 if s_ / c >= 0.5 else 0
+    for rows in (nd_rows, open_rows):
+        for k, v in rows.items():
+            if len(k) >= 4 and k.isascii() and k.isalpha() and abs(v) >= 2:
+                labels[k] = 1 if v > 0 else 0
+    cnt: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    for k, y in labels.items():
+        for n in SUFFIX_LENGTHS:
+            if len(k) > n:
+                cnt[k[-n:]][0 if y else 1] += 1
+    tot = [sum(labels.values()), len(labels) - sum(labels.values())]
+    kept = {s_: c for s_, c in sorted(cnt.items()) if c[0] + c[1] >= SUFFIX_MIN_NAMES}
+    return {"licence": "Derived from WIPO WGND 2.0 (CC BY 4.0), US SSA (public domain), nam_dict.txt (GNU FDL 1.2+)",
+            "doc": "ending -> [female names, male names]; totals = all names counted", "totals": tot,
+            "lengths": list(SUFFIX_LENGTHS), "suffixes": kept,
+            "common_words_crc32": sorted({zlib.crc32(w.encode()) for w in common})}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "server", "utils", "gender", "data"))
@@ -580,6 +617,12 @@ def main() -> None:
                               "tables": {s_: {k: round(v, 2) for k, v in sorted(t.items())} for s_, t in sk.items()}},
                              sort_keys=True).encode("utf-8"))
     print(f"wrote {path}: " + ", ".join(f"{s_} {len(t)}" for s_, t in sk.items()), file=sys.stderr)
+    sm = suffix_model(open_rows, nd_rows, rare, common)
+    path = os.path.join(args.out, "suffixes.json.gz")
+    with gzip.GzipFile(path, "wb", mtime=0) as raw:
+        raw.write(json.dumps(sm, sort_keys=True).encode("utf-8"))
+    print(f"wrote {path}: {len(sm['suffixes'])} endings over {sum(sm['totals'])} names, "
+          f"{os.path.getsize(path) / 1e6:.2f} MB", file=sys.stderr)
     with open(os.path.join(args.out, "pinyin_syllables.json"), "w") as fh:
         json.dump(syllable_model(), fh, indent=0, sort_keys=True)
     with open(os.path.join(args.out, "calibration.json"), "w") as fh:

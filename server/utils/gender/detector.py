@@ -13,15 +13,27 @@ Evidence is added as log-odds (nats) of "female":
   name      per-name log-likelihood ratios from ``lookup`` (WGND 2.0, US SSA,
             nam_dict; each source calibrated against the others, see
             ``scripts/build_gender_table.py``); a romanised Chinese name (pinyin family
-            name + two-syllable given name) is read by the pinyin syllable model only;
+            name + two-syllable given name) is read by the pinyin syllable model only, a
+            romanised Korean one from the Korean records' Hangul names
+            (``origin.korean_romanised``); other Chinese/Korean table evidence is scaled
+            and capped (``Tuning.east_asian_scale`` / ``east_asian_cap``); names known
+            only as one-off WGND records weigh ``Tuning.rare_llr``; a given name in no
+            source, its ending (``Tuning.suffix_weight``); Arabic, Hebrew, Indic and Thai
+            script names not in the native keys, by consonant skeleton (``_skeleton_llr``);
   pronoun   a "(she/her)" / "he/him" set: ±PRONOUN_LLR (they/them or mixed sets: 0);
             a set against confident other evidence ("Michael (she/her)") gives unknown;
   title     Mrs/Ms/Miss/Lady... or Mr/Sir/...: ±TITLE_LLR;
   word      gendered words (mom, wife, queen / dad, husband, king ...): ±WORD_LLR.
+Name order: a family name first is moved last when the US census has it far more often
+as a family name (``wilson.emma``; ``Tuning.surname_margin``), as is a Korean family name
+before a Korean given name ("Park Minji") (``_given_first``). Every tunable value is in
+``data/tuning.json``, chosen by cross-validation (``bench/gender_cv.py``); ``use_tuning``
+installs another set (for that cross-validation).
 The answer is given only when the posterior reaches ``Tuning.min_probability``; business
 or organisation words, couples and families give unknown: "Anna & Tom", "Mr & Mrs
 Smith", "Smith Family", and, when both names are confident given names of opposite
-genders, "Anna 💑 Tom", "Anna y Carlos", "Anna x Tom". "Name | Tattoo Artist"
+genders, "Anna 💑 Tom", "Anna y Carlos", "Juan y María", "Anna x Tom"; shops named after a
+person in other languages ("Loja da Maria", "Chez Marie", "Casa de Ana"). "Name | Tattoo Artist"
 (or "•"): only the first segment is read as the name. After a title ("Mrs. Thompson",
 "Dr Reinhardt") a single remaining token is a surname. Camel-case words are split
 ("MariaGarcia") unless the whole word is a name ("DeShawn"). Names in Han characters
@@ -44,8 +56,9 @@ from typing import NamedTuple
 
 from server.utils.gender import names as nn
 from server.utils.gender import origin
-from server.utils.gender.lookup import (load_rare, load_skeletons, load_source, load_surnames, load_syllables,
-                                         load_table, rare_llr, surname_ratio, syllable_llr)
+from server.utils.gender.lookup import (is_common_word, load_rare, load_skeletons, load_source, load_surnames, load_syllables,
+                                         load_suffixes, load_table, rare_llr, suffix_llr, surname_ratio,
+                                         syllable_llr)
 from server.utils.gender.tuning import Tuning, load_tuning
 
 PRONOUN_LLR = 3.0   # self-declared, but may be decorative: ~95 % alone
@@ -66,6 +79,7 @@ class _Active:
         self.east_asian_scale = t.east_asian_scale
         self.east_asian_cap = t.east_asian_cap
         self.surname_margin = t.surname_margin
+        self.suffix_weight = t.suffix_weight
 
 
 _T: _Active = None  # type: ignore[assignment]  # set on the first call (_load_all) or by use_tuning
@@ -249,6 +263,10 @@ def _lookup_token(tok: str, table: dict[str, float]) -> float | None:
             v = table.get(first)
     if v is None and not tok.isascii() and k.endswith("iya"):  # Cyrillic -ия read "iya"; Latin usage "ia"
         v = table.get(k[:-3] + "ia")
+    if v is None and _T.suffix_weight and "-" not in tok:  # a name in no source: its ending
+        v = suffix_llr(k)
+        if v is not None:
+            v *= _T.suffix_weight
     return v
 
 
@@ -354,7 +372,14 @@ def _handle_name_llr(chunks: list[str], table: dict[str, float],
         chunks = [ch for ch in chunks if ch not in display]
     named = [ch for ch in chunks if ch not in _ANY_CUE and ch not in _USERNAME_PREFIXES]  # "dad_life": no name
     if len(named) >= 2:
-        names = [ch if len(ch) >= 2 else "" for ch in named]
+        # in the given-name order (``_given_first``: "smith.anna" -> anna, smith), a common
+        # English word before the family-name slot is no name ("brave.shadow") unless nam_dict,
+        # a dictionary of given names, has it ("grace.hill", "mark_stone", "kim.marie.jones")
+        given = load_source("namdict_names.tsv.gz")
+        named = _given_first([ch if len(ch) >= 2 else "" for ch in named], table)
+        last = len(named) - 1
+        names = [ch if i == last or not ch or ch in given or not is_common_word(ch) else ""
+                 for i, ch in enumerate(named)]
         v, _ = _name_evidence(names, table)
         return (v, 1.0) if v is not None else None
     if not named or len(named[0]) < 3:
@@ -611,6 +636,7 @@ def _load_all() -> dict[str, float]:
     load_rare()
     load_surnames()
     load_skeletons()
+    load_suffixes()
     origin.korean_syllables()
     origin.korean_romanised()
     if _T is None:

@@ -5,6 +5,7 @@ Files (built by ``scripts/build_gender_table.py``; see README.md for sources and
   namdict_names.tsv.gz  nam_dict.txt evidence            (GNU FDL 1.2+)
   wgnd_rare.bin.gz      WGND-only rare names as hashes   (CC BY 4.0), see ``load_rare``
   census_surnames.tsv.gz US 2020 census family vs given name bearers (public domain), ``load_surnames``
+  suffixes.json.gz      name endings -> gender counts, ``load_suffixes``
   skeletons.json.gz     consonant skeletons for Arabic, Hebrew, Indic, Thai script names, ``load_skeletons``
 Each is gzip text: one ``#`` licence line, a header ``key<TAB>llr_female``, then rows.
 ``key`` is ``names.fold_key`` (ASCII letters) or ``native_key`` (Hangul,
@@ -24,6 +25,7 @@ import functools
 import gzip
 import itertools
 import json
+import math
 import os
 import sys
 import zlib
@@ -151,6 +153,44 @@ def load_skeletons() -> dict[str, dict[str, float]]:
     ``names.consonant_skeleton`` and ``scripts/build_gender_table.py``."""
     with gzip.open(os.path.join(_DIR, SKELETON_FILE), "rt", encoding="utf-8") as fh:
         return json.load(fh)["tables"]
+
+
+SUFFIX_FILE = "suffixes.json.gz"
+
+
+@functools.lru_cache(maxsize=1)
+def load_suffixes() -> tuple[dict[str, float], frozenset[int], tuple[int, ...]]:
+    """Name-ending model: (ending -> log-odds "female" in nats, CRC32 hashes of common English
+    words, ending lengths longest first). An ending's log-odds is the class-balanced ratio of
+    the female and male source names carrying it (add-one), e.g. "-ko" female, "-toshi" male;
+    see ``scripts/build_gender_table.py`` (``suffix_model``)."""
+    with gzip.open(os.path.join(_DIR, SUFFIX_FILE), "rt", encoding="utf-8") as fh:
+        m = json.load(fh)
+    tf, tm = m["totals"]
+    llr = {s: math.log((f + 1) / tf) - math.log((c + 1) / tm) for s, (f, c) in m["suffixes"].items()}
+    return llr, frozenset(m["common_words_crc32"]), tuple(sorted(m["lengths"], reverse=True))
+
+
+def is_common_word(key: str) -> bool:
+    """True if ``key`` is a common English word (wordfreq 3.1.1, Zipf >= 4; stored as CRC32
+    hashes in ``suffixes.json.gz``): "brave", "shadow", "savage"."""
+    return zlib.crc32(key.encode()) in load_suffixes()[1]
+
+
+def suffix_llr(key: str) -> float | None:
+    """Log-odds "female" from the longest known ending (2-5 letters) of ``key`` (ASCII, >= 4
+    letters, not a common English word), or None."""
+    if len(key) < 4:
+        return None
+    llr, common, lengths = load_suffixes()
+    if zlib.crc32(key.encode()) in common:
+        return None
+    for n in lengths:
+        if len(key) > n:
+            v = llr.get(key[-n:])
+            if v is not None:
+                return v
+    return None
 
 
 SYLLABLE_FILE = "pinyin_syllables.json"

@@ -21,6 +21,8 @@ Fields
 ``surname_margin``   log ratio (nats) of US-census surname bearers to given-name
                      bearers above which a leading token is read as a family name
                      (``wilson.emma``); ``names.surname_ratio``.
+``suffix_weight``    weight (0-1) of the name-ending model (``lookup.suffix_llr``) for a
+                     given name in no source ("Munetoshi", "Shiriki"); 0 turns it off.
 Raises ``FileNotFoundError`` / ``KeyError`` if the file is missing or incomplete.
 """
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Tuning(NamedTuple):
     east_asian_scale: float
     east_asian_cap: float
     surname_margin: float
+    suffix_weight: float
 
     @property
     def cut(self) -> float:
