@@ -15,7 +15,8 @@ Every field of ``server.utils.gender.tuning.Tuning`` is chosen here, nothing by 
    worst fold, estimate what the chosen rule gives on names it has not been tuned on.
 3. The shipped values are the same rule applied to all folds at once.
 Display-name names (clean ``full_name``) choose ``min_probability``, ``rare_llr``,
-``east_asian_scale``, ``east_asian_cap``, ``surname_margin`` and ``suffix_weight``; with those fixed, ``username_weight`` is chosen
+``east_asian_scale``, ``east_asian_cap``, ``surname_margin``, ``suffix_weight`` and
+``pinyin_scale``; with those fixed, ``username_weight`` is chosen
 by the same rule on the same names written as usernames (``tests/gender_decorate.py``,
 kind ``username``; only lone and glued handles use it), with the wrong-answer bounds set
 0.01 (union) and 0.015 (each fold) above the clean names' rate at the chosen values.
@@ -45,11 +46,12 @@ from gender_eval import DEV, metrics  # noqa: E402
 
 GRID = {
     "min_probability": (0.72, 0.75, 0.78, 0.80, 0.85),
-    "rare_llr": (0.5, 1.0, 1.5, 2.0, 4.0),
+    "rare_llr": (1.0, 2.0, 4.0),
     "east_asian_scale": (0.25, 0.5, 1.0),
     "east_asian_cap": (1.0, 1.5, 99.0),
     "surname_margin": (1.5, 3.0),
     "suffix_weight": (0.0, 0.5, 1.0),
+    "pinyin_scale": (1.0, 1.25, 1.5),
 }
 USERNAME_GRID = (0.25, 0.5, 0.75, 1.0)
 _G = {"female": "f", "male": "m", "unknown": "u"}

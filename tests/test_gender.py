@@ -615,3 +615,22 @@ def test_cross_validation_choice_rule():
     assert choose(preds, truth, fold, {0, 1, 2, 3}, args) == ("cautious",)
     args = argparse.Namespace(max_wrong=0.2, wrong_budget=0.2)
     assert choose(preds, truth, fold, {0, 1, 2, 3}, args) == ("bold",)
+
+
+def test_name_endings_only_for_names_in_no_source():
+    from server.utils.gender.lookup import is_common_word, load_table, suffix_llr
+
+    assert is_common_word("gaming") and suffix_llr("gaming") is None  # a common word is no name
+    assert suffix_llr("abc") is None  # too short to have a known ending
+    assert "munetoshi" not in load_table() and suffix_llr("munetoshi") is not None
+
+
+@pytest.mark.parametrize("handle", ["brave.shadow", "its.brave.shadow.403", "dark.shadow_22", "golden.hour.99"])
+def test_handles_of_common_words_have_no_given_name(handle):
+    assert detect_gender("", handle).gender == "unknown"
+
+
+@pytest.mark.parametrize("handle,expected", [("grace.hill", "female"), ("mark_stone", "male"),
+                                             ("rose.garden", "female"), ("smith.anna", "female")])
+def test_handles_with_names_that_are_also_words(handle, expected):
+    assert g("", handle) == expected

@@ -80,6 +80,7 @@ class _Active:
         self.east_asian_cap = t.east_asian_cap
         self.surname_margin = t.surname_margin
         self.suffix_weight = t.suffix_weight
+        self.pinyin_scale = t.pinyin_scale
 
 
 _T: _Active = None  # type: ignore[assignment]  # set on the first call (_load_all) or by use_tuning
@@ -387,7 +388,7 @@ def _handle_name_llr(chunks: list[str], table: dict[str, float],
     ch = named[0]
     v = table.get(ch)
     if v is None or abs(v) < _T.cut:  # a lone pinyin given name, as in the display-name path
-        syl = syllable_llr(ch)
+        syl = _pinyin(ch)
         if syl is not None:
             v = (v or 0.0) + syl
     if v is None:
@@ -424,7 +425,7 @@ def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | N
                 first.isascii() or nn.script_of(first) == "latin"):
             # a lone romanised given name of two pinyin syllables ("xiaoming", "xiao-ming"):
             # syllable model added to whatever (weak) evidence the whole name has
-            syl = syllable_llr(_key(first))
+            syl = _pinyin(_key(first))
             if syl is not None:
                 name_llr = (name_llr or 0.0) + syl
         if (name_llr is None or abs(name_llr) < _T.cut) and mid and not used_mid:
@@ -495,8 +496,9 @@ def _korean_given(names: list[str]) -> float | None:
 
 def _east_asian(names: list[str]) -> bool:
     """True for a romanised Chinese or Korean name read from the table: a Chinese or Korean
-    family name last and a syllabic given name first ("ji hyun jang", "yu chen") that
-    nam_dict does not know confidently."""
+    family name last and a syllabic given name first ("ji hyun jang", "yu chen"), or two short
+    given-name words in any romanisation ("puay hoon tan", "sze ki luk"), that nam_dict does
+    not know confidently."""
     toks = [t for t in names if t] if "" in names else names
     if len(toks) < 2:
         return False
@@ -505,7 +507,8 @@ def _east_asian(names: list[str]) -> bool:
         return False
     first = _key(toks[0])
     if not (first in _syllables() or first in origin.korean_syllables() or origin.korean_given(first)
-            or syllable_llr(first) is not None):
+            or syllable_llr(first) is not None
+            or (len(toks) == 3 and len(first) <= 5 and len(_key(toks[1])) <= 5)):  # "puay hoon tan"
         return False
     known = load_source("namdict_names.tsv.gz").get(first)
     return known is None or abs(known) < _T.cut
@@ -623,7 +626,14 @@ def _chinese_given(names: list[str]) -> float | None:
     known = load_source("namdict_names.tsv.gz").get(given)
     if known is not None and abs(known) >= _T.cut:
         return None  # a given name nam_dict knows ("sean", "anna"), not two syllables
-    return syllable_llr(given)
+    return _pinyin(given)
+
+
+def _pinyin(key: str) -> float | None:
+    """The pinyin syllable model's log-odds for ``key`` (``lookup.syllable_llr``) times
+    ``Tuning.pinyin_scale``, or None."""
+    v = syllable_llr(key)
+    return None if v is None else v * _T.pinyin_scale
 
 
 @functools.lru_cache(maxsize=1)

@@ -87,10 +87,14 @@ def korean_romanised() -> dict[str, float]:
 
     acc: dict[str, list[float]] = {}
     cache: dict[str, set[str]] = {}
-    for k, v in sorted(load_table().items()):
-        if len(k) != 2 or not all(0xAC00 <= ord(ch) <= 0xD7A3 for ch in k):
-            continue
-        spell = [cache.setdefault(ch, syllable_spellings(ch)) for ch in k]
+    hangul = sorted((k, v) for k, v in load_table().items()
+                    if len(k) == 2 and not k.isascii() and all(0xAC00 <= ord(ch) <= 0xD7A3 for ch in k))
+    for k, v in hangul:
+        spell = []
+        for ch in k:
+            if ch not in cache:
+                cache[ch] = syllable_spellings(ch)
+            spell.append(cache[ch])
         for a in spell[0]:
             for b in spell[1]:
                 e = acc.setdefault(a + b, [0.0, 0])

@@ -23,6 +23,8 @@ Fields
                      (``wilson.emma``); ``names.surname_ratio``.
 ``suffix_weight``    weight (0-1) of the name-ending model (``lookup.suffix_llr``) for a
                      given name in no source ("Munetoshi", "Shiriki"); 0 turns it off.
+``pinyin_scale``     scale of the pinyin syllable model's log-odds (its Platt scaling was
+                     fitted on WGND's romanised names, not on people's names as written).
 Raises ``FileNotFoundError`` / ``KeyError`` if the file is missing or incomplete.
 """
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Tuning(NamedTuple):
     east_asian_cap: float
     surname_margin: float
     suffix_weight: float
+    pinyin_scale: float
 
     @property
     def cut(self) -> float:
