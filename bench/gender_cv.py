@@ -51,7 +51,7 @@ GRID = {
     "east_asian_cap": (1.0, 1.5, 99.0),
     "surname_margin": (1.5, 3.0),
     "suffix_weight": (0.0, 0.5, 1.0),
-    "pinyin_scale": (1.0, 1.5, 2.0),
+    "pinyin_scale": (1.0, 2.0, 3.0),
 }
 USERNAME_GRID = (0.25, 0.5, 0.75, 1.0)
 _G = {"female": "f", "male": "m", "unknown": "u"}
