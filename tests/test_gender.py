@@ -1,6 +1,7 @@
 """Tests for server.utils.gender (detector and name normalisation: cases and API contract)."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -595,6 +596,10 @@ def test_tuning_was_chosen_by_cross_validation():
         folds = doc[key]["errorCodedWithoutNA"]["folds"]
         assert len(folds) == doc["folds"] >= 3
     assert 0.5 < t.min_probability < 1.0
+    # the rare-name evidence is measured on dev.csv (which holds none of the sources), per fold
+    rare = doc["rare_llr_calibration"]
+    assert len(rare["folds"]) == doc["folds"] and 0 < rare["right"] <= rare["names"]
+    assert t.rare_llr == pytest.approx(math.log((rare["right"] + 1) / (rare["names"] - rare["right"] + 1)), abs=1e-3)
 
 
 def test_cross_validation_choice_rule():
