@@ -2,7 +2,8 @@
 
 Every value in the file is chosen by k-fold cross-validation over the benchmark's
 development half (``bench/gender_cv.py --write`` rewrites the file, with the per-fold
-figures it measured); nothing here is set by hand. ``load_tuning()`` reads the file
+figures it measured; ``rare_llr`` is measured there rather than searched); nothing here
+is set by hand. ``load_tuning()`` reads the file
 on first call (cached); the detector uses it unless a caller installs another
 ``Tuning`` (the cross-validation does, per grid point).
 
@@ -10,8 +11,9 @@ Fields
 ------
 ``min_probability``  posterior (0.5-1.0) needed to answer; below it: unknown.
 ``rare_llr``         log-odds (nats, > 0) of a name known only as a one-off WGND
-                     record (``lookup.rare_llr``); the table builder's own value is
-                     circular (WGND contains the US SSA records it was measured on).
+                     record (``lookup.rare_llr``), measured on dev.csv, which holds none
+                     of the sources; the table builder's own value (5.75) was circular
+                     (WGND contains the US SSA records it was measured on).
 ``username_weight``  weight (0-1) of a lone or glued username chunk.
 ``east_asian_scale`` weight (0-1) of the name table's evidence for a given name next
                      to a Chinese or Korean family name (romanised given names of
