@@ -640,3 +640,27 @@ def test_handles_of_common_words_have_no_given_name(handle):
                                              ("rose.garden", "female"), ("smith.anna", "female")])
 def test_handles_with_names_that_are_also_words(handle, expected):
     assert g("", handle) == expected
+
+
+def test_cross_validation_keeps_every_origin_under_the_bound():
+    """A point whose gain comes from one language answered badly is not admissible."""
+    import argparse
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+    from gender_cv import GROUP_MIN_ANSWERS, choose, folds_of
+
+    n = 4 * GROUP_MIN_ANSWERS * 2
+    rows = [{"full_name": f"n{i}", "gender": "f" if i % 2 else "m"} for i in range(n)]
+    groups = ["a" if i < n // 2 else "b" for i in range(n)]
+    truth = [r["gender"] for r in rows]
+    fold = folds_of(rows, 4)
+    # "bold" answers group b too, wrong one time in eight there (two per 16, both directions);
+    # overall that stays under the wrong-answer budget, but group b is over 0.10
+    bold = [t if groups[i] == "a" or i % 16 not in (1, 2) else ("m" if t == "f" else "f")
+            for i, t in enumerate(truth)]
+    cautious = [t if groups[i] == "a" else "u" for i, t in enumerate(truth)]
+    preds = {("bold",): bold, ("cautious",): cautious}
+    args = argparse.Namespace(max_wrong=0.2, wrong_budget=0.2, group_max_wrong=0.10, groups=groups)
+    assert choose(preds, truth, fold, {0, 1, 2, 3}, args) == ("cautious",)
+    args.groups = None
+    assert choose(preds, truth, fold, {0, 1, 2, 3}, args) == ("bold",)
