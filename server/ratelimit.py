@@ -3,9 +3,9 @@
 Two rules: ``RATELIMIT_DEFAULT`` per API key on every route, and ``RATELIMIT_PER_ADDRESS`` per
 client address across all routes (so guessing keys, each of which would get a bucket of its
 own, is limited too); the health checks are exempt. The strategy is the limits library's
-sliding-window counter, whose check is one Redis script call per rule, and no ``X-RateLimit-*``
-headers are computed (each would cost more round trips on every request): a request costs two
-Redis round trips, and only a refused one a third, for its ``Retry-After``.
+sliding-window counter, whose check is one Redis script call per rule; the ``X-RateLimit-*``
+headers cost one more read of the tightest rule. Answers other than 429 (and the 503 of an
+unavailable database, which sets its own) carry no ``Retry-After``.
 
 Storage is shared Redis so every gunicorn worker counts the same bucket (B08), with the TLS
 settings of ``rediss://`` URLs; errors of the storage fail open instead of turning every request
@@ -15,8 +15,6 @@ an exact hop count, never from a client-chosen header (B09, B10).
 from __future__ import annotations
 
 import hashlib
-import math
-import time
 
 from flask import Flask, request
 from flask_limiter import ApplicationLimit, Limiter
@@ -42,7 +40,8 @@ def rate_limit_key() -> str:
 
 def init_limiter(app: Flask, settings) -> Limiter:
     """Attach Flask-Limiter with the two rules above to ``app``; a refused request is a 429 in
-    the error envelope with ``Retry-After`` (seconds until the refusing rule has room)."""
+    the error envelope with ``Retry-After`` (seconds until the refusing rule has room) and every
+    limited answer carries ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset``."""
     limiter = Limiter(
         key_func=rate_limit_key,
         storage_uri=settings.limiter_storage_url,
@@ -51,17 +50,15 @@ def init_limiter(app: Flask, settings) -> Limiter:
         application_limits=[ApplicationLimit(settings.ratelimit_per_address,
                                              key_function=lambda: "ip:" + client_address(),
                                              exempt_when=lambda: request.path in EXEMPT_PATHS)],
-        headers_enabled=False,
+        headers_enabled=True,
         swallow_errors=True,
         strategy="sliding-window-counter",
     )
 
-    @app.after_request
-    def _retry_after_when_limited(response):
-        if response.status_code == 429 and "Retry-After" not in response.headers:
-            limit = limiter.current_limit
-            seconds = math.ceil(limit.reset_at - time.time()) if limit is not None else 1
-            response.headers["Retry-After"] = str(max(1, seconds))
+    @app.after_request  # registered first, so it runs after the limiter added its headers
+    def _retry_after_only_when_limited(response):
+        if response.status_code not in (429, 503):  # 503: the error handler's own Retry-After
+            response.headers.pop("Retry-After", None)
         return response
 
     limiter.init_app(app)
