@@ -56,6 +56,7 @@ def scrape_followers(body: dict):
         "minGenderProbability": body["minGenderProbability"],
         "platform": body["platform"], "autoIngest": body["autoIngest"],
         "totalScrapeCount": max_profiles,
+        **({"maxCostUsd": body["maxCostUsd"]} if body.get("maxCostUsd") is not None else {}),
         "per_account_limit": per_account_limit(len(norm.accepted), max_profiles, body["targetGender"],
                                                settings.apify_max_followers_per_account),
         "accounts_rejected": len(norm.rejected), "duplicates_removed": norm.duplicates,

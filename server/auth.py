@@ -12,7 +12,7 @@ from server.api_common import ApiError
 from server.utils.tenants import tenant_for_api_key
 
 PROTECTED_PREFIX = "/api/"
-OPEN_PREFIXES = ("/api/docs",)
+OPEN_PREFIXES = ("/api/docs", "/api/webhooks/")  # webhooks carry their own per-run secret
 
 
 def presented_key() -> str | None:
@@ -24,8 +24,8 @@ def presented_key() -> str | None:
 
 
 def install_auth(app) -> None:
-    """Require a valid key on every ``/api/*`` request of ``app`` (CORS preflights and the
-    OpenAPI description excepted)."""
+    """Require a valid key on every ``/api/*`` request of ``app`` (CORS preflights, the
+    OpenAPI description and the Apify webhook, which is checked by its per-run secret, excepted)."""
 
     @app.before_request
     def _authenticate():

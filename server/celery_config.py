@@ -38,6 +38,7 @@ def create_celery(settings: Settings, services: Services | None = None) -> Celer
         enable_utc=True,
         beat_schedule={
             "reap-stale-chunks": {"task": "jobs.reap_stale", "schedule": 60.0},
+            "poll-apify-runs": {"task": "scrape.poll_runs", "schedule": settings.apify_poll_seconds},
             "schedule-daily-runs": {"task": "daily.schedule_due_runs", "schedule": crontab(minute="*")},
             "purge-raw-profiles": {"task": "jobs.purge_raw_profiles", "schedule": crontab(minute=17)},
         },

@@ -10,6 +10,7 @@ runs on one machine never take each other's tasks).
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 
@@ -18,7 +19,10 @@ import pytest
 import redis
 import requests
 
+from werkzeug.serving import WSGIRequestHandler, make_server
+
 from server.app import create_app
+from server.celery_config import create_celery
 from server.migrate import apply_migrations
 from server.settings import Settings
 from server.utils import tenants
@@ -33,12 +37,23 @@ AIRTABLE_TOKEN = "test-airtable-token"
 DEFAULT_BASE = "appTestDefault000"
 
 
-class Stack:
-    """The running test stack: URLs, the environment given to every process, and helpers."""
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # noqa: D102 - no line per webhook
+        pass
 
-    def __init__(self, env: dict, apify: ManagedProcess, airtable: ManagedProcess, worker: ManagedProcess):
+
+POLL_EVERY = 0.5  # seconds between scrape.poll_runs messages (beat's job in production)
+
+
+class Stack:
+    """The running test stack: URLs, the environment given to every process, the Flask app served
+    over HTTP (Apify webhooks reach it at ``PUBLIC_BASE_URL``) and helpers."""
+
+    def __init__(self, env: dict, apify: ManagedProcess, airtable: ManagedProcess, worker: ManagedProcess,
+                 app=None):
         self.env, self.apify, self.airtable, self.worker = env, apify, airtable, worker
         self.apify_url, self.airtable_url = apify.url, airtable.url
+        self.app = app
 
     def apify_control(self, path: str, payload: dict | None = None, method: str = "POST"):
         """Call the Apify stand-in's control API; returns the decoded JSON."""
@@ -84,7 +99,11 @@ def stack(tmp_path_factory):
     _require_services()
     _create_database()
     logs = tmp_path_factory.mktemp("logs")
-    apify = start_standin("apify", logs, ["--token", APIFY_TOKEN, "--run-seconds", "0.3"])
+    apify = start_standin("apify", logs, ["--token", APIFY_TOKEN, "--run-seconds", "0.3",
+                                          "--webhook-retry-seconds", "0.2"])
+    holder: dict = {}
+    web = make_server("127.0.0.1", 0, lambda environ, respond: holder["app"](environ, respond), threaded=True,
+                      request_handler=_QuietHandler)
     airtable = start_standin("airtable", logs, ["--token", AIRTABLE_TOKEN, "--base", DEFAULT_BASE,
                                                 "--penalty-seconds", "2"])
     env = {
@@ -95,7 +114,10 @@ def stack(tmp_path_factory):
         "APIFY_API_KEY": APIFY_TOKEN,
         "APIFY_API_URL": apify.url,
         "APIFY_MAX_RETRIES": "2",
-        "APIFY_WAIT_SECONDS": "5",
+        "APIFY_MAX_CONCURRENT_RUNS": "8",
+        "APIFY_POLL_SECONDS": "0.5",
+        "APIFY_WEBHOOK_WAIT_SECONDS": "4",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{web.server_port}",
         "AIRTABLE_ACCESS_TOKEN": AIRTABLE_TOKEN,
         "AIRTABLE_API_URL": airtable.url,
         "AIRTABLE_BASE_ID": DEFAULT_BASE,
@@ -103,7 +125,6 @@ def stack(tmp_path_factory):
         "NUM_VA_TABLES": "4",
         "PROFILES_PER_TABLE": "25",
         "CHUNK_LEASE_SECONDS": "6",
-        "CHUNK_DISPATCH_WINDOW": "4",
         "CHUNK_RETRY_BACKOFF_SECONDS": "0.5",
         "RATELIMIT_DEFAULT": "100000 per minute",
         "RATELIMIT_PER_ADDRESS": "100000 per minute",
@@ -111,9 +132,17 @@ def stack(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     worker = start_worker(logs, env)
+    holder["app"] = create_app(Settings.from_env())
+    threading.Thread(target=web.serve_forever, name="test-web", daemon=True).start()
+    stop = threading.Event()
+    poller = threading.Thread(target=_poll_forever, args=(stop,), name="test-poller", daemon=True)
+    poller.start()
     try:
-        yield Stack(env, apify, airtable, worker)
+        yield Stack(env, apify, airtable, worker, holder["app"])
     finally:
+        stop.set()
+        poller.join(5)
+        web.shutdown()
         worker.stop()
         apify.stop()
         airtable.stop()
@@ -126,6 +155,16 @@ def stack(tmp_path_factory):
                 os.environ[key] = value
 
 
+def _poll_forever(stop: threading.Event) -> None:
+    """Send ``scrape.poll_runs`` every ``POLL_EVERY`` seconds, as celery beat does in production."""
+    celery = create_celery(Settings.from_env())
+    while not stop.wait(POLL_EVERY):
+        try:
+            celery.send_task("scrape.poll_runs")
+        except Exception:  # the broker going away at the end of the run
+            pass
+
+
 @pytest.fixture(autouse=True)
 def _clean_faults(request):
     """Every test starts with the Apify stand-in's fault switches off."""
@@ -133,13 +172,17 @@ def _clean_faults(request):
         request.getfixturevalue("stack").apify_control("faults", {
             "run_status": None, "fail_next_runs": 0, "http_429": 0, "http_500": 0, "run_seconds": 0.3,
             "error_item_share": 0.0, "short_pages": False, "page_limit_cap": None})
+        request.getfixturevalue("stack").apify_control("account", {
+            "max_memory_mbytes": 262144, "max_concurrent_runs": 128, "run_seconds_per_item": 0.0,
+            "reset_peaks": True})
+        request.getfixturevalue("stack").apify_control("webhooks", {"enabled": True})
     yield
 
 
 @pytest.fixture(scope="session")
 def app(stack):
-    """The Flask app built from the test stack's environment."""
-    return create_app(Settings.from_env())
+    """The Flask app built from the test stack's environment (the one served over HTTP)."""
+    return stack.app
 
 
 @pytest.fixture

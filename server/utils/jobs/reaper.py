@@ -1,66 +1,37 @@
-"""Finding work that stopped moving: chunks whose worker died or whose message was lost, and
-scrape jobs that were stored but never dispatched (DESIGN.md §10, field report B04)."""
+"""Finding work that stopped moving: scrape jobs that were stored but never dispatched, and
+single-step jobs whose worker died (DESIGN.md §10, field report B04). Chunks whose worker died
+or whose message was lost are the run poller's (``server.utils.scrape.poll``)."""
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from uuid import UUID
 
 
 @dataclass
 class StaleWork:
-    """What the reaper should re-send: chunk indexes per job, and jobs to start again."""
+    """What the reaper should re-send: scrape jobs to start and single-step jobs to run again."""
 
-    chunks_to_resend: dict[UUID, list[int]] = field(default_factory=dict)
     jobs_to_start: list[UUID] = field(default_factory=list)
-    jobs_to_refill: list[UUID] = field(default_factory=list)
     jobs_to_rerun: list[UUID] = field(default_factory=list)
 
     def summary(self) -> dict:
-        """Counts for logs: ``{"chunks": n, "jobs": n, "refills": n, "reruns": n}``."""
-        return {"chunks": sum(len(v) for v in self.chunks_to_resend.values()),
-                "jobs": len(self.jobs_to_start), "refills": len(self.jobs_to_refill),
-                "reruns": len(self.jobs_to_rerun)}
+        """Counts for logs: ``{"jobs": n, "reruns": n}``."""
+        return {"jobs": len(self.jobs_to_start), "reruns": len(self.jobs_to_rerun)}
 
 
 def find_stale(services, limit: int = 5000) -> StaleWork:
-    """Chunks of processing jobs that are running with an expired lease, or queued and sent
-    longer ago than the broker's visibility timeout; scrape jobs queued for over 5 minutes;
-    processing scrape jobs with chunks left to send but none in flight (their window emptied
-    without sending the next chunk, e.g. a worker died between the two);
-    single-step jobs queued for over 5 minutes or whose heartbeat is older than twice the hard
-    task time limit (no live task can be behind them).
+    """Scrape jobs queued for over 5 minutes (their start message was lost); single-step jobs
+    queued for over 5 minutes or whose heartbeat is older than twice the hard task time limit
+    (no live task can be behind them).
 
-    Re-sending is always safe: chunk tasks claim before working and job handlers are idempotent.
+    Re-sending is always safe: job starts and handlers are idempotent.
     """
     s = services.settings
     out = StaleWork()
     with services.db.transaction() as conn:
-        rows = conn.execute(
-            """
-            SELECT c.job_id, c.chunk_index FROM scrape_job_chunks c
-              JOIN scrape_jobs j ON j.job_id = c.job_id AND j.status = 'processing'
-             WHERE (c.status = 'running' AND c.lease_until < now() - interval '30 seconds')
-                OR (c.status = 'queued' AND c.enqueued_at < now() - make_interval(secs => %s))
-             ORDER BY c.job_id, c.chunk_index LIMIT %s
-            """, (s.broker_visibility_timeout, limit)).fetchall()
-        grouped: dict[UUID, list[int]] = defaultdict(list)
-        for row in rows:
-            grouped[row["job_id"]].append(row["chunk_index"])
-        out.chunks_to_resend = dict(grouped)
         out.jobs_to_start = [r["job_id"] for r in conn.execute(
             "SELECT job_id FROM scrape_jobs WHERE kind = 'scrape' AND status = 'queued'"
             " AND created_at < now() - interval '5 minutes' LIMIT 100").fetchall()]
-        out.jobs_to_refill = [r["job_id"] for r in conn.execute(
-            """
-            SELECT j.job_id FROM scrape_jobs j
-             WHERE j.kind = 'scrape' AND j.status = 'processing' AND j.updated_at < now() - interval '1 minute'
-               AND EXISTS (SELECT 1 FROM scrape_job_chunks c WHERE c.job_id = j.job_id
-                            AND c.status = 'queued' AND c.enqueued_at IS NULL)
-               AND NOT EXISTS (SELECT 1 FROM scrape_job_chunks c WHERE c.job_id = j.job_id
-                                AND (c.status = 'running' OR (c.status = 'queued' AND c.enqueued_at IS NOT NULL)))
-             LIMIT 100
-            """).fetchall()]
         out.jobs_to_rerun = [r["job_id"] for r in conn.execute(
             "SELECT job_id FROM scrape_jobs WHERE kind <> 'scrape' AND ("
             " (status = 'queued' AND created_at < now() - interval '5 minutes')"

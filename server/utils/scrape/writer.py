@@ -70,12 +70,12 @@ LIMIT %(room)s""" + _CONFLICT
 
 
 def write_batch(conn: Connection, claim: Claim, rows: list[KeptProfile], items_read: int,
-                next_offset: int, lease_seconds: int) -> BatchOutcome:
+                next_offset: int, lease_seconds: int, error_items: int = 0) -> BatchOutcome:
     """Insert ``rows`` (already de-duplicated) for the claimed chunk in the caller's transaction;
     nothing is written once the job is no longer processing (cancelled).
 
-    ``items_read`` is how many dataset items this batch consumed and ``next_offset`` where the
-    chunk resumes. Raises ``LeaseLost`` if the chunk is no longer ours (nothing is written).
+    ``items_read`` is how many dataset items this batch consumed (``error_items`` of them error
+    or unusable items) and ``next_offset`` where the chunk resumes. Raises ``LeaseLost`` if the chunk is no longer ours (nothing is written).
     """
     chunk = claim.chunk
     job = conn.execute(
@@ -99,9 +99,10 @@ def write_batch(conn: Connection, claim: Claim, rows: list[KeptProfile], items_r
         inserted = cur.rowcount
     cur = conn.execute(
         "UPDATE scrape_job_chunks SET dataset_offset = %s, items_read = items_read + %s,"
-        " items_kept = items_kept + %s, lease_until = now() + make_interval(secs => %s), updated_at = now()"
-        " WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'running'",
-        (next_offset, items_read, inserted, lease_seconds, chunk["job_id"], chunk["chunk_index"], claim.token))
+        " items_kept = items_kept + %s, error_items = error_items + %s,"
+        " lease_until = now() + make_interval(secs => %s), updated_at = now()"
+        " WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'collecting'",
+        (next_offset, items_read, inserted, error_items, lease_seconds, chunk["job_id"], chunk["chunk_index"], claim.token))
     if cur.rowcount != 1:
         raise LeaseLost()
     total = conn.execute(
