@@ -14,7 +14,8 @@ slot nobody else asks for.
 The same pass stops jobs whose caps are reached: ``totalScrapeCount`` (profiles kept) and
 ``maxCostUsd`` (money spent; no run starts once spent + the estimate of the runs going reaches
 it). Estimates are ``maxItems × APIFY_PRICE_PER_RESULT_USD`` per run, since ``maxItems`` is the
-most a pay-per-result actor can charge (Apify API: ``maxItems`` on run start).
+most a pay-per-result actor can charge (Apify API: ``maxItems`` on run start); a run counts as
+an estimate until its chunk is finished and its real cost is on the job.
 """
 from __future__ import annotations
 
@@ -87,9 +88,11 @@ WITH live AS (
      WHERE j.kind = 'scrape' AND j.status = 'processing'
        AND EXISTS (SELECT 1 FROM scrape_job_chunks q WHERE q.job_id = j.job_id AND q.status = 'queued'
                       AND (q.not_before IS NULL OR q.not_before <= now()))
-), flight AS (
-    SELECT c.job_id, c.tenant_id, count(*) AS n, sum(array_length(c.accounts, 1)) AS accounts
-      FROM scrape_job_chunks c WHERE c.status IN ('starting', 'running') GROUP BY c.job_id, c.tenant_id
+), flight AS (  -- runs holding slots; runs whose cost is not on the job yet (collecting too)
+    SELECT c.job_id, c.tenant_id, count(*) FILTER (WHERE c.status IN ('starting', 'running')) AS n,
+           sum(array_length(c.accounts, 1)) AS accounts
+      FROM scrape_job_chunks c WHERE c.status IN ('starting', 'running', 'collecting')
+     GROUP BY c.job_id, c.tenant_id
 ), tenant_flight AS (
     SELECT tenant_id, sum(n) AS n FROM flight GROUP BY tenant_id
 ), jobs AS (
