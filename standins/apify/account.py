@@ -8,14 +8,17 @@ Facts mirrored (shared/reference/apify.md §9–10; apify-client 3.4.0 ``Account
   is not documented; 402 here too);
 - ``GET /v2/users/me/limits`` → ``{"data": {"monthlyUsageCycle", "limits", "current"}}``.
 
-Simulation switch: ``run_seconds_per_item`` makes a run last ``run_seconds + items × that``, so a
-chunk asking for more followers runs longer, as on the real platform.
+Simulation switches: ``run_seconds_per_item`` makes a run last ``run_seconds + items × that``, so
+a chunk asking for more followers runs longer, as on the real platform; ``run_seconds_jitter``
+(0–0.9) spreads run times by up to ± that fraction, stable per run input (the same chunk takes
+the same time), as real runs of one actor differ.
 Control: ``GET|POST /_control/account`` (``max_memory_mbytes``, ``max_concurrent_runs``,
-``run_seconds_per_item``, ``reset_peaks``); the answer carries the peaks (``peak_running``,
+``run_seconds_per_item``, ``run_seconds_jitter``, ``reset_peaks``); the answer carries the peaks (``peak_running``,
 ``peak_memory_mbytes``), the runs going now and the refused starts.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -39,6 +42,7 @@ class Account:
     max_memory_mbytes: int = DEFAULT_MAX_MEMORY_MBYTES
     max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS
     run_seconds_per_item: float = 0.0
+    run_seconds_jitter: float = 0.0
     peak_running: int = 0
     peak_memory_mbytes: int = 0
     refused: int = 0
@@ -57,12 +61,16 @@ class Account:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise ValueError("run_seconds_per_item must be a number >= 0")
                 new[key] = float(value)
+            elif key == "run_seconds_jitter":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 0.9:
+                    raise ValueError("run_seconds_jitter must be a number in [0, 0.9]")
+                new[key] = float(value)
             elif key == "reset_peaks":
                 if value is not True:
                     raise ValueError("reset_peaks must be true")
             else:
                 raise ValueError(f"unknown account setting {key!r}; known: max_concurrent_runs, "
-                                 "max_memory_mbytes, reset_peaks, run_seconds_per_item")
+                                 "max_memory_mbytes, reset_peaks, run_seconds_jitter, run_seconds_per_item")
         if changes.get("reset_peaks"):
             self.peak_running = self.peak_memory_mbytes = self.refused = 0
         for key, value in new.items():
@@ -86,14 +94,20 @@ class Account:
         self.peak_running = max(self.peak_running, running + 1)
         self.peak_memory_mbytes = max(self.peak_memory_mbytes, memory_in_use + memory_mbytes)
 
-    def run_seconds(self, base_seconds: float, items: int) -> float:
-        """Duration of a run producing ``items`` items: ``base_seconds + items × run_seconds_per_item``."""
-        return base_seconds + items * self.run_seconds_per_item
+    def run_seconds(self, base_seconds: float, items: int, input_key: str = "") -> float:
+        """Duration of a run producing ``items`` items: ``base_seconds + items × run_seconds_per_item``,
+        times ``1 ± run_seconds_jitter`` chosen by ``input_key`` (the run input's JSON)."""
+        seconds = base_seconds + items * self.run_seconds_per_item
+        if self.run_seconds_jitter:
+            u = int.from_bytes(hashlib.blake2b(input_key.encode(), digest_size=8).digest(), "big") / 2 ** 64
+            seconds *= 1 + self.run_seconds_jitter * (2 * u - 1)
+        return seconds
 
     def as_dict(self, running: int, memory_in_use: int) -> dict:
         """``GET /_control/account`` body."""
         return {"max_memory_mbytes": self.max_memory_mbytes, "max_concurrent_runs": self.max_concurrent_runs,
-                "run_seconds_per_item": self.run_seconds_per_item, "running": running,
+                "run_seconds_per_item": self.run_seconds_per_item, "run_seconds_jitter": self.run_seconds_jitter,
+                "running": running,
                 "memory_in_use_mbytes": memory_in_use, "peak_running": self.peak_running,
                 "peak_memory_mbytes": self.peak_memory_mbytes, "refused": self.refused}
 

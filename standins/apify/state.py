@@ -5,6 +5,7 @@ Everything is guarded by one lock; a condition variable wakes long-polling reade
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -194,7 +195,8 @@ class Store:
                 act_id=stable_id("actor:" + actor_name), actor_name=actor_name,
                 user_id=self.user_id(), run_input=run_input, input_len=input_len, spec=spec,
                 input_error=error, started_mono=time.monotonic(), started_wall=datetime.now(timezone.utc),
-                run_seconds=self.account.run_seconds(base_seconds, items),
+                run_seconds=self.account.run_seconds(base_seconds, items,
+                                                     json.dumps(run_input, sort_keys=True, default=str)),
                 timeout_secs=timeout_secs, memory_mbytes=memory_mbytes, max_items=max_items,
                 price_per_result=self.config.price_per_result, private_share=f.error_item_share,
                 private_accounts=tuple(f.private_accounts), user_agent=user_agent, client_ip=client_ip)

@@ -139,3 +139,13 @@ def test_webhook_payload_template_abort_event_and_disabled_delivery(standin):
 def test_bad_control_values_are_400(standin):
     assert requests.post(f"{standin.url}/_control/account", json={"max_memory_mbytes": 0}, timeout=5).status_code == 400
     assert requests.post(f"{standin.url}/_control/webhooks", json={"nope": 1}, timeout=5).status_code == 400
+
+
+def test_run_time_jitter_is_stable_per_input(standin):
+    requests.post(f"{standin.url}/_control/account", json={"run_seconds_jitter": 0.5, "max_concurrent_runs": 100}, timeout=5)
+    store = standin.store
+    same = [store.create_run("a~b", {"usernames": ["x"], "max_count": 3}, 10, timeout_secs=0, memory_mbytes=128,
+                             max_items=None).run_seconds for _ in range(2)]
+    other = [store.create_run("a~b", {"usernames": [f"y{i}"], "max_count": 3}, 10, timeout_secs=0,
+                              memory_mbytes=128, max_items=None).run_seconds for i in range(20)]
+    assert same[0] == same[1] and all(0.1 <= s <= 0.3 for s in other) and len(set(other)) > 10
