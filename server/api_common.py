@@ -142,11 +142,12 @@ class JobAcceptedSchema(Schema):
     total_batches = fields.Integer()
 
 
-def enqueue(task_name: str, *args) -> None:
-    """Send a task by name after the job row is committed. A broker outage is logged, not
-    raised: the job is stored and the reaper dispatches it once Redis is back."""
+def enqueue(task_name: str, *args, priority: int | None = None) -> None:
+    """Send a task by name after the job row is committed (``priority``: 0 is served first). A
+    broker outage is logged, not raised: the job is stored and the reaper dispatches it once
+    Redis is back."""
     try:
-        current_app.extensions["celery"].send_task(task_name, args=list(args))
+        current_app.extensions["celery"].send_task(task_name, args=list(args), priority=priority)
     except Exception:  # kombu raises many types for an unreachable broker
         log.exception("could not enqueue %s%r; the reaper will retry", task_name, args)
 

@@ -64,5 +64,5 @@ def apify_webhook():
     if chunk["status"] != "running":
         raise ApiError(409, "ALREADY_COLLECTED", f"the run's chunk is {chunk['status']}",
                        {"status": chunk["status"]})
-    enqueue("scrape.collect_chunk", str(chunk["job_id"]), chunk["chunk_index"])
+    enqueue("scrape.collect_chunk", str(chunk["job_id"]), chunk["chunk_index"], priority=0)
     return {"success": True, "run_id": run_id}

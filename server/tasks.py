@@ -15,13 +15,17 @@ from server.utils.jobs import reaper, retention
 from server.utils.jobs import runner as job_runner
 from server.utils.jobs import table as jobs
 from server.utils.jobs.handlers import handler_for
-from server.utils.scrape.collect import CAP_REACHED, collect_chunk
+from server.utils.scrape.collect import CAP_REACHED, collect_chunk, confirm_run_end
 from server.utils.scrape.dispatch import run_budget, take_slots
 from server.utils.scrape.poll import poll_runs
 from server.utils.scrape.runs import abort_job_runs
 from server.utils.scrape.start import start_chunk_run
 
 log = logging.getLogger(__name__)
+
+# Redis priority lists (celery_config): 0 is served first. Starting runs and confirming run
+# ends go ahead of dataset reads, so a freed run slot is refilled within moments.
+URGENT = 0
 
 
 
@@ -40,18 +44,36 @@ def start_scrape_job(self, job_id: str) -> int:
     return dispatch(self.app, services)
 
 
-def dispatch(celery_app, services) -> int:
+def dispatch(celery_app, services, start_here: bool = False) -> int:
     """Give the free slots of the run budget to queued chunks, fairly across tenants and jobs
-    (``scrape.dispatch.take_slots``), and send one ``scrape.run_chunk`` per chunk picked.
-    Returns the number sent."""
+    (``scrape.dispatch.take_slots``), and send one ``scrape.run_chunk`` per chunk picked; with
+    ``start_here`` the first one is started in this task instead (a slot freed by a run's end is
+    refilled without a round trip through the broker). Returns the number of chunks picked."""
     s = services.settings
     with services.db.transaction() as conn:
         picks = take_slots(conn, run_budget(s, services.apify_account_limits), s.apify_price_per_result_usd,
                            s.apify_max_followers_per_account, max(60.0, 2.0 * s.chunk_lease_seconds))
+    here, rest = (picks[:1], picks[1:]) if start_here else ([], picks)
     with celery_app.producer_or_acquire() as producer:
-        for job_id, index in picks:
-            celery_app.send_task("scrape.run_chunk", args=[str(job_id), index], producer=producer)
+        for job_id, index in rest:
+            celery_app.send_task("scrape.run_chunk", args=[str(job_id), index], producer=producer, priority=URGENT)
+    for job_id, index in here:
+        try:
+            _after_start(celery_app, services, str(job_id), index)
+        except Exception:  # its lease expires and the poller gives the slot back
+            log.exception("inline start of chunk %s/%s failed", job_id, index)
     return len(picks)
+
+
+def _after_start(celery_app, services, job_id: str, chunk_index: int) -> str:
+    """Start the chunk's run and act on the outcome (hand a freed slot on, send a follow-up)."""
+    outcome = start_chunk_run(services, UUID(job_id), chunk_index)
+    if outcome.slot_freed:
+        dispatch(celery_app, services)
+    if outcome.follow_up_job_id:
+        celery_app.send_task("jobs.run", args=[outcome.follow_up_job_id])
+    log.info("chunk %s/%s start: %s %s", job_id, chunk_index, outcome.status, outcome.detail)
+    return outcome.status
 
 
 def enqueue_chunks(celery_app, job_id: str, indexes: list[int], task: str = "scrape.run_chunk") -> int:
@@ -75,23 +97,30 @@ def dispatch_task(self) -> int:
 def run_chunk(self, job_id: str, chunk_index: int) -> str:
     """Start (or resume) the chunk's Apify run and return: no worker waits on a run. A start
     that freed its slot (refused, failed, back in line) hands the slot on."""
-    services = _services(self)
-    outcome = start_chunk_run(services, UUID(job_id), chunk_index)
-    if outcome.slot_freed:
-        dispatch(self.app, services)
-    if outcome.follow_up_job_id:
-        self.app.send_task("jobs.run", args=[outcome.follow_up_job_id])
-    log.info("chunk %s/%s start: %s %s", job_id, chunk_index, outcome.status, outcome.detail)
-    return outcome.status
+    return _after_start(self.app, _services(self), job_id, chunk_index)
 
 
 @shared_task(bind=True, name="scrape.collect_chunk", max_retries=5, default_retry_delay=2,
              autoretry_for=(psycopg.OperationalError,))
 def collect_chunk_task(self, job_id: str, chunk_index: int) -> str:
-    """The chunk's run ended (webhook or poller): re-read it from Apify, hand its slot on, then
-    read, parse, gender and write its dataset and finish the chunk."""
+    """A webhook or the poller says the chunk's run ended: confirm it with Apify, hand the freed
+    run slot on, and send the read step (``scrape.read_dataset``)."""
     services = _services(self)
-    outcome = collect_chunk(services, UUID(job_id), chunk_index, slot_freed=lambda: dispatch(self.app, services))
+    outcome = confirm_run_end(services, UUID(job_id), chunk_index)
+    if outcome.status == "ended":
+        if outcome.hand_slot_on:
+            dispatch(self.app, services, start_here=True)
+        self.app.send_task("scrape.read_dataset", args=[job_id, chunk_index])
+    return outcome.status
+
+
+@shared_task(bind=True, name="scrape.read_dataset", max_retries=5, default_retry_delay=2,
+             autoretry_for=(psycopg.OperationalError,))
+def read_dataset_task(self, job_id: str, chunk_index: int) -> str:
+    """Read, parse, gender and write the dataset of a run that ended, then finish the chunk."""
+    services = _services(self)
+    outcome = collect_chunk(services, UUID(job_id), chunk_index,
+                            slot_freed=lambda: dispatch(self.app, services, start_here=True))
     if outcome.cap_reached:
         follow_ups: list[str] = []
         abort_job_runs(services, UUID(job_id), "skipped", CAP_REACHED, follow_ups)
@@ -111,7 +140,9 @@ def poll_runs_task(self) -> dict:
     found = poll_runs(services)
     with self.app.producer_or_acquire() as producer:
         for job_id, index in found.to_collect:
-            self.app.send_task("scrape.collect_chunk", args=[str(job_id), index], producer=producer)
+            self.app.send_task("scrape.collect_chunk", args=[str(job_id), index], producer=producer, priority=URGENT)
+        for job_id, index in found.to_read:
+            self.app.send_task("scrape.read_dataset", args=[str(job_id), index], producer=producer)
     found.counts["started"] = dispatch(self.app, services)
     return found.counts
 

@@ -146,7 +146,8 @@ def stack(tmp_path_factory):
         worker.stop()
         apify.stop()
         airtable.stop()
-        redis.Redis.from_url(REDIS_URL).delete(env["CELERY_QUEUE"])
+        broker = redis.Redis.from_url(REDIS_URL)
+        broker.delete(env["CELERY_QUEUE"], *(f"{env['CELERY_QUEUE']}:{p}" for p in range(1, 10)))
         _drop_database()
         for key, value in saved.items():
             if value is None:

@@ -9,8 +9,10 @@ Lifecycle (the only place the statuses and their transitions are defined)::
     starting ──lease expired (worker died / message lost)──▶ running if a run id is recorded, else queued
     running  ──webhook or poller: the run ended──▶ collecting                (``claim_collect``)
     collecting ──the run was not really over (the body is only a hint)──▶ running
+    collecting ──run end confirmed; the slot is handed on──▶ collecting, unowned (``hand_over``)
+    collecting (unowned or lease expired) ──read step claims it──▶ collecting (``claim_read``)
     collecting ──dataset read, parsed, gendered and written──▶ done | failed
-    collecting ──lease expired (worker died)──▶ collecting again (resumes at ``dataset_offset``)
+    (a read that dies half-way is claimed again after its lease and resumes at ``dataset_offset``)
     queued/starting/running/collecting ──job cancelled / cap reached──▶ cancelled | skipped
 
 A chunk in ``starting`` or ``running`` holds one slot of the service-wide run budget
@@ -127,17 +129,41 @@ def requeue(conn: Connection, claim: Claim, error_message: str | None, count_att
 
 
 def claim_collect(conn: Connection, job_id: UUID, chunk_index: int, lease_seconds: int) -> Claim | None:
-    """``running`` → ``collecting`` (or retake a ``collecting`` chunk whose lease expired).
-    The conditional UPDATE is what makes a duplicate webhook, a redelivered one and the poller
-    racing it collect once: only one caller gets the claim; the others get None."""
+    """``running`` → ``collecting``. The conditional UPDATE is what makes a duplicate webhook, a
+    redelivered one and the poller racing it collect once: only one caller gets the claim; the
+    others get None."""
     token = uuid4()
     row = conn.execute(
         """
         UPDATE scrape_job_chunks
            SET status = 'collecting', lease_token = %s, lease_until = now() + make_interval(secs => %s),
                updated_at = now()
-         WHERE job_id = %s AND chunk_index = %s AND apify_run_id IS NOT NULL
-           AND (status = 'running' OR (status = 'collecting' AND lease_until < now()))
+         WHERE job_id = %s AND chunk_index = %s AND apify_run_id IS NOT NULL AND status = 'running'
+        RETURNING *
+        """, (token, lease_seconds, job_id, chunk_index)).fetchone()
+    return Claim(row, token) if row else None
+
+
+def hand_over(conn: Connection, claim: Claim, grace_seconds: float) -> None:
+    """Drop the lease of a ``collecting`` chunk whose run end is confirmed so the read step
+    (another message) can claim it; if that message is lost the poller re-sends it after
+    ``grace_seconds``."""
+    conn.execute(
+        "UPDATE scrape_job_chunks SET lease_token = NULL, lease_until = now() + make_interval(secs => %s),"
+        " updated_at = now() WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'collecting'",
+        (grace_seconds, claim.chunk["job_id"], claim.chunk["chunk_index"], claim.token))
+
+
+def claim_read(conn: Connection, job_id: UUID, chunk_index: int, lease_seconds: int) -> Claim | None:
+    """Claim a ``collecting`` chunk for the read step: one handed over (no owner) or one whose
+    reader's lease expired (it resumes at ``dataset_offset``); None otherwise."""
+    token = uuid4()
+    row = conn.execute(
+        """
+        UPDATE scrape_job_chunks
+           SET lease_token = %s, lease_until = now() + make_interval(secs => %s), updated_at = now()
+         WHERE job_id = %s AND chunk_index = %s AND status = 'collecting'
+           AND (lease_token IS NULL OR lease_until < now())
         RETURNING *
         """, (token, lease_seconds, job_id, chunk_index)).fetchone()
     return Claim(row, token) if row else None

@@ -1,10 +1,12 @@
-"""Collecting a chunk whose Apify run ended (lifecycle in ``chunks``).
+"""Collecting a chunk whose Apify run ended (lifecycle in ``chunks``), in two steps.
 
-``collect_chunk`` claims the ``running`` chunk (a conditional UPDATE: a duplicate webhook, a
-redelivered one and the poller racing it collect once), re-reads the run from Apify (a webhook
-body is only a hint), frees the run slot, then runs the collect step ``collect_dataset``:
-dataset read → parse → gender → write, page by page from the recorded offset, so a collect
-that dies half-way resumes without duplicates. Then the chunk is finished and counted.
+``confirm_run_end`` (fast, sent at high priority by the webhook and the poller) claims the
+``running`` chunk (a conditional UPDATE: a duplicate webhook, a redelivered one and the poller
+racing it collect once), re-reads the run from Apify (a webhook body is only a hint) and, when it
+ended, hands the chunk to the read step: its run slot is free at once, so the next run starts
+while this one's dataset is read. ``collect_chunk`` (the read step) runs ``collect_dataset``:
+dataset read → parse → gender → write, page by page from the recorded offset, so a read that
+dies half-way resumes without duplicates. Then the chunk is finished and counted.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from server.utils.gender import detect_gender
 from server.utils.jobs.table import load_job
 from server.utils.scrape.actor import parse_item
 from server.utils.scrape.chunks import (Claim, LeaseLost, add_worker_seconds, back_to_running, claim_collect,
-                                        finish_chunk, skip_remaining_chunks)
+                                        claim_read, finish_chunk, hand_over, skip_remaining_chunks)
 from server.utils.scrape.start import run_status
 from server.utils.scrape.writer import KeptProfile, dedupe, write_batch
 
@@ -110,23 +112,64 @@ def collect_dataset(db, client, job: dict, claim: Claim, lease_seconds: int) -> 
     return DatasetCollected(kept, errors, None, io_seconds)
 
 
+@dataclass(frozen=True)
+class RunEnd:
+    """What ``confirm_run_end`` found: ``status`` ``ended`` (the read step may run; the slot is
+    free), ``waiting`` (the run is still going) or ``noop``; ``hand_slot_on`` is False for a job
+    with ``totalScrapeCount``, whose read step hands the slot on after counting its profiles."""
+
+    status: str
+    detail: str = ""
+    hand_slot_on: bool = True
+
+
+def confirm_run_end(services, job_id: UUID, chunk_index: int) -> RunEnd:
+    """The fast first half of collecting (a webhook or the poller says the run ended): claim the
+    ``running`` chunk (only one caller wins), re-read the run from Apify (the body is only a
+    hint), and either put the chunk back to ``running`` or hand it over to the read step; its
+    run slot is free from here on. A run still going for a job no longer processing is aborted."""
+    started = time.perf_counter()
+    settings = services.settings
+    with services.db.transaction() as conn:
+        claim = claim_collect(conn, job_id, chunk_index, settings.chunk_lease_seconds)
+        job = load_job(conn, job_id) if claim else None
+    if claim is None:
+        return RunEnd("noop", "chunk not running (collected already, or by another caller)")
+    try:
+        run_client = services.apify().run(claim.chunk["apify_run_id"])
+        run = run_client.get()
+        status = run_status(run) if run is not None else "GONE"
+        stopping = job["status"] != "processing"
+        if status not in RUN_TERMINAL and status != "GONE":
+            if not stopping:
+                wait = settings.apify_webhook_wait_seconds if settings.public_base_url else settings.apify_poll_seconds
+                with services.db.transaction() as conn:
+                    back_to_running(conn, claim, status, wait)
+                return RunEnd("waiting", f"run {run.id} is {status}")
+            run_client.abort()
+        with services.db.transaction() as conn:
+            hand_over(conn, claim, max(60.0, 2.0 * settings.chunk_lease_seconds))
+        return RunEnd("ended", status, hand_slot_on=job["max_profiles"] is None)
+    finally:
+        with services.db.transaction() as conn:
+            add_worker_seconds(conn, job_id, chunk_index, time.perf_counter() - started)
+
+
 def collect_chunk(services, job_id: UUID, chunk_index: int, slot_freed: Callable[[], None] | None = None,
                   ) -> CollectOutcome:
-    """Collect chunk ``chunk_index`` of job ``job_id`` if its run has ended.
-
-    ``slot_freed`` is called once the run is confirmed over (the chunk left ``running``), before
-    the dataset is read, so the next run can start meanwhile. Worker busy seconds, dataset reads
-    and inserts excluded, are added to the chunk's ``worker_seconds``.
-    """
+    """The read step of a chunk whose run end was confirmed: claim it, read the run (status,
+    cost), run ``collect_dataset`` and finish the chunk. ``slot_freed`` is called after the
+    profiles are counted for a job with ``totalScrapeCount`` (no run may start past its cap).
+    Worker busy seconds, dataset reads and inserts excluded, are added to ``worker_seconds``."""
     started = time.perf_counter()
     io_seconds = 0.0
     settings = services.settings
     lease = settings.chunk_lease_seconds
     with services.db.transaction() as conn:
-        claim = claim_collect(conn, job_id, chunk_index, lease)
+        claim = claim_read(conn, job_id, chunk_index, lease)
         job = load_job(conn, job_id) if claim else None
     if claim is None:
-        return CollectOutcome("noop", "chunk not running (collected already, or by another worker)")
+        return CollectOutcome("noop", "chunk not waiting for its read (read already, or by another worker)")
     try:
         client = services.apify()
         run_client = client.run(claim.chunk["apify_run_id"])
@@ -135,19 +178,14 @@ def collect_chunk(services, job_id: UUID, chunk_index: int, slot_freed: Callable
             return _finish(services, claim, "failed", f"Apify run {claim.chunk['apify_run_id']} not found")
         status = run_status(run)
         stopping = job["status"] != "processing"
-        if status not in RUN_TERMINAL and not stopping:
-            wait = settings.apify_webhook_wait_seconds if settings.public_base_url else settings.apify_poll_seconds
-            with services.db.transaction() as conn:
-                back_to_running(conn, claim, status, wait)
-            return CollectOutcome("waiting", f"run {run.id} is {status}")
-        if status not in RUN_TERMINAL:  # job cancelled while the run was going
+        if status not in RUN_TERMINAL:  # claimed after a lost confirm: not over after all
+            if not stopping:
+                wait = settings.apify_webhook_wait_seconds if settings.public_base_url else settings.apify_poll_seconds
+                with services.db.transaction() as conn:
+                    back_to_running(conn, claim, status, wait)
+                return CollectOutcome("waiting", f"run {run.id} is {status}")
             run = run_client.abort()
             status = run_status(run)
-        # Hand the slot on before the dataset read keeps the budget full; a job with a
-        # totalScrapeCount waits for this chunk's count first, so no run starts past its cap.
-        capped_job = job["max_profiles"] is not None
-        if slot_freed and not capped_job:
-            slot_freed()
         cost = float(getattr(run, "usage_total_usd", None) or 0.0)
         if stopping:
             return _finish(services, claim, "cancelled", "job no longer processing; run aborted", cost, status)
@@ -158,12 +196,12 @@ def collect_chunk(services, job_id: UUID, chunk_index: int, slot_freed: Callable
             return _finish(services, claim, "cancelled", f"job cancelled; {got.kept} profiles kept before",
                            cost, status)
         cap = got.stop == "cap_reached"
-        if slot_freed and capped_job:
-            slot_freed()
         if cap:
             with services.db.transaction() as conn:
                 skip_remaining_chunks(conn, job_id, "totalScrapeCount reached before this chunk started",
                                       "total_scrape_count")
+        if slot_freed and job["max_profiles"] is not None:
+            slot_freed()
         if status != "SUCCEEDED":
             return _finish(services, claim, "failed",
                            f"Apify run {run.id} ended {status}; {got.kept} profiles kept", cost, status, cap)

@@ -1,7 +1,7 @@
 """The polling fallback: one beat task that finds runs whose end nobody reported.
 
 Every ``APIFY_POLL_SECONDS`` it (1) gives back what dead workers and lost messages left
-(``chunks.recover_expired``), (2) re-sends the collect of chunks whose collecting worker died,
+(``chunks.recover_expired``), (2) re-sends the read step of chunks whose reader died or whose read message was lost,
 and (3) reads, with ``waitForFinish=0``, every ``running`` run that is past its expected time
 (``next_poll_at``: ``APIFY_WEBHOOK_WAIT_SECONDS`` after its start when webhooks are on, every
 ``APIFY_POLL_SECONDS`` without them); those that ended get a collect message, the others a later
@@ -27,9 +27,12 @@ POLL_THREADS = 8
 
 @dataclass
 class PollResult:
-    """Chunks ``(job_id, chunk_index)`` to collect now, and counts for the log."""
+    """Chunks ``(job_id, chunk_index)`` whose run end to confirm (``to_collect``) or whose
+    dataset to read again (``to_read``: their reader died or the read message was lost), and
+    counts for the log."""
 
     to_collect: list[tuple[UUID, int]] = field(default_factory=list)
+    to_read: list[tuple[UUID, int]] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
 
 
@@ -48,7 +51,7 @@ def poll_runs(services, limit: int = 1000) -> PollResult:
             " WHERE status = 'running' AND apify_run_id IS NOT NULL"
             " AND (next_poll_at IS NULL OR next_poll_at <= now()) ORDER BY next_poll_at NULLS FIRST LIMIT %s",
             (limit,)).fetchall()
-    out.to_collect.extend((r["job_id"], r["chunk_index"]) for r in stale)
+    out.to_read.extend((r["job_id"], r["chunk_index"]) for r in stale)
     if not due:
         out.counts.update(polled=0, ended=0, stale_collects=len(stale))
         return out
