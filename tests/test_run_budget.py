@@ -20,7 +20,7 @@ from server.settings import Settings
 from server.utils import tenants
 from server.utils.jobs.table import mark_processing
 from server.utils.scrape.create import create_scrape_job
-from server.utils.scrape.dispatch import fair_picks, take_slots
+from server.utils.scrape.dispatch import fair_picks, slots_in_use, take_slots
 from server.utils.scrape.start import WEBHOOK_SECRET_HEADER, start_chunk_run
 from tests.conftest import auth, wait_for_job
 from tests.test_scrape_pipeline import _chunks, expected_kept, job_runs, stored, submit, wait_until
@@ -134,8 +134,21 @@ def test_duplicate_webhooks_racing_the_poller_collect_once(client, app, stack, t
     assert _hook(client, chunk["apify_run_id"], secret).status_code == 409  # a replay changes nothing
 
 
+def _no_slot_held(app):
+    """Wait until no chunk of an earlier test holds a run slot."""
+    db = app.extensions["services"].db
+
+    def free():
+        with db.transaction() as conn:
+            return slots_in_use(conn) == 0
+
+    wait_until(free, timeout=60)
+
+
 def test_run_budget_is_never_exceeded_by_concurrent_jobs(client, app, stack, tenant):
     _, key = tenant
+    _no_slot_held(app)
+    stack.apify_control("account", {"reset_peaks": True})
     stack.apify_control("faults", {"run_seconds": 1})
     jobs = [submit(client, key, [f"budget{j}_{i}" for i in range(500)], targetGender="any", totalScrapeCount=5000)
             for j in range(3)]  # 30 chunks wanting runs at once

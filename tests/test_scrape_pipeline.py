@@ -302,7 +302,7 @@ def test_reaching_the_cap_skips_the_remaining_chunks_at_once(client, app, stack,
     with db.transaction() as conn:
         statuses = Counter(r["status"] for r in conn.execute(
             "SELECT status FROM scrape_job_chunks WHERE job_id = %s", (job["job_id"],)))
-    assert statuses["skipped"] >= 16 and statuses["done"] >= 1
+    assert statuses["skipped"] >= 12 and statuses["done"] >= 1  # the first wave of 8 ran
     assert len(job_runs(stack, job["job_id"], db)) <= 8  # the first wave (budget 8); none after the cap
 
 
