@@ -1,7 +1,8 @@
 """Scrape pipeline throughput against Postgres COPY of the same rows (DESIGN.md §11).
 
-Runs one 50-account chunk through the real chunk code (apify-client → the Apify stand-in →
-item parsing → gender → 1000-row batch inserts with exact counters) in this process, then COPYs
+Runs one 50-account chunk through the real chunk code (start the run, confirm its end, then the
+timed read step: apify-client → the Apify stand-in → item parsing → gender → 1000-row batch
+inserts with exact counters) in this process, then COPYs
 the very rows it stored into an empty table of the same shape, and prints both rates and their
 ratio, measured side by side in one run. Also prints the parts: reading the dataset and gender
 inference alone.
@@ -31,7 +32,9 @@ from server.utils.gender import detect_gender  # noqa: E402
 from server.utils.jobs.table import mark_processing  # noqa: E402
 from server.utils.scrape.actor import parse_item  # noqa: E402
 from server.utils.scrape.create import create_scrape_job  # noqa: E402
-from server.utils.scrape.runner import ChunkRunner  # noqa: E402
+from server.utils.scrape.collect import collect_chunk, confirm_run_end  # noqa: E402
+from server.utils.scrape.dispatch import take_slots  # noqa: E402
+from server.utils.scrape.start import start_chunk_run  # noqa: E402
 from standins.apify.server import BackgroundServer  # noqa: E402
 
 COLUMNS = ("job_id", "tenant_id", "profile_id", "username", "full_name", "gender", "gender_probability",
@@ -65,8 +68,12 @@ def main() -> int:
             mark_processing(conn, job["job_id"])
 
         detect_gender("Warm Up", "warm.up")  # a worker loads the name tables once per process
+        with services.db.transaction() as conn:  # the chunk gets a run slot, its run starts and ends
+            take_slots(conn, 1, settings.apify_price_per_result_usd, 1000, 60)
+        assert start_chunk_run(services, job["job_id"], 0).status == "running"
+        assert confirm_run_end(services, job["job_id"], 0).status == "ended"
         started = time.perf_counter()
-        outcome = ChunkRunner(services, job["job_id"], 0).run()
+        outcome = collect_chunk(services, job["job_id"], 0)
         pipeline_seconds = time.perf_counter() - started
         assert outcome.status == "done", outcome
 
