@@ -108,8 +108,7 @@ def collect_chunk_task(self, job_id: str, chunk_index: int) -> str:
     services = _services(self)
     outcome = confirm_run_end(services, UUID(job_id), chunk_index)
     if outcome.status == "ended":
-        if outcome.hand_slot_on:
-            dispatch(self.app, services, start_here=True)
+        dispatch(self.app, services, start_here=True)
         self.app.send_task("scrape.read_dataset", args=[job_id, chunk_index])
     return outcome.status
 

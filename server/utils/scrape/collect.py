@@ -115,12 +115,10 @@ def collect_dataset(db, client, job: dict, claim: Claim, lease_seconds: int) -> 
 @dataclass(frozen=True)
 class RunEnd:
     """What ``confirm_run_end`` found: ``status`` ``ended`` (the read step may run; the slot is
-    free), ``waiting`` (the run is still going) or ``noop``; ``hand_slot_on`` is False for a job
-    with ``totalScrapeCount``, whose read step hands the slot on after counting its profiles."""
+    free), ``waiting`` (the run is still going) or ``noop``."""
 
     status: str
     detail: str = ""
-    hand_slot_on: bool = True
 
 
 def confirm_run_end(services, job_id: UUID, chunk_index: int) -> RunEnd:
@@ -149,7 +147,7 @@ def confirm_run_end(services, job_id: UUID, chunk_index: int) -> RunEnd:
             run_client.abort()
         with services.db.transaction() as conn:
             hand_over(conn, claim, max(60.0, 2.0 * settings.chunk_lease_seconds))
-        return RunEnd("ended", status, hand_slot_on=job["max_profiles"] is None)
+        return RunEnd("ended", status)
     finally:
         with services.db.transaction() as conn:
             add_worker_seconds(conn, job_id, chunk_index, time.perf_counter() - started)
@@ -158,8 +156,9 @@ def confirm_run_end(services, job_id: UUID, chunk_index: int) -> RunEnd:
 def collect_chunk(services, job_id: UUID, chunk_index: int, slot_freed: Callable[[], None] | None = None,
                   ) -> CollectOutcome:
     """The read step of a chunk whose run end was confirmed: claim it, read the run (status,
-    cost), run ``collect_dataset`` and finish the chunk. ``slot_freed`` is called after the
-    profiles are counted for a job with ``totalScrapeCount`` (no run may start past its cap).
+    cost), run ``collect_dataset`` and finish the chunk. ``slot_freed`` is called once the
+    profiles of a job with ``totalScrapeCount`` are counted (the dispatcher holds its next runs
+    back until then: ``dispatch.fair_picks``).
     Worker busy seconds, dataset reads and inserts excluded, are added to ``worker_seconds``."""
     started = time.perf_counter()
     io_seconds = 0.0
@@ -200,13 +199,15 @@ def collect_chunk(services, job_id: UUID, chunk_index: int, slot_freed: Callable
             with services.db.transaction() as conn:
                 skip_remaining_chunks(conn, job_id, "totalScrapeCount reached before this chunk started",
                                       "total_scrape_count")
-        if slot_freed and job["max_profiles"] is not None:
-            slot_freed()
         if status != "SUCCEEDED":
-            return _finish(services, claim, "failed",
-                           f"Apify run {run.id} ended {status}; {got.kept} profiles kept", cost, status, cap)
-        return _finish(services, claim, "done", f"{got.errors} error items" if got.errors else None, cost,
-                       status, cap)
+            outcome = _finish(services, claim, "failed",
+                              f"Apify run {run.id} ended {status}; {got.kept} profiles kept", cost, status, cap)
+        else:
+            outcome = _finish(services, claim, "done", f"{got.errors} error items" if got.errors else None,
+                              cost, status, cap)
+        if slot_freed and job["max_profiles"] is not None and not cap:
+            slot_freed()
+        return outcome
     except LeaseLost:
         return CollectOutcome("noop", "lease lost to another worker")
     finally:

@@ -11,6 +11,7 @@ leak) and hands the free ones out fairly:
 so a 10,000-chunk job cannot starve a one-chunk job submitted after it, and still gets every
 slot nobody else asks for.
 
+A job with ``totalScrapeCount`` starts no run its cap will likely not need (``fair_picks``).
 The same pass stops jobs whose caps are reached: ``totalScrapeCount`` (profiles kept) and
 ``maxCostUsd`` (money spent; no run starts once spent + the estimate of the runs going reaches
 it). Estimates are ``maxItems × APIFY_PRICE_PER_RESULT_USD`` per run, since ``maxItems`` is the
@@ -26,6 +27,7 @@ from uuid import UUID
 from psycopg import Connection
 
 from server.utils.scrape.chunks import mark_starting, skip_remaining_chunks
+from server.utils.scrape.create import DUPLICATE_HEADROOM, GENDER_KEEP_RATE
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,11 @@ def stop_capped_jobs(conn: Connection) -> list[UUID]:
 
 _FAIR_PICKS = """
 WITH live AS (
-    SELECT j.job_id, j.tenant_id, j.created_at, j.cost_usd,
+    SELECT j.job_id, j.tenant_id, j.created_at, j.cost_usd, j.max_profiles, j.profiles_scraped,
            (j.params->>'maxCostUsd')::numeric AS max_cost,
-           coalesce((j.params->>'per_account_limit')::int, %(default_per_account)s) AS per_account
+           coalesce((j.params->>'per_account_limit')::int, %(default_per_account)s) AS per_account,
+           CASE WHEN j.params->>'targetGender' = 'any' THEN 1.0 ELSE %(keep_rate)s END
+               / %(duplicate_headroom)s AS yield
       FROM scrape_jobs j
      WHERE j.kind = 'scrape' AND j.status = 'processing'
        AND EXISTS (SELECT 1 FROM scrape_job_chunks q WHERE q.job_id = j.job_id AND q.status = 'queued'
@@ -96,7 +100,7 @@ WITH live AS (
 ), tenant_flight AS (
     SELECT tenant_id, sum(n) AS n FROM flight GROUP BY tenant_id
 ), jobs AS (
-    SELECT l.*, coalesce(f.n, 0) AS job_running,
+    SELECT l.*, coalesce(f.n, 0) AS job_running, coalesce(f.accounts, 0) AS flight_accounts,
            coalesce(f.accounts, 0) * l.per_account * %(price)s AS running_estimate
       FROM live l LEFT JOIN flight f ON f.job_id = l.job_id
 ), candidates AS (
@@ -109,8 +113,10 @@ WITH live AS (
              ORDER BY c.chunk_index LIMIT %(free)s) q
 ), affordable AS (
     SELECT * FROM candidates
-     WHERE max_cost IS NULL
-        OR cost_usd + running_estimate + (nth - 1) * n_accounts * per_account * %(price)s < max_cost
+     WHERE (max_cost IS NULL
+            OR cost_usd + running_estimate + (nth - 1) * n_accounts * per_account * %(price)s < max_cost)
+       AND (max_profiles IS NULL
+            OR profiles_scraped + (flight_accounts + (nth - 1) * n_accounts) * per_account * yield < max_profiles)
 ), ranked AS (
     SELECT a.*, row_number() OVER (PARTITION BY a.tenant_id
                                    ORDER BY a.job_running + a.nth, a.created_at, a.job_id) AS tenant_turn
@@ -126,12 +132,17 @@ SELECT r.job_id, r.chunk_index
 def fair_picks(conn: Connection, free: int, price_per_result: float, default_per_account: int
                ) -> list[tuple[UUID, int]]:
     """Up to ``free`` queued chunks ``(job_id, chunk_index)`` in fair order (module docstring),
-    leaving out chunks waiting out a ``not_before`` delay and chunks a job's ``maxCostUsd``
-    cannot afford (spent + runs going + this chunk's predecessors in this pass)."""
+    leaving out chunks waiting out a ``not_before`` delay, chunks a job's ``maxCostUsd`` cannot
+    afford (spent + runs going + this chunk's predecessors in this pass), and chunks a job's
+    ``totalScrapeCount`` will likely not need (kept so far + what its runs not yet read are
+    expected to keep: maxItems × 1 for ``any`` or × 0.5 for a gender, ÷ 1.1 for followers
+    shared between accounts, the same rates that size the per-account limit)."""
     if free <= 0:
         return []
     rows = conn.execute(_FAIR_PICKS, {"free": free, "price": price_per_result,
-                                      "default_per_account": default_per_account}).fetchall()
+                                      "default_per_account": default_per_account,
+                                      "keep_rate": GENDER_KEEP_RATE, "duplicate_headroom": DUPLICATE_HEADROOM}
+                        ).fetchall()
     return [(r["job_id"], r["chunk_index"]) for r in rows]
 
 
