@@ -20,7 +20,7 @@ from server.settings import Settings
 from server.utils import tenants
 from server.utils.jobs.table import mark_processing
 from server.utils.scrape.create import create_scrape_job
-from server.utils.scrape.dispatch import fair_picks, slots_in_use, take_slots
+from server.utils.scrape.dispatch import fair_picks, run_budget, slots_in_use, take_slots
 from server.utils.scrape.start import WEBHOOK_SECRET_HEADER, start_chunk_run
 from tests.conftest import auth, wait_for_job
 from tests.test_scrape_pipeline import _chunks, expected_kept, job_runs, stored, submit, wait_until
@@ -223,3 +223,21 @@ def test_fair_share_goes_round_robin_across_tenants_then_jobs(app):
         in_use = conn.execute("SELECT count(*) AS n FROM scrape_job_chunks WHERE status IN ('starting', 'running')"
                               ).fetchone()["n"]
         assert len(take_slots(conn, in_use + 2, 0.0007, 1000, 60)) == 2  # never past the budget
+
+
+def test_budget_follows_memory_and_the_account_limits(stack):
+    stack.apify_control("account", {"max_concurrent_runs": 5, "max_memory_mbytes": 3072})
+    services = Services(Settings.from_env(apify_read_account_limits=True))
+    assert services.apify_account_limits == {"max_concurrent_runs": 5, "max_memory_mbytes": 3072}
+    assert run_budget(services.settings, services.apify_account_limits) == 3  # 3072 MB / 1024 MB runs
+    assert run_budget(Settings.from_env(apify_max_memory_gb=2.5), None) == 2
+    assert run_budget(Settings.from_env(), None) == BUDGET
+    assert Services(Settings.from_env()).apify_account_limits is None  # not read unless asked
+
+
+def test_public_base_url_must_be_an_http_url(stack):
+    from server.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="PUBLIC_BASE_URL"):
+        Settings.from_env(public_base_url="ftp://example.com")
+    assert Settings.from_env(public_base_url="https://api.example.com/").public_base_url == "https://api.example.com"
