@@ -31,6 +31,11 @@ class ScrapeRequestSchema(Schema):
         metadata={"description": "Count a gender guess only at this posterior probability or above "
                                  "(0.5-1.0); a weaker guess counts as unknown. Default: the detector's "
                                  "own operating point (0.75)."})
+    maxCostUsd = StrictNumber(
+        load_default=None, allow_none=True, validate=validate.Range(min=0.01, max=1_000_000),
+        metadata={"description": "Stop starting Apify runs once the money spent plus the estimate of the "
+                                 "runs going (maxItems x APIFY_PRICE_PER_RESULT_USD each) reaches this many "
+                                 "USD; the job then ends completed with result.stopped_by = cost_cap."})
     platform = fields.String(load_default="instagram", validate=validate.OneOf(["instagram"]))
     autoIngest = StrictBoolean(load_default=False,
                                 metadata={"description": "Ingest kept profiles into the pool when done."})

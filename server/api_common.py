@@ -286,18 +286,19 @@ def decode_cursor(cursor: str, *parsers) -> tuple:
                        {"cursor": ["not a next_cursor value from a previous page"]}) from None
 
 
-def enqueue(task_name: str, job_id: str) -> None:
-    """Send task ``task_name`` for job ``job_id`` once the request's transaction has committed
-    (the job row is visible to the worker). A broker outage is logged, not raised: the job stays
-    stored, is stamped ``enqueue_failed_at``, and the reaper sends it on its first run once
-    Redis answers."""
+def enqueue(task_name: str, job_id: str, *args, priority: int | None = None) -> None:
+    """Send task ``task_name`` with arguments ``[job_id, *args]`` once the request's transaction
+    has committed (the job row is visible to the worker); ``priority`` 0 is served first. A
+    broker outage is logged, not raised: a queued job stays stored, is stamped
+    ``enqueue_failed_at``, and the reaper sends it on its first run once Redis answers."""
     app = current_app._get_current_object()
-    after_commit(lambda: _send(app, task_name, job_id))
+    after_commit(lambda: _send(app, task_name, [job_id, *args], priority))
 
 
-def _send(app, task_name: str, job_id: str) -> None:
+def _send(app, task_name: str, args: list, priority: int | None) -> None:
+    job_id = args[0]
     try:
-        app.extensions["celery"].send_task(task_name, args=[job_id])
+        app.extensions["celery"].send_task(task_name, args=args, priority=priority)
     except Exception:  # kombu raises many types for an unreachable broker
         log.exception("could not enqueue %s(%s); the reaper will send it", task_name, job_id)
         broker_generation.mark_unsent(app.extensions["services"].db, job_id)

@@ -17,7 +17,7 @@ from server.request_db import request_connection
 from server.utils.tenants import ApiKeyCache
 
 PROTECTED_PREFIX = "/api/"
-OPEN_PREFIXES = ("/api/docs",)
+OPEN_PREFIXES = ("/api/docs", "/api/webhooks/")  # webhooks carry their own per-run secret
 
 
 def presented_key() -> str | None:
@@ -29,8 +29,9 @@ def presented_key() -> str | None:
 
 
 def install_auth(app, settings) -> None:
-    """Require a valid key on every ``/api/*`` request of ``app`` (CORS preflights and the
-    OpenAPI description excepted); the key cache is ``app.extensions["api_key_cache"]``."""
+    """Require a valid key on every ``/api/*`` request of ``app`` (CORS preflights, the
+    OpenAPI description and the Apify webhook, which is checked by its per-run secret,
+    excepted); the key cache is ``app.extensions["api_key_cache"]``."""
     cache = ApiKeyCache(settings.api_key_cache_seconds)
     app.extensions["api_key_cache"] = cache
 

@@ -11,6 +11,7 @@ import ssl
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import worker_process_init
 
 from server.services import Services
 from server.settings import Settings
@@ -22,7 +23,12 @@ def create_celery(settings: Settings, services: Services | None = None) -> Celer
     app.conf.update(
         broker_url=settings.redis_url,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
+        # Priority lists per queue (0 first): run starts and run-end confirmations overtake
+        # dataset reads, so the run budget stays full (tasks.URGENT).
+        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout,
+                                  "priority_steps": list(range(10)), "sep": ":",
+                                  "queue_order_strategy": "priority"},
+        task_default_priority=5,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -40,6 +46,7 @@ def create_celery(settings: Settings, services: Services | None = None) -> Celer
         enable_utc=True,
         beat_schedule={
             "reap-stale-chunks": {"task": "jobs.reap_stale", "schedule": 60.0},
+            "poll-apify-runs": {"task": "scrape.poll_runs", "schedule": settings.apify_poll_seconds},
             "schedule-daily-runs": {"task": "daily.schedule_due_runs", "schedule": crontab(minute="*")},
             "purge-raw-profiles": {"task": "jobs.purge_raw_profiles", "schedule": crontab(minute=17)},
         },
@@ -52,4 +59,13 @@ def create_celery(settings: Settings, services: Services | None = None) -> Celer
         app.conf.broker_use_ssl = use_ssl
         app.conf.redis_backend_use_ssl = use_ssl
     app.services = services or Services(settings)
+    worker_process_init.connect(_warm_up, weak=False)
     return app
+
+
+def _warm_up(**_kwargs) -> None:
+    """Load the gender name tables in each new worker process before it takes a task, so the
+    first dataset read of a process does not pay for it."""
+    from server.utils.gender import detect_gender
+
+    detect_gender("Warm Up", "warm.up")

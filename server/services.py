@@ -2,6 +2,7 @@
 the Postgres pool, Redis, and factories for the Apify and Airtable clients."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from functools import cached_property
 
@@ -9,6 +10,8 @@ import redis
 
 from server.db import Database
 from server.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Services:
@@ -53,3 +56,19 @@ class Services:
             timeout_long=timedelta(seconds=120),
             timeout_max=timedelta(seconds=120),
         )
+
+    @cached_property
+    def apify_account_limits(self) -> dict | None:
+        """``{"max_concurrent_runs", "max_memory_mbytes"}`` from the Apify account's
+        ``GET /v2/users/me/limits`` (``limits.maxConcurrentActorJobs``,
+        ``limits.maxActorMemoryGbytes``), read once per process when
+        ``APIFY_READ_ACCOUNT_LIMITS`` is on; None when off or unreadable (the settings apply)."""
+        if not self.settings.apify_read_account_limits:
+            return None
+        try:
+            limits = self.apify().user().limits().limits
+        except Exception as exc:  # the configured budget still applies
+            log.warning("could not read the Apify account limits: %s", exc)
+            return None
+        return {"max_concurrent_runs": limits.max_concurrent_actor_jobs,
+                "max_memory_mbytes": int(limits.max_actor_memory_gbytes * 1024)}

@@ -54,8 +54,21 @@ class Settings(BaseSettings):
     apify_max_retries: int = Field(4, ge=0, le=10)
     apify_memory_mbytes: int = Field(1024, ge=128, le=32768)
     apify_run_timeout_seconds: int = Field(1800, ge=10)
-    apify_wait_seconds: int = Field(120, ge=1, description="Longest wait for a run inside one task.")
     apify_max_followers_per_account: int = Field(1000, ge=1)
+    apify_max_concurrent_runs: int = Field(
+        32, ge=1, le=10000, description="Run budget: Apify runs going at once across all workers and jobs.")
+    apify_max_memory_gb: float | None = Field(
+        None, gt=0, description="Lowers the run budget to this memory / APIFY_MEMORY_MBYTES when set.")
+    apify_read_account_limits: bool = Field(
+        False, description="Also cap the run budget by GET /v2/users/me/limits (read once per process).")
+    apify_price_per_result_usd: float = Field(
+        0.0007, ge=0, description="Estimate of one result's price, for maxCostUsd (maxItems x price per run).")
+    public_base_url: str | None = Field(
+        None, description="Public https URL of this API; when set, runs report their end by webhook.")
+    apify_webhook_wait_seconds: float = Field(
+        120, gt=0, description="With webhooks, a run unreported this long after its start is polled.")
+    apify_poll_seconds: float = Field(5, gt=0, description="Beat period of the run poller; "
+                                      "without webhooks each run is polled this often.")
 
     # Airtable and the default tenant
     airtable_access_token: str = Field(min_length=1)
@@ -88,7 +101,6 @@ class Settings(BaseSettings):
     max_content_length_mb: int = Field(32, ge=1)
     max_profiles_per_ingest: int = Field(100_000, ge=1, description="Profiles per POST /api/ingest.")
     chunk_lease_seconds: int = Field(60, ge=5)
-    chunk_dispatch_window: int = Field(8, ge=1, description="Chunks of one job sent at once.")
     chunk_max_attempts: int = Field(5, ge=1)
     chunk_retry_backoff_seconds: float = Field(5.0, gt=0, description="First retry delay; doubles.")
 
@@ -126,6 +138,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("public_base_url", mode="before")
+    @classmethod
+    def _base_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().rstrip("/") or None
+            if value and not value.startswith(("http://", "https://")):
+                raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("apify_max_memory_gb", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url")
     @classmethod

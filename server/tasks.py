@@ -15,11 +15,17 @@ from server.utils.jobs import broker_generation, reaper, retention
 from server.utils.jobs import runner as job_runner
 from server.utils.jobs import table as jobs
 from server.utils.jobs.handlers import handler_for
-from server.utils.scrape import create as scrape_jobs
-from server.utils.scrape.runner import ChunkRunner
+from server.utils.scrape.collect import CAP_REACHED, collect_chunk, confirm_run_end
+from server.utils.scrape.dispatch import run_budget, take_slots
+from server.utils.scrape.poll import poll_runs
 from server.utils.scrape.runs import abort_job_runs
+from server.utils.scrape.start import start_chunk_run
 
 log = logging.getLogger(__name__)
+
+# Redis priority lists (celery_config): 0 is served first. Starting runs and confirming run
+# ends go ahead of dataset reads, so a freed run slot is refilled within moments.
+URGENT = 0
 
 
 
@@ -29,71 +35,136 @@ def _services(task):
 
 @shared_task(bind=True, name="scrape.start", max_retries=5, default_retry_delay=10)
 def start_scrape_job(self, job_id: str) -> int:
-    """Mark the job processing and send its first ``CHUNK_DISPATCH_WINDOW`` chunk messages
-    (ids only, never accounts); each finished chunk sends the next one, so jobs share the
-    workers instead of one big job filling the queue. Returns how many were sent."""
+    """Mark the job processing and hand it its fair share of the free run slots (ids only in
+    messages, never accounts). Returns how many chunk starts were sent."""
     services = _services(self)
     with services.db.transaction() as conn:
         if not jobs.mark_processing(conn, UUID(job_id)):
             return 0
-    return dispatch_chunks(self.app, services, job_id, services.settings.chunk_dispatch_window)
+    return dispatch(self.app, services)
 
 
-def dispatch_chunks(celery_app, services, job_id: str, count: int) -> int:
-    """Send ``scrape.run_chunk`` for up to ``count`` not-yet-sent queued chunks of the job."""
+def dispatch(celery_app, services, start_here: bool = False) -> int:
+    """Give the free slots of the run budget to queued chunks, fairly across tenants and jobs
+    (``scrape.dispatch.take_slots``), and send one ``scrape.run_chunk`` per chunk picked; with
+    ``start_here`` the first one is started in this task instead (a slot freed by a run's end is
+    refilled without a round trip through the broker). Returns the number of chunks picked."""
+    s = services.settings
     with services.db.transaction() as conn:
-        indexes = scrape_jobs.claim_for_dispatch(conn, UUID(job_id), count)
-    return enqueue_chunks(celery_app, job_id, indexes)
+        picks = take_slots(conn, run_budget(s, services.apify_account_limits), s.apify_price_per_result_usd,
+                           s.apify_max_followers_per_account, max(60.0, 2.0 * s.chunk_lease_seconds))
+    here, rest = (picks[:1], picks[1:]) if start_here else ([], picks)
+    with celery_app.producer_or_acquire() as producer:
+        for job_id, index in rest:
+            celery_app.send_task("scrape.run_chunk", args=[str(job_id), index], producer=producer, priority=URGENT)
+    for job_id, index in here:
+        try:
+            _after_start(celery_app, services, str(job_id), index)
+        except Exception:  # its lease expires and the poller gives the slot back
+            log.exception("inline start of chunk %s/%s failed", job_id, index)
+    return len(picks)
 
 
-def enqueue_chunks(celery_app, job_id: str, indexes: list[int]) -> int:
-    """Send one ``scrape.run_chunk`` message per chunk index (args ``[job_id, index]`` only)
-    over one producer. Returns the number sent."""
+def _after_start(celery_app, services, job_id: str, chunk_index: int) -> str:
+    """Start the chunk's run and act on the outcome (hand a freed slot on, send a follow-up)."""
+    outcome = start_chunk_run(services, UUID(job_id), chunk_index)
+    if outcome.slot_freed:
+        dispatch(celery_app, services)
+    if outcome.follow_up_job_id:
+        celery_app.send_task("jobs.run", args=[outcome.follow_up_job_id])
+    log.info("chunk %s/%s start: %s %s", job_id, chunk_index, outcome.status, outcome.detail)
+    return outcome.status
+
+
+def enqueue_chunks(celery_app, job_id: str, indexes: list[int], task: str = "scrape.run_chunk") -> int:
+    """Send one ``task`` message per chunk index (args ``[job_id, index]`` only) over one
+    producer. Returns the number sent."""
     with celery_app.producer_or_acquire() as producer:
         for index in indexes:
-            celery_app.send_task("scrape.run_chunk", args=[job_id, index], producer=producer)
+            celery_app.send_task(task, args=[job_id, index], producer=producer)
     return len(indexes)
 
 
-@shared_task(bind=True, name="scrape.run_chunk", max_retries=None)
+@shared_task(bind=True, name="scrape.dispatch", max_retries=5, default_retry_delay=2,
+             autoretry_for=(psycopg.OperationalError,))
+def dispatch_task(self) -> int:
+    """Hand free run slots to queued chunks; returns how many starts were sent."""
+    return dispatch(self.app, _services(self))
+
+
+@shared_task(bind=True, name="scrape.run_chunk", max_retries=5, default_retry_delay=2,
+             autoretry_for=(psycopg.OperationalError,))
 def run_chunk(self, job_id: str, chunk_index: int) -> str:
-    """Process one chunk; re-schedules itself while its Apify run is still going, while another
-    worker holds the chunk, or after a transient failure (bounded by ``CHUNK_MAX_ATTEMPTS``).
-    A chunk it finishes frees a place in the job's window: the next chunk is sent."""
+    """Start (or resume) the chunk's Apify run and return: no worker waits on a run. A start
+    that freed its slot (refused, failed, back in line) hands the slot on."""
+    return _after_start(self.app, _services(self), job_id, chunk_index)
+
+
+@shared_task(bind=True, name="scrape.collect_chunk", max_retries=5, default_retry_delay=2,
+             autoretry_for=(psycopg.OperationalError,))
+def collect_chunk_task(self, job_id: str, chunk_index: int) -> str:
+    """A webhook or the poller says the chunk's run ended: confirm it with Apify, hand the freed
+    run slot on, and send the read step (``scrape.read_dataset``)."""
     services = _services(self)
-    try:
-        outcome = ChunkRunner(services, UUID(job_id), chunk_index).run()
-    except Exception as exc:
-        base = services.settings.chunk_retry_backoff_seconds
-        raise self.retry(exc=exc, countdown=min(300, base * 2 ** min(self.request.retries, 6)))
-    if outcome.retry_in is not None:
-        raise self.retry(countdown=outcome.retry_in)
-    if outcome.finished:
-        dispatch_chunks(self.app, services, job_id, 1)
+    outcome = confirm_run_end(services, UUID(job_id), chunk_index)
+    if outcome.status == "ended":
+        dispatch(self.app, services, start_here=True)
+        self.app.send_task("scrape.read_dataset", args=[job_id, chunk_index])
+    return outcome.status
+
+
+@shared_task(bind=True, name="scrape.read_dataset", max_retries=5, default_retry_delay=2,
+             autoretry_for=(psycopg.OperationalError,))
+def read_dataset_task(self, job_id: str, chunk_index: int) -> str:
+    """Read, parse, gender and write the dataset of a run that ended, then finish the chunk."""
+    services = _services(self)
+    outcome = collect_chunk(services, UUID(job_id), chunk_index,
+                            slot_freed=lambda: dispatch(self.app, services, start_here=True))
+    if outcome.cap_reached:
+        follow_ups: list[str] = []
+        abort_job_runs(services, UUID(job_id), "skipped", CAP_REACHED, follow_ups)
+        for follow_up in follow_ups:
+            self.app.send_task("jobs.run", args=[follow_up])
     if outcome.follow_up_job_id:  # committed with the job's completion (autoIngest)
         self.app.send_task("jobs.run", args=[outcome.follow_up_job_id])
-    log.info("chunk %s/%s: %s %s", job_id, chunk_index, outcome.status, outcome.detail)
+    log.info("chunk %s/%s collect: %s %s", job_id, chunk_index, outcome.status, outcome.detail)
     return outcome.status
+
+
+@shared_task(bind=True, name="scrape.poll_runs")
+def poll_runs_task(self) -> dict:
+    """Beat task (every ``APIFY_POLL_SECONDS``): recover expired leases, collect runs whose end
+    was not reported, and refill free slots. Returns counts."""
+    services = _services(self)
+    found = poll_runs(services)
+    with self.app.producer_or_acquire() as producer:
+        for job_id, index in found.to_collect:
+            self.app.send_task("scrape.collect_chunk", args=[str(job_id), index], producer=producer, priority=URGENT)
+        for job_id, index in found.to_read:
+            self.app.send_task("scrape.read_dataset", args=[str(job_id), index], producer=producer)
+    found.counts["started"] = dispatch(self.app, services)
+    return found.counts
 
 
 @shared_task(bind=True, name="jobs.abort_runs", max_retries=5, default_retry_delay=5,
              autoretry_for=(psycopg.OperationalError,), retry_backoff=True)
 def abort_runs(self, job_id: str) -> int:
-    """Abort the Apify runs still going for a cancelled job; returns how many were aborted."""
-    return abort_job_runs(_services(self), UUID(job_id))
+    """Abort the Apify runs still going for a cancelled job; returns how many were aborted.
+    Their slots go to the next chunks in line."""
+    services = _services(self)
+    aborted = abort_job_runs(services, UUID(job_id))
+    dispatch(self.app, services)
+    return aborted
 
 
 @shared_task(bind=True, name="jobs.reap_stale")
 def reap_stale(self) -> dict:
-    """Beat task: re-send chunks whose worker died or whose message was lost (also all of them
-    when Redis lost its data), start jobs the API could not send, and fail jobs that stopped
-    making progress. Returns counts of what it did."""
+    """Beat task: re-send scrape jobs never started and single-step jobs whose worker died or
+    whose message was lost (all queued jobs when Redis lost its data; chunks are the run
+    poller's: ``scrape.poll_runs``), and start jobs the API could not send. Returns counts of
+    what it did."""
     services = _services(self)
     found = reaper.find_stale(services)
-    for job_id, indexes in found.chunks_to_resend.items():
-        enqueue_chunks(self.app, str(job_id), indexes)
-    for job_id in found.jobs_to_refill:
-        dispatch_chunks(self.app, services, str(job_id), services.settings.chunk_dispatch_window)
     for job_id in found.jobs_to_start:
         self.app.send_task("scrape.start", args=[str(job_id)])
     for job_id in found.jobs_to_rerun:

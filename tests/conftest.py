@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,7 +27,10 @@ import requests
 from dotenv import dotenv_values
 
 from devservices import services as devservices
+from werkzeug.serving import WSGIRequestHandler, make_server
+
 from server.app import create_app
+from server.celery_config import create_celery
 from server.migrate import apply_migrations
 from server.settings import Settings
 from server.utils import tenants
@@ -54,13 +58,23 @@ class BackingServices:
         """URL of this run's database ``test_<run id>`` on ``server_url``."""
         return self.server_url.rsplit("/", 1)[0] + f"/test_{RUN_ID}"
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # noqa: D102 - no line per webhook
+        pass
+
+
+POLL_EVERY = 0.5  # seconds between scrape.poll_runs messages (beat's job in production)
+
 
 class Stack:
-    """The running test stack: URLs, the environment given to every process, and helpers."""
+    """The running test stack: URLs, the environment given to every process, the Flask app served
+    over HTTP (Apify webhooks reach it at ``PUBLIC_BASE_URL``) and helpers."""
 
-    def __init__(self, env: dict, apify: ManagedProcess, airtable: ManagedProcess, worker: ManagedProcess):
+    def __init__(self, env: dict, apify: ManagedProcess, airtable: ManagedProcess, worker: ManagedProcess,
+                 app=None):
         self.env, self.apify, self.airtable, self.worker = env, apify, airtable, worker
         self.apify_url, self.airtable_url = apify.url, airtable.url
+        self.app = app
 
     def apify_control(self, path: str, payload: dict | None = None, method: str = "POST"):
         """Call the Apify stand-in's control API; returns the decoded JSON."""
@@ -141,7 +155,11 @@ def stack(tmp_path_factory, backing_services):
     """Start the stand-ins and one Celery worker (2 processes) against a fresh schema."""
     _create_database(backing_services)
     logs = tmp_path_factory.mktemp("logs")
-    apify = start_standin("apify", logs, ["--token", APIFY_TOKEN, "--run-seconds", "0.3"])
+    apify = start_standin("apify", logs, ["--token", APIFY_TOKEN, "--run-seconds", "0.3",
+                                          "--webhook-retry-seconds", "0.2"])
+    holder: dict = {}
+    web = make_server("127.0.0.1", 0, lambda environ, respond: holder["app"](environ, respond), threaded=True,
+                      request_handler=_QuietHandler)
     airtable = start_standin("airtable", logs, ["--token", AIRTABLE_TOKEN, "--base", DEFAULT_BASE,
                                                 "--penalty-seconds", "2"])
     env = {
@@ -152,7 +170,10 @@ def stack(tmp_path_factory, backing_services):
         "APIFY_API_KEY": APIFY_TOKEN,
         "APIFY_API_URL": apify.url,
         "APIFY_MAX_RETRIES": "2",
-        "APIFY_WAIT_SECONDS": "5",
+        "APIFY_MAX_CONCURRENT_RUNS": "8",
+        "APIFY_POLL_SECONDS": "0.5",
+        "APIFY_WEBHOOK_WAIT_SECONDS": "4",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{web.server_port}",
         "AIRTABLE_ACCESS_TOKEN": AIRTABLE_TOKEN,
         "AIRTABLE_API_URL": airtable.url,
         "AIRTABLE_BASE_ID": DEFAULT_BASE,
@@ -161,7 +182,6 @@ def stack(tmp_path_factory, backing_services):
         "NUM_VA_TABLES": "4",
         "PROFILES_PER_TABLE": "25",
         "CHUNK_LEASE_SECONDS": "6",
-        "CHUNK_DISPATCH_WINDOW": "4",
         "CHUNK_RETRY_BACKOFF_SECONDS": "0.5",
         "RATELIMIT_DEFAULT": "100000 per minute",
         "RATELIMIT_PER_ADDRESS": "100000 per minute",
@@ -169,19 +189,38 @@ def stack(tmp_path_factory, backing_services):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     worker = start_worker(logs, env)
+    holder["app"] = create_app(Settings.from_env())
+    threading.Thread(target=web.serve_forever, name="test-web", daemon=True).start()
+    stop = threading.Event()
+    poller = threading.Thread(target=_poll_forever, args=(stop,), name="test-poller", daemon=True)
+    poller.start()
     try:
-        yield Stack(env, apify, airtable, worker)
+        yield Stack(env, apify, airtable, worker, holder["app"])
     finally:
+        stop.set()
+        poller.join(5)
+        web.shutdown()
         worker.stop()
         apify.stop()
         airtable.stop()
-        redis.Redis.from_url(backing_services.redis_url).delete(env["CELERY_QUEUE"])
+        broker = redis.Redis.from_url(backing_services.redis_url)
+        broker.delete(env["CELERY_QUEUE"], *(f"{env['CELERY_QUEUE']}:{p}" for p in range(1, 10)))
         _drop_database(backing_services)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _poll_forever(stop: threading.Event) -> None:
+    """Send ``scrape.poll_runs`` every ``POLL_EVERY`` seconds, as celery beat does in production."""
+    celery = create_celery(Settings.from_env())
+    while not stop.wait(POLL_EVERY):
+        try:
+            celery.send_task("scrape.poll_runs")
+        except Exception:  # the broker going away at the end of the run
+            pass
 
 
 @pytest.fixture(autouse=True)
@@ -191,13 +230,17 @@ def _clean_faults(request):
         request.getfixturevalue("stack").apify_control("faults", {
             "run_status": None, "fail_next_runs": 0, "http_429": 0, "http_500": 0, "run_seconds": 0.3,
             "error_item_share": 0.0, "short_pages": False, "page_limit_cap": None})
+        request.getfixturevalue("stack").apify_control("account", {
+            "max_memory_mbytes": 262144, "max_concurrent_runs": 128, "run_seconds_per_item": 0.0,
+            "reset_peaks": True})
+        request.getfixturevalue("stack").apify_control("webhooks", {"enabled": True})
     yield
 
 
 @pytest.fixture(scope="session")
 def app(stack):
-    """The Flask app built from the test stack's environment."""
-    return create_app(Settings.from_env())
+    """The Flask app built from the test stack's environment (the one served over HTTP)."""
+    return stack.app
 
 
 @pytest.fixture

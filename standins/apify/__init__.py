@@ -2,5 +2,6 @@
 
 Modules: ``app`` (Flask app factory), ``state`` (in-memory store, config, faults), ``runs`` (run
 lifecycle), ``datasets`` (lazy dataset paging), ``shapes`` (actor inputs and item shapes),
+``account`` (account limits, memory refusal, run time per item), ``webhooks`` (ad-hoc webhook delivery),
 ``server`` (CLI and ``BackgroundServer``). Start it with ``python -m standins apify --port 0``.
 """

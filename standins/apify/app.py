@@ -8,8 +8,12 @@ Apify routes (all need ``Authorization: Bearer <token>`` or ``?token=``):
 - ``GET /v2/actor-runs/{runId}[?waitForFinish=N]``, ``POST /v2/actor-runs/{runId}/abort``
 - ``GET /v2/actor-runs/{runId}/log``, ``GET /v2/logs/{runId}`` -> text
 - ``GET /v2/datasets/{id}``, ``GET /v2/datasets/{id}/items`` (+ ``/v2/actor-runs/{runId}/dataset[/items]``)
+- ``GET /v2/users/me/limits`` -> ``{"data": AccountLimits}`` (``account``); a start past the account's
+  memory or concurrent-run limit is 402 ``actor-memory-limit-exceeded``/``concurrent-runs-limit-exceeded``
+- ad-hoc ``webhooks`` on run start are delivered when the run ends (``webhooks``)
 
-Control routes (no token): ``GET|POST /_control/faults``, ``POST /_control/reset``,
+Control routes (no token): ``GET|POST /_control/faults``, ``GET|POST /_control/account``,
+``GET|POST /_control/webhooks``, ``POST /_control/reset``,
 ``GET /_control/runs``, ``GET /_control/stats``, ``GET /_control/datasets/{id}/truth``.
 """
 from __future__ import annotations
@@ -20,9 +24,11 @@ import zlib
 
 from flask import Flask, Response, current_app, request
 
+from standins.apify.account import LimitExceeded
 from standins.apify.runs import iso, stable_id
 from standins.apify.state import StandinConfig, Store
 from standins.apify.datasets import project
+from standins.apify.webhooks import WebhookError, parse_webhooks
 from standins.followers import person
 
 DEFAULT_TIMEOUT_SECS = 3600
@@ -175,9 +181,17 @@ def create_app(config: StandinConfig | dict | None = None) -> Flask:
         if max_items is not None and max_items <= 0:
             raise ApiError(400, "max-items-must-be-greater-than-zero", "Parameter 'maxItems' must be greater than zero.")
         wait = _int_arg("waitForFinish", 0, minimum=0)
-        run = store.create_run(_actor_name(actor_id), run_input, len(raw), timeout_secs=timeout,
-                               memory_mbytes=memory, max_items=max_items,
-                               user_agent=request.headers.get("User-Agent"), client_ip=request.remote_addr)
+        try:
+            hooks = parse_webhooks(request.args.get("webhooks"))
+        except WebhookError as exc:
+            raise ApiError(400, "invalid-value", str(exc)) from None
+        try:
+            run = store.create_run(_actor_name(actor_id), run_input, len(raw), timeout_secs=timeout,
+                                   memory_mbytes=memory, max_items=max_items,
+                                   user_agent=request.headers.get("User-Agent"), client_ip=request.remote_addr,
+                                   webhooks=hooks)
+        except LimitExceeded as exc:
+            raise ApiError(402, exc.type, exc.message) from None
         data = store.run_view(run.id, float(wait))
         location = f"{request.host_url.rstrip('/')}/v2/actor-runs/{run.id}"
         return _json({"data": data}, 201, {"Location": location})
@@ -214,6 +228,10 @@ def create_app(config: StandinConfig | dict | None = None) -> Flask:
 
     app.add_url_rule("/v2/actor-runs/<run_id>/log", "run_log", run_log, methods=["GET"])
     app.add_url_rule("/v2/logs/<run_id>", "log", run_log, methods=["GET"])
+
+    @app.get("/v2/users/me/limits")
+    def account_limits():
+        return _json({"data": _store().limits_view()})
 
     # -- datasets ---------------------------------------------------------------------------------
     def _dataset_or_404(dataset_id: str | None, run_id: str | None):
@@ -273,6 +291,26 @@ def create_app(config: StandinConfig | dict | None = None) -> Flask:
             return _json(store.set_faults(request.get_json(force=True, silent=True)))
         except ValueError as exc:
             return _error(400, "invalid-value", str(exc))
+
+    @app.route("/_control/account", methods=["GET", "POST"])
+    def control_account():
+        store = _store()
+        if request.method == "GET":
+            return _json(store.account_view())
+        try:
+            return _json(store.update_account(request.get_json(force=True, silent=True)))
+        except ValueError as exc:
+            return _error(400, "invalid-value", str(exc))
+
+    @app.route("/_control/webhooks", methods=["GET", "POST"])
+    def control_webhooks():
+        store = _store()
+        if request.method == "POST":
+            try:
+                store.webhooks.settings.update(request.get_json(force=True, silent=True))
+            except ValueError as exc:
+                return _error(400, "invalid-value", str(exc))
+        return _json(store.webhooks.summary())
 
     @app.post("/_control/reset")
     def control_reset():

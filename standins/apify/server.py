@@ -41,6 +41,7 @@ class BackgroundServer:
 
     def stop(self) -> None:
         """Stop serving and join the thread."""
+        self.store.webhooks.stop()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -62,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-seconds", type=float, default=1.0, help="run duration READY->SUCCEEDED (default 1.0)")
     p.add_argument("--price-per-result", type=float, default=0.0007, help="USD per dataset item (default 0.0007)")
     p.add_argument("--wait-cap-seconds", type=float, default=60.0, help="server cap of waitForFinish (default 60)")
+    p.add_argument("--max-memory-mbytes", type=int, default=StandinConfig.max_memory_mbytes,
+                   help="account limit: combined memory of running runs (default 262144, the Scale plan)")
+    p.add_argument("--max-concurrent-runs", type=int, default=StandinConfig.max_concurrent_runs,
+                   help="account limit: runs going at once (default 128)")
+    p.add_argument("--run-seconds-per-item", type=float, default=0.0,
+                   help="a run lasts --run-seconds + items x this (default 0)")
+    p.add_argument("--webhook-retry-seconds", type=float, default=1.0,
+                   help="first retry delay of a failed webhook delivery; doubles (default 1.0)")
     p.add_argument("--log-requests", action="store_true", help="log every request to stderr")
     f = p.add_argument_group("fault switches (also settable at runtime: POST /_control/faults)")
     f.add_argument("--run-status", choices=RUN_STATUS_FAULTS, help="every run ends with this status")
@@ -84,7 +93,10 @@ def config_from_args(args: argparse.Namespace) -> StandinConfig:
     if args.private_accounts:
         faults["private_accounts"] = [a for a in args.private_accounts.split(",") if a.strip()]
     return StandinConfig(token=args.token, run_seconds=args.run_seconds, price_per_result=args.price_per_result,
-                         wait_cap_seconds=args.wait_cap_seconds, faults=faults)
+                         wait_cap_seconds=args.wait_cap_seconds, max_memory_mbytes=args.max_memory_mbytes,
+                         max_concurrent_runs=args.max_concurrent_runs,
+                         run_seconds_per_item=args.run_seconds_per_item,
+                         webhook_retry_base_seconds=args.webhook_retry_seconds, faults=faults)
 
 
 def main(argv: list[str]) -> int:

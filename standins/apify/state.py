@@ -5,6 +5,7 @@ Everything is guarded by one lock; a condition variable wakes long-polling reade
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -12,8 +13,10 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 
 from standins.apify import shapes
-from standins.apify.datasets import Dataset
-from standins.apify.runs import RunRecord, stable_id
+from standins.apify.account import DEFAULT_MAX_CONCURRENT_RUNS, DEFAULT_MAX_MEMORY_MBYTES, Account
+from standins.apify.datasets import Dataset, planned_total
+from standins.apify.runs import RunRecord, iso, stable_id
+from standins.apify.webhooks import EVENT_BY_STATUS, WebhookDispatcher
 
 RUN_STATUS_FAULTS = ("FAILED", "TIMED-OUT")
 
@@ -85,6 +88,10 @@ class StandinConfig:
     run_seconds: float = 1.0  # duration of a run from start to SUCCEEDED
     price_per_result: float = 0.0007  # USD per dataset item
     wait_cap_seconds: float = 60.0  # server-side cap of waitForFinish
+    max_memory_mbytes: int = DEFAULT_MAX_MEMORY_MBYTES  # account: combined memory of running runs
+    max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS  # account: runs going at once
+    run_seconds_per_item: float = 0.0  # a run lasts run_seconds + items x this
+    webhook_retry_base_seconds: float = 1.0  # first retry delay of a failed webhook delivery
     faults: dict = field(default_factory=dict)
 
 
@@ -101,6 +108,15 @@ class Store:
         self._actor_runs: Counter[str] = Counter()  # "user~name" -> runs started
         self.faults = Faults()
         self.faults.update(dict(config.faults))
+        self._active: dict[str, RunRecord] = {}  # runs not terminal when last looked at
+        self.account = self._new_account()
+        self.webhooks = WebhookDispatcher(self._run_end)
+        self.webhooks.settings.retry_base_seconds = config.webhook_retry_base_seconds
+
+    def _new_account(self) -> Account:
+        c = self.config
+        return Account(max_memory_mbytes=c.max_memory_mbytes, max_concurrent_runs=c.max_concurrent_runs,
+                       run_seconds_per_item=c.run_seconds_per_item)
 
     # -- counters and faults ----------------------------------------------------------------
     def count(self, key: str) -> None:
@@ -144,20 +160,33 @@ class Store:
             self._counts.clear()
             self._actors.clear()
             self._actor_runs.clear()
+            self._active.clear()
             self.faults = Faults()
+            self.account = self._new_account()
             self._cond.notify_all()
+        self.webhooks.reset()
+        self.webhooks.settings.retry_base_seconds = self.config.webhook_retry_base_seconds
 
     # -- runs -----------------------------------------------------------------------------------
     def create_run(self, actor_name: str, run_input, input_len: int, *, timeout_secs: int,
                    memory_mbytes: int, max_items: int | None, user_agent: str | None = None,
-                   client_ip: str | None = None) -> RunRecord:
-        """Start a run of ``actor_name`` (``user~name``) with ``run_input``; returns the record."""
+                   client_ip: str | None = None, webhooks: list[dict] | None = None) -> RunRecord:
+        """Start a run of ``actor_name`` (``user~name``) with ``run_input``; returns the record.
+
+        Raises ``account.LimitExceeded`` when the account's memory or concurrent-run limit has no
+        room for it; ``webhooks`` (parsed ad-hoc webhooks) are delivered when the run ends."""
         try:
             spec, error = shapes.parse_input(run_input), None
         except shapes.InputError as exc:
             spec, error = None, str(exc)
         with self._cond:
+            now = time.monotonic()
+            running, memory = self._in_use(now)
+            self.account.admit(running, memory, memory_mbytes)
             f = self.faults
+            base_seconds = self.config.run_seconds if f.run_seconds is None else f.run_seconds
+            items = planned_total(spec, max_items, private_share=f.error_item_share,
+                                  private_accounts=tuple(f.private_accounts)) if spec is not None else 0
             forced = f.run_status
             if f.fail_next_runs > 0:
                 f.fail_next_runs -= 1
@@ -166,7 +195,8 @@ class Store:
                 act_id=stable_id("actor:" + actor_name), actor_name=actor_name,
                 user_id=self.user_id(), run_input=run_input, input_len=input_len, spec=spec,
                 input_error=error, started_mono=time.monotonic(), started_wall=datetime.now(timezone.utc),
-                run_seconds=self.config.run_seconds if f.run_seconds is None else f.run_seconds,
+                run_seconds=self.account.run_seconds(base_seconds, items,
+                                                     json.dumps(run_input, sort_keys=True, default=str)),
                 timeout_secs=timeout_secs, memory_mbytes=memory_mbytes, max_items=max_items,
                 price_per_result=self.config.price_per_result, private_share=f.error_item_share,
                 private_accounts=tuple(f.private_accounts), user_agent=user_agent, client_ip=client_ip)
@@ -176,7 +206,51 @@ class Store:
             self._by_dataset[run.dataset.id] = run
             self._actors[run.act_id] = actor_name
             self._actor_runs[actor_name] += 1
-            return run
+            if not run.terminal:
+                self._active[run.id] = run
+            seconds_to_end = run.seconds_to_end(time.monotonic())
+        self.webhooks.watch(run.id, webhooks or [], seconds_to_end)
+        return run
+
+    def _in_use(self, now: float) -> tuple[int, int]:
+        """(runs going, their combined memory in MB) at ``now``; call with the lock held."""
+        for run_id in [r.id for r in self._active.values() if (r.refresh(now) or r.terminal)]:
+            del self._active[run_id]
+        return len(self._active), sum(r.memory_mbytes for r in self._active.values())
+
+    def _run_end(self, run_id: str) -> tuple[bool, float, dict | None]:
+        """For the webhook dispatcher: (ended, seconds to the planned end, payload context)."""
+        with self._cond:
+            run = self._runs.get(run_id)
+            if run is None:
+                return True, 0.0, None
+            now = time.monotonic()
+            run.refresh(now)
+            if not run.terminal:
+                return False, run.seconds_to_end(now), None
+            return True, 0.0, {
+                "userId": run.user_id, "createdAt": iso(datetime.now(timezone.utc)),
+                "eventType": EVENT_BY_STATUS[run.status],
+                "eventData": {"actorId": run.act_id, "actorRunId": run.id}, "resource": run.to_api(now)}
+
+    def account_view(self) -> dict:
+        """``GET /_control/account`` body: limits, switches, runs going and peaks."""
+        with self._cond:
+            running, memory = self._in_use(time.monotonic())
+            return self.account.as_dict(running, memory)
+
+    def update_account(self, changes: dict) -> dict:
+        """Apply ``/_control/account`` changes (``ValueError`` on bad input); returns the view."""
+        with self._cond:
+            self.account.update(changes)
+        return self.account_view()
+
+    def limits_view(self) -> dict:
+        """``GET /v2/users/me/limits`` ``data``."""
+        with self._cond:
+            running, memory = self._in_use(time.monotonic())
+            usage = sum(r.usage_total_usd for r in self._runs.values())
+            return self.account.limits_view(running, memory, usage)
 
     def resolve_actor(self, actor: str) -> tuple[str, int]:
         """``(user~name, runs started)`` for an actor name or a known actId; unknown ids pass through."""
@@ -212,7 +286,9 @@ class Store:
             now = time.monotonic()
             run.abort(now)
             self._cond.notify_all()
-            return run.to_api(now)
+            view = run.to_api(now)
+        self.webhooks.poke(run_id)
+        return view
 
     def run_log(self, run_id: str) -> str | None:
         """Plain-text log of ``run_id`` or None if unknown."""

@@ -78,7 +78,7 @@ def private(stack, tmp_path):
     """A ``PrivateStack`` with its own redis-server and queue; one chunk per account."""
     server = RedisServer(tmp_path).start()
     env = {**stack.env, "REDIS_URL": server.url, "CELERY_QUEUE": f"fault-{uuid.uuid4().hex[:8]}",
-           "CHUNK_SIZE": "1", "CHUNK_DISPATCH_WINDOW": "8", "DB_POOL_SIZE": "2", "DB_POOL_TIMEOUT_SECONDS": "2",
+           "CHUNK_SIZE": "1", "DB_POOL_SIZE": "2", "DB_POOL_TIMEOUT_SECONDS": "2",
            "APIFY_MAX_FOLLOWERS_PER_ACCOUNT": str(PER_ACCOUNT)}
     app = create_app(Settings.from_env(**{k.lower(): v for k, v in env.items()}))
     try:

@@ -3,9 +3,9 @@
 Redis restarted without persistence (Heroku Redis, a failover) forgets every queued message;
 a chunk sent before would wait for ``BROKER_VISIBILITY_TIMEOUT`` (hours) to be re-sent. So the
 reaper keeps a *generation marker* in the broker's Redis (``broker-generation:<queue>``): when
-it is missing, everything sent before may be gone, and the reaper re-sends every piece of work
-Postgres says is in the broker - chunks sent and not yet claimed, jobs stored but not started -
-then writes a new marker. Re-sending is always safe: tasks claim their work in Postgres first,
+it is missing, everything sent before may be gone, and the reaper re-sends every job Postgres
+says is in the broker (stored but not started), then writes a new marker; chunk messages are
+re-derived from the chunks' own state by the run poller. Re-sending is always safe: tasks claim their work in Postgres first,
 so a message that did survive only finds its work taken.
 
 A job whose first message could not be sent at all (Redis unreachable during the POST) is
@@ -41,26 +41,15 @@ def write_marker(services) -> str:
     return generation
 
 
-def work_in_broker(conn, limit: int = 5000) -> tuple[dict[UUID, list[int]], list[UUID], list[UUID]]:
-    """What Postgres says is (or should be) in the broker: ``(chunks, scrape_jobs, other_jobs)``.
-
-    ``chunks`` maps a processing job to the indexes of its chunks sent and not yet claimed
-    (``queued`` with ``enqueued_at`` set, first sends and retries alike); ``scrape_jobs`` are
-    scrape jobs still ``queued`` (``scrape.start`` not yet run); ``other_jobs`` are single-step
-    jobs still ``queued`` (``jobs.run`` not yet run). Running chunks are in a worker, not in
-    the broker; a worker that dies with one is the lease reaper's case."""
-    chunks: dict[UUID, list[int]] = {}
-    for row in conn.execute(
-            """
-            SELECT c.job_id, c.chunk_index FROM scrape_job_chunks c
-              JOIN scrape_jobs j ON j.job_id = c.job_id AND j.status = 'processing'
-             WHERE c.status = 'queued' AND c.enqueued_at IS NOT NULL
-             ORDER BY c.job_id, c.chunk_index LIMIT %s
-            """, (limit,)).fetchall():
-        chunks.setdefault(row["job_id"], []).append(row["chunk_index"])
+def work_in_broker(conn, limit: int = 5000) -> tuple[list[UUID], list[UUID]]:
+    """The jobs Postgres says are (or should be) in the broker: ``(scrape_jobs, other_jobs)``,
+    scrape jobs still ``queued`` (``scrape.start`` not yet run) and single-step jobs still
+    ``queued`` (``jobs.run`` not yet run). Chunks are not listed: every chunk message (start,
+    collect, read) is re-derived from the chunk's state by the run poller
+    (``server.utils.scrape.poll``) once its lease or grace time has passed."""
     queued = conn.execute("SELECT job_id, kind FROM scrape_jobs WHERE status = 'queued'"
                           " ORDER BY created_at LIMIT %s", (limit,)).fetchall()
-    return (chunks, [r["job_id"] for r in queued if r["kind"] == "scrape"],
+    return ([r["job_id"] for r in queued if r["kind"] == "scrape"],
             [r["job_id"] for r in queued if r["kind"] != "scrape"])
 
 

@@ -1,8 +1,28 @@
-"""Chunk state in ``scrape_job_chunks``: claim with a lease, fenced updates, finishing.
+"""Chunk state in ``scrape_job_chunks``: the lifecycle of one chunk and every transition of it.
 
-A worker owns a chunk while it holds an unexpired lease; every write it makes later is fenced by
-the random ``lease_token`` it got at claim time, so a worker that lost its lease (it was killed,
-paused or too slow) can never overwrite the work of the worker that took over.
+Lifecycle (the only place the statuses and their transitions are defined)::
+
+    queued ──dispatch (a run slot is free, fair share)──▶ starting
+    starting ──run_chunk claims it, starts the Apify run──▶ running      (``record_run``)
+    starting ──start refused (account memory/concurrency limit)──▶ queued, attempt not counted
+    starting ──transient start error──▶ queued (attempt counted, ``not_before`` backoff)
+    starting ──lease expired (worker died / message lost)──▶ running if a run id is recorded, else queued
+    running  ──webhook or poller: the run ended──▶ collecting                (``claim_collect``)
+    collecting ──the run was not really over (the body is only a hint)──▶ running
+    collecting ──run end confirmed; the slot is handed on──▶ collecting, unowned (``hand_over``)
+    collecting (unowned or lease expired) ──read step claims it──▶ collecting (``claim_read``)
+    collecting ──dataset read, parsed, gendered and written──▶ done | failed
+    (a read that dies half-way is claimed again after its lease and resumes at ``dataset_offset``)
+    queued/starting/running/collecting ──job cancelled / cap reached──▶ cancelled | skipped
+
+A chunk in ``starting`` or ``running`` holds one slot of the service-wide run budget
+(``server.utils.scrape.dispatch``); a slot comes back as soon as the chunk leaves those statuses,
+so a crashed worker's slot returns when the poller recovers its expired lease. No worker holds a
+chunk while its run is going: only ``starting`` and ``collecting`` carry a lease.
+
+A worker owns a ``starting`` or ``collecting`` chunk while it holds an unexpired lease; every write
+it makes later is fenced by the random ``lease_token`` it got at claim time, so a worker that lost
+its lease (it was killed, paused or too slow) can never overwrite the work of the one that took over.
 Finishing a chunk and counting it on the job happen in one transaction that first locks the job
 row, so exactly one finisher sees the last chunk and completes the job.
 """
@@ -17,6 +37,8 @@ from server.utils.jobs.table import finish_job
 from server.utils.outreach.ingest import create_auto_ingest_job
 
 CHUNK_TERMINAL = ("done", "failed", "skipped", "cancelled")
+CHUNK_OPEN = ("queued", "starting", "running", "collecting")
+HOLDS_SLOT = ("starting", "running")
 
 
 class LeaseLost(Exception):
@@ -31,21 +53,129 @@ class Claim:
     token: UUID
 
 
-def claim_chunk(conn: Connection, job_id: UUID, chunk_index: int, lease_seconds: int) -> Claim | None:
-    """Claim a queued chunk, or a running one whose lease expired; None if not claimable."""
+def mark_starting(conn: Connection, picks: list[tuple[UUID, int]], grace_seconds: float) -> int:
+    """``queued`` → ``starting`` for the ``(job_id, chunk_index)`` picks of the dispatcher (which
+    holds the budget lock). The lease is unowned (no token) until ``claim_start``; if the start
+    message is lost, the poller returns the chunk to the queue after ``grace_seconds``."""
+    if not picks:
+        return 0
+    return conn.execute(
+        """
+        UPDATE scrape_job_chunks c SET status = 'starting', lease_token = NULL, enqueued_at = now(),
+               lease_until = now() + make_interval(secs => %s), updated_at = now()
+          FROM unnest(%s::uuid[], %s::int[]) AS p(job_id, chunk_index)
+         WHERE c.job_id = p.job_id AND c.chunk_index = p.chunk_index AND c.status = 'queued'
+        """, (grace_seconds, [p[0] for p in picks], [p[1] for p in picks])).rowcount
+
+
+def claim_start(conn: Connection, job_id: UUID, chunk_index: int, lease_seconds: int) -> Claim | None:
+    """Claim a ``starting`` chunk to start its run (counts an attempt); None when it is not
+    ``starting`` or another worker holds a live lease on it."""
     token = uuid4()
     row = conn.execute(
         """
         UPDATE scrape_job_chunks
-           SET status = 'running', attempts = attempts + 1, lease_token = %s,
-               lease_until = now() + make_interval(secs => %s),
+           SET attempts = attempts + 1, lease_token = %s, lease_until = now() + make_interval(secs => %s),
                started_at = coalesce(started_at, now()), updated_at = now()
-         WHERE job_id = %s AND chunk_index = %s
-           AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
+         WHERE job_id = %s AND chunk_index = %s AND status = 'starting'
+           AND (lease_token IS NULL OR lease_until < now())
         RETURNING *
-        """,
-        (token, lease_seconds, job_id, chunk_index)).fetchone()
+        """, (token, lease_seconds, job_id, chunk_index)).fetchone()
     return Claim(row, token) if row else None
+
+
+def record_run(conn: Connection, claim: Claim, run_id: str, dataset_id: str, run_status: str,
+               secret_sha256: str | None, max_items: int, cost_estimate_usd: float,
+               first_poll_seconds: float) -> None:
+    """``starting`` → ``running``: the Apify run is started; record it (before anything else
+    can fail, so it is never started twice) and drop the lease: no worker waits on it.
+    ``first_poll_seconds`` is when the poller first looks at it. Raises ``LeaseLost``."""
+    cur = conn.execute(
+        """
+        UPDATE scrape_job_chunks
+           SET status = 'running', apify_run_id = %s, apify_dataset_id = %s, apify_run_status = %s,
+               webhook_secret_sha256 = %s, max_items = %s, cost_estimate_usd = %s, dataset_offset = 0,
+               run_started_at = now(), next_poll_at = now() + make_interval(secs => %s),
+               lease_token = NULL, lease_until = NULL, not_before = NULL, updated_at = now()
+         WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'starting'
+        """, (run_id, dataset_id, run_status, secret_sha256, max_items, cost_estimate_usd, first_poll_seconds,
+              claim.chunk["job_id"], claim.chunk["chunk_index"], claim.token))
+    if cur.rowcount != 1:
+        raise LeaseLost()
+
+
+def resume_run(conn: Connection, claim: Claim) -> None:
+    """``starting`` → ``running`` for a chunk whose run was already recorded (a redelivered
+    start message): nothing is started again; the poller looks at the run now."""
+    conn.execute(
+        "UPDATE scrape_job_chunks SET status = 'running', next_poll_at = now(), lease_token = NULL,"
+        " lease_until = NULL, attempts = attempts - 1, updated_at = now()"
+        " WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'starting'",
+        (claim.chunk["job_id"], claim.chunk["chunk_index"], claim.token))
+
+
+def requeue(conn: Connection, claim: Claim, error_message: str | None, count_attempt: bool,
+            delay_seconds: float) -> None:
+    """``starting`` → ``queued``: the start did not happen (refused or failed); the chunk waits
+    ``delay_seconds`` before the dispatcher may pick it again. ``count_attempt=False`` undoes this
+    claim's attempt (a refused start is not a failure)."""
+    conn.execute(
+        "UPDATE scrape_job_chunks SET status = 'queued', lease_until = NULL, lease_token = NULL,"
+        " attempts = attempts - %s, error_message = coalesce(%s, error_message),"
+        " not_before = now() + make_interval(secs => %s), updated_at = now()"
+        " WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'starting'",
+        (0 if count_attempt else 1, error_message, delay_seconds, claim.chunk["job_id"],
+         claim.chunk["chunk_index"], claim.token))
+
+
+def claim_collect(conn: Connection, job_id: UUID, chunk_index: int, lease_seconds: int) -> Claim | None:
+    """``running`` → ``collecting``. The conditional UPDATE is what makes a duplicate webhook, a
+    redelivered one and the poller racing it collect once: only one caller gets the claim; the
+    others get None."""
+    token = uuid4()
+    row = conn.execute(
+        """
+        UPDATE scrape_job_chunks
+           SET status = 'collecting', lease_token = %s, lease_until = now() + make_interval(secs => %s),
+               updated_at = now()
+         WHERE job_id = %s AND chunk_index = %s AND apify_run_id IS NOT NULL AND status = 'running'
+        RETURNING *
+        """, (token, lease_seconds, job_id, chunk_index)).fetchone()
+    return Claim(row, token) if row else None
+
+
+def hand_over(conn: Connection, claim: Claim, grace_seconds: float) -> None:
+    """Drop the lease of a ``collecting`` chunk whose run end is confirmed so the read step
+    (another message) can claim it; if that message is lost the poller re-sends it after
+    ``grace_seconds``."""
+    conn.execute(
+        "UPDATE scrape_job_chunks SET lease_token = NULL, lease_until = now() + make_interval(secs => %s),"
+        " updated_at = now() WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'collecting'",
+        (grace_seconds, claim.chunk["job_id"], claim.chunk["chunk_index"], claim.token))
+
+
+def claim_read(conn: Connection, job_id: UUID, chunk_index: int, lease_seconds: int) -> Claim | None:
+    """Claim a ``collecting`` chunk for the read step: one handed over (no owner) or one whose
+    reader's lease expired (it resumes at ``dataset_offset``); None otherwise."""
+    token = uuid4()
+    row = conn.execute(
+        """
+        UPDATE scrape_job_chunks
+           SET lease_token = %s, lease_until = now() + make_interval(secs => %s), updated_at = now()
+         WHERE job_id = %s AND chunk_index = %s AND status = 'collecting'
+           AND (lease_token IS NULL OR lease_until < now())
+        RETURNING *
+        """, (token, lease_seconds, job_id, chunk_index)).fetchone()
+    return Claim(row, token) if row else None
+
+
+def back_to_running(conn: Connection, claim: Claim, run_status: str, next_poll_seconds: float) -> None:
+    """``collecting`` → ``running``: the run is still going (a webhook body is only a hint)."""
+    conn.execute(
+        "UPDATE scrape_job_chunks SET status = 'running', apify_run_status = %s, lease_token = NULL,"
+        " lease_until = NULL, next_poll_at = now() + make_interval(secs => %s), updated_at = now()"
+        " WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'collecting'",
+        (run_status, next_poll_seconds, claim.chunk["job_id"], claim.chunk["chunk_index"], claim.token))
 
 
 def load_chunk(conn: Connection, job_id: UUID, chunk_index: int) -> dict | None:
@@ -56,30 +186,46 @@ def load_chunk(conn: Connection, job_id: UUID, chunk_index: int) -> dict | None:
         (job_id, chunk_index)).fetchone()
 
 
-def fenced_update(conn: Connection, claim: Claim, lease_seconds: int, **columns) -> None:
-    """Set ``columns`` on the claimed chunk and renew its lease; raises ``LeaseLost``."""
+def chunk_for_run(conn: Connection, run_id: str) -> dict | None:
+    """The chunk whose Apify run is ``run_id``, or None."""
+    return conn.execute("SELECT * FROM scrape_job_chunks WHERE apify_run_id = %s", (run_id,)).fetchone()
+
+
+def fenced_update(conn: Connection, claim: Claim, lease_seconds: int, status: str = "collecting",
+                  **columns) -> None:
+    """Set ``columns`` on the claimed chunk (in ``status``) and renew its lease; raises ``LeaseLost``."""
     sets = "".join(f", {name} = %s" for name in columns)
     cur = conn.execute(
         f"UPDATE scrape_job_chunks SET lease_until = now() + make_interval(secs => %s),"
         f" updated_at = now(){sets} WHERE job_id = %s AND chunk_index = %s AND lease_token = %s"
-        f" AND status = 'running'",
-        (lease_seconds, *columns.values(), claim.chunk["job_id"], claim.chunk["chunk_index"], claim.token))
+        f" AND status = %s",
+        (lease_seconds, *columns.values(), claim.chunk["job_id"], claim.chunk["chunk_index"], claim.token,
+         status))
     if cur.rowcount != 1:
         raise LeaseLost()
 
 
-def release_chunk(conn: Connection, claim: Claim, error_message: str | None,
-                  count_attempt: bool) -> None:
-    """Hand the chunk back to the queue (run id and dataset offset kept, so the next claim
-    resumes the same Apify run); the caller sends its retry message now. ``count_attempt=False`` undoes this claim's attempt (a planned
-    re-schedule while the run is still going, not a failure)."""
-    conn.execute(
-        "UPDATE scrape_job_chunks SET status = 'queued', lease_until = NULL, lease_token = NULL,"
-        " attempts = attempts - %s, error_message = coalesce(%s, error_message), enqueued_at = now(),"
-        " updated_at = now()"
-        " WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'running'",
-        (0 if count_attempt else 1, error_message, claim.chunk["job_id"], claim.chunk["chunk_index"],
-         claim.token))
+def add_worker_seconds(conn: Connection, job_id: UUID, chunk_index: int, seconds: float) -> None:
+    """Add worker busy time (seconds, dataset read and inserts excluded) to the chunk."""
+    conn.execute("UPDATE scrape_job_chunks SET worker_seconds = worker_seconds + %s"
+                 " WHERE job_id = %s AND chunk_index = %s", (seconds, job_id, chunk_index))
+
+
+def recover_expired(conn: Connection) -> dict:
+    """Give back what dead workers and lost messages left behind: ``starting`` chunks whose
+    lease expired go to ``running`` when their run id is recorded (the run is polled, never
+    started again) and to ``queued`` otherwise (their slot returns). Returns the counts."""
+    resumed = conn.execute(
+        "UPDATE scrape_job_chunks SET status = 'running', next_poll_at = now(), lease_token = NULL,"
+        " lease_until = NULL, updated_at = now()"
+        " WHERE status = 'starting' AND lease_until < now() AND apify_run_id IS NOT NULL").rowcount
+    requeued = conn.execute(
+        "UPDATE scrape_job_chunks SET status = 'queued', lease_token = NULL, lease_until = NULL,"
+        " updated_at = now() WHERE status = 'starting' AND lease_until < now() AND apify_run_id IS NULL").rowcount
+    orphaned = conn.execute(  # 'running' without a run (left by an older release): start it again
+        "UPDATE scrape_job_chunks SET status = 'queued', lease_token = NULL, lease_until = NULL,"
+        " updated_at = now() WHERE status = 'running' AND apify_run_id IS NULL").rowcount
+    return {"resumed": resumed, "requeued": requeued + orphaned}
 
 
 def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
@@ -87,7 +233,8 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
                  run_status: str | None = None) -> dict | None:
     """Make the chunk terminal and count it on the job; completes the job after its last chunk.
 
-    ``token`` fences a running chunk (None finishes a queued one). The chunk's Apify cost is
+    ``token`` fences a claimed (``starting``/``collecting``) chunk; None finishes it whatever its
+    open status (a queued chunk, or a running one being stopped). The chunk's Apify cost is
     added to the job whatever the job's status (money spent is spent, cancelled or not).
     Returns the job's counters after this chunk, or None when the chunk was not ours to finish
     (already terminal, or the lease moved on) or the job is no longer processing. When this
@@ -104,9 +251,9 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
                apify_run_status = coalesce(%s, apify_run_status), finished_at = now(),
                lease_until = NULL, updated_at = now()
          WHERE job_id = %s AND chunk_index = %s AND status NOT IN ('done', 'failed', 'skipped', 'cancelled')
-           AND lease_token IS NOT DISTINCT FROM %s
+           AND (%s::uuid IS NULL OR lease_token = %s)
         """,
-        (status, error_message, cost_usd, run_status, job_id, chunk_index, token))
+        (status, error_message, cost_usd, run_status, job_id, chunk_index, token, token))
     if cur.rowcount != 1 or job is None:
         return None
     if job["status"] != "processing":
@@ -122,14 +269,19 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
     return _count_finished(conn, job, job_id, 1, 1 if status == "failed" else 0, cost_usd)
 
 
-def skip_remaining_chunks(conn: Connection, job_id: UUID, reason: str) -> dict | None:
+def skip_remaining_chunks(conn: Connection, job_id: UUID, reason: str,
+                          stopped_by: str | None = None) -> dict | None:
     """Mark every still-queued chunk of the processing job ``skipped`` at once (its cap was
     reached: no new Apify run may start) and count them; completes the job when no chunk is
-    left running. Returns the job's counters, or None if the job is not processing."""
+    left running. ``stopped_by`` (``"cost_cap"``, ``"total_scrape_count"``) is recorded in the
+    job's ``result``. Returns the job's counters, or None if the job is not processing."""
     job = conn.execute("SELECT status, tenant_id, params FROM scrape_jobs WHERE job_id = %s FOR UPDATE",
                        (job_id,)).fetchone()
     if job is None or job["status"] != "processing":
         return None
+    if stopped_by:
+        conn.execute("UPDATE scrape_jobs SET result = result || jsonb_build_object('stopped_by', %s::text)"
+                     " WHERE job_id = %s", (stopped_by, job_id))
     skipped = conn.execute(
         "UPDATE scrape_job_chunks SET status = 'skipped', error_message = %s, finished_at = now(),"
         " updated_at = now() WHERE job_id = %s AND status = 'queued'", (reason, job_id)).rowcount

@@ -39,7 +39,7 @@ def scrape_params(options: dict, accepted: int, rejected: int, duplicates: int,
                   default_per_account: int) -> dict:
     """The ``params`` stored on a scrape job: the request's ``options`` (``targetGender``,
     ``includeUnknown``, ``minGenderProbability``, ``platform``, ``autoIngest``,
-    ``totalScrapeCount`` or None) plus the per-account follower cap for ``accepted`` accounts
+    ``totalScrapeCount`` or None, ``maxCostUsd`` when given) plus the per-account follower cap for ``accepted`` accounts
     and how many accounts were rejected or duplicates."""
     max_profiles = options.get("totalScrapeCount")
     return {
@@ -47,6 +47,7 @@ def scrape_params(options: dict, accepted: int, rejected: int, duplicates: int,
         "minGenderProbability": options.get("minGenderProbability"),
         "platform": options.get("platform", "instagram"), "autoIngest": options.get("autoIngest", False),
         "totalScrapeCount": max_profiles,
+        **({"maxCostUsd": options["maxCostUsd"]} if options.get("maxCostUsd") is not None else {}),
         "per_account_limit": per_account_limit(accepted, max_profiles, options["targetGender"],
                                                default_per_account),
         "accounts_rejected": rejected, "duplicates_removed": duplicates,

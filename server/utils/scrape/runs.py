@@ -1,4 +1,4 @@
-"""Apify runs of a job as a whole: aborting them when the job is cancelled."""
+"""Apify runs of a job as a whole: stopping them when the job is cancelled or its cap is reached."""
 from __future__ import annotations
 
 import logging
@@ -6,19 +6,26 @@ from uuid import UUID
 
 from apify_client.errors import ApifyApiError
 
-from server.utils.scrape.chunks import add_cost
+from server.utils.scrape.chunks import add_cost, finish_chunk
 
 log = logging.getLogger(__name__)
 
+STOPPABLE = {"cancelled": ("queued", "starting", "running", "collecting"), "skipped": ("running",)}
 
-def abort_job_runs(services, job_id: UUID) -> int:
-    """Abort the Apify run of every unfinished chunk of the job, mark those chunks cancelled and
-    add what each run cost to the job (the money is spent either way). A chunk whose own task
-    finishes it first keeps that task's outcome and cost. Returns how many runs were aborted."""
+
+def abort_job_runs(services, job_id: UUID, status: str = "cancelled",
+                   message: str = "job cancelled; Apify run aborted", follow_ups: list | None = None) -> int:
+    """Abort the Apify run of every unfinished chunk of the job and mark those chunks ``status``
+    (``cancelled`` for a cancelled job: every open chunk; ``skipped`` once ``totalScrapeCount``
+    is reached: only chunks whose run is still going, collected ones keep their profiles), adding
+    what each run cost to the job (the money is spent either way). A chunk finished first by its
+    own task keeps that outcome and cost. A job completed by the last skipped chunk appends its
+    auto-ingest job id to ``follow_ups`` (the caller enqueues it). Returns how many runs were aborted."""
+    open_statuses = list(STOPPABLE[status])
     with services.db.transaction() as conn:
         rows = conn.execute(
             "SELECT chunk_index, apify_run_id FROM scrape_job_chunks WHERE job_id = %s"
-            " AND apify_run_id IS NOT NULL AND status IN ('queued', 'running')", (job_id,)).fetchall()
+            " AND apify_run_id IS NOT NULL AND status = ANY(%s)", (job_id, open_statuses)).fetchall()
     client = services.apify()
     aborted = 0
     for row in rows:
@@ -32,13 +39,18 @@ def abort_job_runs(services, job_id: UUID) -> int:
         aborted += 1
         cost = float(getattr(run, "usage_total_usd", None) or 0.0)
         with services.db.transaction() as conn:
+            if status == "skipped":
+                counters = finish_chunk(conn, job_id, row["chunk_index"], "skipped", None, message, cost, "ABORTED")
+                if counters and counters.get("auto_ingest_job_id") and follow_ups is not None:
+                    follow_ups.append(str(counters["auto_ingest_job_id"]))
+                continue
             # job row first, like every chunk task, so the two never deadlock
             conn.execute("SELECT 1 FROM scrape_jobs WHERE job_id = %s FOR UPDATE", (job_id,))
             moved = conn.execute(
                 "UPDATE scrape_job_chunks SET status = 'cancelled', cost_usd = %s, apify_run_status = 'ABORTED',"
-                " lease_until = NULL, finished_at = now(), updated_at = now()"
-                " WHERE job_id = %s AND chunk_index = %s AND status IN ('queued', 'running')",
-                (cost, job_id, row["chunk_index"])).rowcount
+                " lease_until = NULL, lease_token = NULL, finished_at = now(), updated_at = now()"
+                " WHERE job_id = %s AND chunk_index = %s AND status = ANY(%s)",
+                (cost, job_id, row["chunk_index"], open_statuses)).rowcount
             if moved:
                 add_cost(conn, job_id, cost)
     return aborted

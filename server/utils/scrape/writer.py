@@ -79,10 +79,10 @@ _COUNT = """
 WITH chunk AS (
     UPDATE scrape_job_chunks
        SET dataset_offset = %(offset)s, items_read = items_read + %(read)s,
-           items_kept = items_kept + %(inserted)s, lease_until = now() + make_interval(secs => %(lease)s),
-           updated_at = now()
+           items_kept = items_kept + %(inserted)s, error_items = error_items + %(errors)s,
+           lease_until = now() + make_interval(secs => %(lease)s), updated_at = now()
      WHERE job_id = %(job_id)s AND chunk_index = %(chunk_index)s AND lease_token = %(token)s
-       AND status = 'running'
+       AND status = 'collecting'
     RETURNING 1
 )
 UPDATE scrape_jobs
@@ -124,12 +124,13 @@ def _store(conn: Connection, job_id, tenant_id, rows: list[KeptProfile], room: i
 
 
 def write_batch(conn: Connection, claim: Claim, rows: list[KeptProfile], items_read: int,
-                next_offset: int, lease_seconds: int) -> BatchOutcome:
+                next_offset: int, lease_seconds: int, error_items: int = 0) -> BatchOutcome:
     """Insert ``rows`` (already de-duplicated) for the claimed chunk in the caller's transaction;
     nothing is written once the job is no longer processing (cancelled).
 
-    ``items_read`` is how many dataset items this batch consumed and ``next_offset`` where the
-    chunk resumes. Raises ``LeaseLost`` if the chunk is no longer ours (nothing is written).
+    ``items_read`` is how many dataset items this batch consumed (``error_items`` of them error
+    or unusable items) and ``next_offset`` where the chunk resumes. Raises ``LeaseLost`` if the
+    chunk is no longer ours (nothing is written).
     """
     chunk = claim.chunk
     job = conn.execute(_LOCK_JOB, (chunk["job_id"],)).fetchone()
@@ -143,7 +144,8 @@ def write_batch(conn: Connection, claim: Claim, rows: list[KeptProfile], items_r
         inserted = _store(conn, chunk["job_id"], chunk["tenant_id"], rows, room)
     total = conn.execute(_COUNT, {
         "job_id": chunk["job_id"], "chunk_index": chunk["chunk_index"], "token": claim.token,
-        "offset": next_offset, "read": items_read, "inserted": inserted, "lease": lease_seconds}).fetchone()
+        "offset": next_offset, "read": items_read, "inserted": inserted, "errors": error_items,
+        "lease": lease_seconds}).fetchone()
     if total is None:  # the chunk's lease is another worker's: the caller rolls everything back
         raise LeaseLost()
     cap_reached = total["max_profiles"] is not None and total["profiles_scraped"] >= total["max_profiles"]

@@ -1,0 +1,234 @@
+"""Collecting a chunk whose Apify run ended (lifecycle in ``chunks``), in two steps.
+
+``confirm_run_end`` (fast, sent at high priority by the webhook and the poller) claims the
+``running`` chunk (a conditional UPDATE: a duplicate webhook, a redelivered one and the poller
+racing it collect once), re-reads the run from Apify (a webhook body is only a hint) and, when it
+ended, hands the chunk to the read step: its run slot is free at once, so the next run starts
+while this one's dataset is read. ``collect_chunk`` (the read step) runs ``collect_dataset``:
+dataset read → parse → gender → write, page by page from the recorded offset, so a read that
+dies half-way resumes without duplicates. Then the chunk is finished and counted.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+from uuid import UUID
+
+from server.utils.gender import detect_gender
+from server.utils.jobs.table import load_job
+from server.utils.scrape.actor import parse_item
+from server.utils.scrape.chunks import (Claim, LeaseLost, add_worker_seconds, back_to_running, claim_collect,
+                                        claim_read, finish_chunk, hand_over, skip_remaining_chunks)
+from server.utils.scrape.start import run_status
+from server.utils.scrape.writer import KeptProfile, dedupe, write_batch
+
+log = logging.getLogger(__name__)
+
+RUN_TERMINAL = ("SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED")
+DATASET_PAGE = 1000
+CAP_REACHED = "totalScrapeCount reached while the run was going"
+
+
+@dataclass(frozen=True)
+class CollectOutcome:
+    """``status``: a terminal chunk status, ``waiting`` (run still going) or ``noop``."""
+
+    status: str
+    detail: str = ""
+    follow_up_job_id: str | None = None  # a single-step job (auto-ingest) to enqueue now
+    cap_reached: bool = False  # the job's totalScrapeCount is reached: stop its other runs
+
+
+@dataclass(frozen=True)
+class DatasetCollected:
+    """What ``collect_dataset`` did: profiles kept, error items, why it stopped early
+    (``cancelled``, ``cap_reached`` or None) and seconds spent in dataset reads and inserts."""
+
+    kept: int
+    errors: int
+    stop: str | None
+    io_seconds: float
+
+
+def keep_profiles(items: list, params: dict, default_source: str | None) -> tuple[list[KeptProfile], int]:
+    """Parse dataset ``items`` and keep those passing the job's gender filter (``params``:
+    ``targetGender``, ``includeUnknown``, ``minGenderProbability``). Returns the kept rows
+    (de-duplicated by profile id) and the number of error or unusable items."""
+    target = params.get("targetGender", "any")
+    include_unknown = params.get("includeUnknown", True)
+    min_probability = params.get("minGenderProbability")
+    rows, errors = [], 0
+    for item in items:
+        follower = parse_item(item, default_source)
+        if follower is None:
+            errors += 1
+            continue
+        guess = detect_gender(follower.full_name, follower.username).at_least(min_probability)
+        if target != "any" and guess.gender != target and not (include_unknown and guess.gender == "unknown"):
+            continue
+        rows.append(KeptProfile(follower.profile_id, follower.username, follower.full_name, guess.gender,
+                                guess.probability, guess.source, follower.source_account,
+                                follower.is_private, follower.is_verified))
+    return dedupe(rows), errors
+
+
+def collect_dataset(db, client, job: dict, claim: Claim, lease_seconds: int) -> DatasetCollected:
+    """The collect step of one chunk: read its run's dataset from the recorded offset, parse,
+    infer gender, filter and write each page (``keep_profiles`` + ``writer.write_batch``).
+
+    ``client`` is an ``ApifyClient``; ``claim`` the ``collecting`` claim. Advances by the number
+    of items each page really returned and stops at the dataset's total, so a short page never
+    ends the read early (apify-client-python#539). Raises ``LeaseLost`` when another worker took
+    the chunk over (nothing more is written).
+    """
+    chunk = claim.chunk
+    default_source = chunk["accounts"][0] if len(chunk["accounts"]) == 1 else None
+    dataset = client.dataset(chunk["apify_dataset_id"])
+    offset = chunk["dataset_offset"]
+    kept = errors = 0
+    io_seconds = 0.0
+    while True:
+        t0 = time.perf_counter()
+        page = dataset.list_items(offset=offset, limit=DATASET_PAGE)
+        io_seconds += time.perf_counter() - t0
+        if not page.items:
+            break
+        rows, bad = keep_profiles(page.items, job["params"], default_source)
+        errors += bad
+        offset += len(page.items)
+        t0 = time.perf_counter()
+        with db.transaction() as conn:
+            outcome = write_batch(conn, claim, rows, len(page.items), offset, lease_seconds, bad)
+        io_seconds += time.perf_counter() - t0
+        kept += outcome.inserted
+        if outcome.job_stopped:
+            return DatasetCollected(kept, errors, "cancelled", io_seconds)
+        if outcome.cap_reached:
+            return DatasetCollected(kept, errors, "cap_reached", io_seconds)
+        if offset >= page.total:
+            break
+    return DatasetCollected(kept, errors, None, io_seconds)
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """What ``confirm_run_end`` found: ``status`` ``ended`` (the read step may run; the slot is
+    free), ``waiting`` (the run is still going) or ``noop``."""
+
+    status: str
+    detail: str = ""
+
+
+def confirm_run_end(services, job_id: UUID, chunk_index: int) -> RunEnd:
+    """The fast first half of collecting (a webhook or the poller says the run ended): claim the
+    ``running`` chunk (only one caller wins), re-read the run from Apify (the body is only a
+    hint), and either put the chunk back to ``running`` or hand it over to the read step; its
+    run slot is free from here on. A run still going for a job no longer processing is aborted."""
+    started = time.perf_counter()
+    settings = services.settings
+    with services.db.transaction() as conn:
+        claim = claim_collect(conn, job_id, chunk_index, settings.chunk_lease_seconds)
+        job = load_job(conn, job_id) if claim else None
+    if claim is None:
+        return RunEnd("noop", "chunk not running (collected already, or by another caller)")
+    try:
+        run_client = services.apify().run(claim.chunk["apify_run_id"])
+        run = run_client.get()
+        status = run_status(run) if run is not None else "GONE"
+        stopping = job["status"] != "processing"
+        if status not in RUN_TERMINAL and status != "GONE":
+            if not stopping:
+                wait = settings.apify_webhook_wait_seconds if settings.public_base_url else settings.apify_poll_seconds
+                with services.db.transaction() as conn:
+                    back_to_running(conn, claim, status, wait)
+                return RunEnd("waiting", f"run {run.id} is {status}")
+            run_client.abort()
+        with services.db.transaction() as conn:
+            hand_over(conn, claim, max(60.0, 2.0 * settings.chunk_lease_seconds))
+        return RunEnd("ended", status)
+    finally:
+        with services.db.transaction() as conn:
+            add_worker_seconds(conn, job_id, chunk_index, time.perf_counter() - started)
+
+
+def collect_chunk(services, job_id: UUID, chunk_index: int, slot_freed: Callable[[], None] | None = None,
+                  ) -> CollectOutcome:
+    """The read step of a chunk whose run end was confirmed: claim it, read the run (status,
+    cost), run ``collect_dataset`` and finish the chunk. ``slot_freed`` is called once the
+    profiles of a job with ``totalScrapeCount`` are counted (the dispatcher holds its next runs
+    back until then: ``dispatch.fair_picks``).
+    Worker busy seconds, dataset reads and inserts excluded, are added to ``worker_seconds``."""
+    started = time.perf_counter()
+    io_seconds = 0.0
+    settings = services.settings
+    lease = settings.chunk_lease_seconds
+    with services.db.transaction() as conn:
+        claim = claim_read(conn, job_id, chunk_index, lease)
+        job = load_job(conn, job_id) if claim else None
+    if claim is None:
+        return CollectOutcome("noop", "chunk not waiting for its read (read already, or by another worker)")
+    try:
+        client = services.apify()
+        run_client = client.run(claim.chunk["apify_run_id"])
+        run = run_client.get()
+        if run is None:
+            return _finish(services, claim, "failed", f"Apify run {claim.chunk['apify_run_id']} not found")
+        status = run_status(run)
+        stopping = job["status"] != "processing"
+        if status not in RUN_TERMINAL:  # claimed after a lost confirm: not over after all
+            if not stopping:
+                wait = settings.apify_webhook_wait_seconds if settings.public_base_url else settings.apify_poll_seconds
+                with services.db.transaction() as conn:
+                    back_to_running(conn, claim, status, wait)
+                return CollectOutcome("waiting", f"run {run.id} is {status}")
+            run = run_client.abort()
+            status = run_status(run)
+        cost = float(getattr(run, "usage_total_usd", None) or 0.0)
+        if stopping:
+            return _finish(services, claim, "cancelled", "job no longer processing; run aborted", cost, status)
+        _record_run_seconds(services, claim, run)
+        got = collect_dataset(services.db, client, job, claim, lease)
+        io_seconds = got.io_seconds
+        if got.stop == "cancelled":
+            return _finish(services, claim, "cancelled", f"job cancelled; {got.kept} profiles kept before",
+                           cost, status)
+        cap = got.stop == "cap_reached"
+        if cap:
+            with services.db.transaction() as conn:
+                skip_remaining_chunks(conn, job_id, "totalScrapeCount reached before this chunk started",
+                                      "total_scrape_count")
+        if status != "SUCCEEDED":
+            outcome = _finish(services, claim, "failed",
+                              f"Apify run {run.id} ended {status}; {got.kept} profiles kept", cost, status, cap)
+        else:
+            outcome = _finish(services, claim, "done", f"{got.errors} error items" if got.errors else None,
+                              cost, status, cap)
+        if slot_freed and job["max_profiles"] is not None and not cap:
+            slot_freed()
+        return outcome
+    except LeaseLost:
+        return CollectOutcome("noop", "lease lost to another worker")
+    finally:
+        with services.db.transaction() as conn:
+            add_worker_seconds(conn, job_id, chunk_index, time.perf_counter() - started - io_seconds)
+
+
+def _record_run_seconds(services, claim: Claim, run) -> None:
+    started, finished = getattr(run, "started_at", None), getattr(run, "finished_at", None)
+    if started and finished:
+        with services.db.transaction() as conn:
+            conn.execute("UPDATE scrape_job_chunks SET run_seconds = %s WHERE job_id = %s AND chunk_index = %s",
+                         ((finished - started).total_seconds(), claim.chunk["job_id"], claim.chunk["chunk_index"]))
+
+
+def _finish(services, claim: Claim, status: str, message: str | None, cost: float = 0.0,
+            run_status_: str | None = None, cap_reached: bool = False) -> CollectOutcome:
+    with services.db.transaction() as conn:
+        counters = finish_chunk(conn, claim.chunk["job_id"], claim.chunk["chunk_index"], status, claim.token,
+                                message, cost, run_status_)
+    if counters is None:
+        return CollectOutcome("noop", "chunk already finished elsewhere", cap_reached=cap_reached)
+    follow_up = counters.get("auto_ingest_job_id")
+    return CollectOutcome(status, message or "", str(follow_up) if follow_up else None, cap_reached)
