@@ -5,7 +5,11 @@ timed read step: apify-client → the Apify stand-in → item parsing → gender
 inserts with exact counters) in this process, then COPYs
 the very rows it stored into an empty table of the same shape, and prints both rates and their
 ratio, measured side by side in one run. Also prints the parts: reading the dataset and gender
-inference alone.
+inference alone, the insert path alone (the same rows written again for a second one-chunk job
+through ``write_batch``, one committed transaction per 1000-row batch, counters and offset
+included; that chunk goes through the same lifecycle first: a run slot, its run started and its
+end confirmed, then ``claim_read``, untimed) and the raw-profile history + pool upsert of an
+ingest (``upsert_batch``) of those rows, each ÷ COPY.
 
 Usage: ``python bench/scrape_throughput.py [--followers-per-account 1000]`` with Postgres and
 Redis running (``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` as for the tests). A scratch database
@@ -30,15 +34,71 @@ from server.settings import Settings  # noqa: E402
 from server.utils import tenants  # noqa: E402
 from server.utils.gender import detect_gender  # noqa: E402
 from server.utils.jobs.table import mark_processing  # noqa: E402
+from server.utils.outreach.ingest import BATCH_SIZE, PoolProfile, upsert_batch  # noqa: E402
 from server.utils.scrape.actor import parse_item  # noqa: E402
+from server.utils.scrape.chunks import claim_read  # noqa: E402
+from server.utils.scrape.collect import DATASET_PAGE, collect_chunk, confirm_run_end  # noqa: E402
 from server.utils.scrape.create import create_scrape_job  # noqa: E402
-from server.utils.scrape.collect import collect_chunk, confirm_run_end  # noqa: E402
 from server.utils.scrape.dispatch import take_slots  # noqa: E402
 from server.utils.scrape.start import start_chunk_run  # noqa: E402
+from server.utils.scrape.writer import KeptProfile, write_batch  # noqa: E402
 from standins.apify.server import BackgroundServer  # noqa: E402
 
 COLUMNS = ("job_id", "tenant_id", "profile_id", "username", "full_name", "gender", "gender_probability",
            "gender_source", "source_account", "is_private", "is_verified")
+
+
+def run_to_collecting(services, job_id) -> None:
+    """Take chunk 0 of ``job_id`` (the only queued chunk) through the real lifecycle up to the read
+    step: a run slot (``take_slots``), its run started (``start_chunk_run``) and its end
+    confirmed (``confirm_run_end``, which hands the chunk over in ``collecting``)."""
+    settings = services.settings
+    with services.db.transaction() as conn:
+        picks = take_slots(conn, 1, settings.apify_price_per_result_usd, 1000, 60)
+    assert picks == [(job_id, 0)], picks
+    assert start_chunk_run(services, job_id, 0).status == "running"
+    assert confirm_run_end(services, job_id, 0).status == "ended"
+
+
+def replay_inserts(services, tenant, rows: list[dict]) -> float:
+    """Seconds to write ``rows`` again for a fresh one-chunk job exactly as the read step does:
+    ``DATASET_PAGE`` rows per batch, each batch one committed transaction through ``write_batch``
+    (job lock, fenced lease renewal, offset, exact counters). The chunk's run is started and
+    ended and the read claimed (``claim_read``) before the clock starts."""
+    lease = services.settings.chunk_lease_seconds
+    with services.db.transaction() as conn:
+        params = {"targetGender": "any", "includeUnknown": True, "per_account_limit": 1}
+        job = create_scrape_job(conn, tenant.tenant_id, ["replay"], params, 50, None, None).job
+        mark_processing(conn, job["job_id"])
+    run_to_collecting(services, job["job_id"])
+    with services.db.transaction() as conn:
+        claim = claim_read(conn, job["job_id"], 0, lease)
+    assert claim is not None
+    kept = [KeptProfile(r["profile_id"], r["username"], r["full_name"], r["gender"], r["gender_probability"],
+                        r["gender_source"], r["source_account"], r["is_private"], r["is_verified"]) for r in rows]
+    started = time.perf_counter()
+    for start in range(0, len(kept), DATASET_PAGE):
+        batch = kept[start:start + DATASET_PAGE]
+        with services.db.transaction() as conn:
+            write_batch(conn, claim, batch, len(batch), start + len(batch), lease)
+    seconds = time.perf_counter() - started
+    with services.db.transaction() as conn:
+        stored = conn.execute("SELECT profiles_scraped FROM scrape_jobs WHERE job_id = %s",
+                              (job["job_id"],)).fetchone()["profiles_scraped"]
+    assert stored == len(rows), (stored, len(rows))
+    return seconds
+
+
+def replay_ingest(services, tenant, rows: list[dict]) -> float:
+    """Seconds to upsert ``rows`` into the tenant's raw-profile history and pool as an ingest
+    does (``upsert_batch``, ``BATCH_SIZE`` rows per committed transaction)."""
+    profiles = [PoolProfile(r["profile_id"], r["username"], r["full_name"], r["gender"], r["source_account"])
+                for r in rows]
+    started = time.perf_counter()
+    for start in range(0, len(profiles), BATCH_SIZE):
+        with services.db.transaction() as conn:
+            upsert_batch(conn, tenant.tenant_id, profiles[start:start + BATCH_SIZE])
+    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -68,10 +128,7 @@ def main() -> int:
             mark_processing(conn, job["job_id"])
 
         detect_gender("Warm Up", "warm.up")  # a worker loads the name tables once per process
-        with services.db.transaction() as conn:  # the chunk gets a run slot, its run starts and ends
-            take_slots(conn, 1, settings.apify_price_per_result_usd, 1000, 60)
-        assert start_chunk_run(services, job["job_id"], 0).status == "running"
-        assert confirm_run_end(services, job["job_id"], 0).status == "ended"
+        run_to_collecting(services, job["job_id"])  # untimed: the chunk's run starts and ends
         started = time.perf_counter()
         outcome = collect_chunk(services, job["job_id"], 0)
         pipeline_seconds = time.perf_counter() - started
@@ -89,6 +146,9 @@ def main() -> int:
                 for row in rows:
                     copy.write_row([row[c] for c in COLUMNS])
         copy_seconds = time.perf_counter() - started
+
+        insert_seconds = replay_inserts(services, tenant, rows)
+        ingest_seconds = replay_ingest(services, tenant, rows)
 
         client = services.apify()
         started = time.perf_counter()
@@ -113,8 +173,12 @@ def main() -> int:
         print(f"{'pipeline (read+parse+gender+insert+count)':<44}{n / pipeline_seconds:>12,.0f}{pipeline_seconds:>10.2f}")
         print(f"{'  of which dataset read over HTTP':<44}{len(items) / read_seconds:>12,.0f}{read_seconds:>10.2f}")
         print(f"{'  of which parse + gender':<44}{len(items) / gender_seconds:>12,.0f}{gender_seconds:>10.2f}")
+        print(f"{'insert path (write_batch, 1000-row batches)':<44}{n / insert_seconds:>12,.0f}{insert_seconds:>10.2f}")
+        print(f"{'ingest upsert (raw history + pool)':<44}{n / ingest_seconds:>12,.0f}{ingest_seconds:>10.2f}")
         print(f"{'Postgres COPY of the same rows':<44}{n / copy_seconds:>12,.0f}{copy_seconds:>10.2f}")
-        print(f"ratio pipeline / COPY: {copy_seconds / pipeline_seconds:.3f} "
+        print(f"ratio insert path / COPY: {copy_seconds / insert_seconds:.3f}")
+        print(f"ratio ingest upsert (raw history + pool) / COPY: {copy_seconds / ingest_seconds:.3f}")
+        print(f"ratio whole chunk (read+parse+gender+insert) / COPY: {copy_seconds / pipeline_seconds:.3f} "
               f"(the pipeline runs at {100 * copy_seconds / pipeline_seconds:.1f}% of raw COPY speed)")
         services.db.close()
         return 0
