@@ -92,17 +92,25 @@ def _kept(*ids):
 
 def test_batches_sharing_profiles_with_stored_ones_count_exactly_and_respect_the_cap(stack, app, tenant):
     from server.utils.jobs.table import mark_processing
-    from server.utils.scrape.chunks import claim_chunk
+    from server.utils.scrape import chunks
     from server.utils.scrape.create import create_scrape_job
     from server.utils.scrape.writer import write_batch
+
+    def collecting(conn, job_id, index):
+        """Take chunk ``index`` through its lifecycle to a ``collecting`` claim (run ended)."""
+        chunks.mark_starting(conn, [(job_id, index)], 60)
+        start = chunks.claim_start(conn, job_id, index, 60)
+        chunks.record_run(conn, start, f"run-{job_id}-{index}", f"ds-{job_id}-{index}", "SUCCEEDED",
+                          None, 10, 0.0, 60)
+        return chunks.claim_collect(conn, job_id, index, 60)
 
     t, _ = tenant
     db = app.extensions["services"].db
     with db.transaction() as conn:
         job = create_scrape_job(conn, t.tenant_id, ["a", "b"], {}, 1, 6, None).job
         mark_processing(conn, job["job_id"])
-        first = claim_chunk(conn, job["job_id"], 0, 60)
-        second = claim_chunk(conn, job["job_id"], 1, 60)
+        first = collecting(conn, job["job_id"], 0)
+        second = collecting(conn, job["job_id"], 1)
     with db.transaction() as conn:
         assert write_batch(conn, first, _kept(1, 2, 3), 3, 3, 60).inserted == 3
     with db.transaction() as conn:  # 2 and 3 came through the other chunk too

@@ -38,6 +38,18 @@ class PrivateStack:
         """Start a Celery worker on the private Redis (stopped by the caller)."""
         return start_worker(self.logs, self.env, concurrency=concurrency, name=name)
 
+    def revive(self, worker: ManagedProcess, concurrency: int = 1) -> ManagedProcess:
+        """``worker`` if it still runs, else a new one, as the platform restarts a crashed dyno
+        (kombu can exit with an unrecoverable error when the broker vanishes under a message
+        the worker holds; the message itself is in Postgres' hands, not lost)."""
+        deadline = time.monotonic() + 15
+        while worker.proc.poll() is None and "Unrecoverable error" in worker.log() and time.monotonic() < deadline:
+            time.sleep(0.2)  # the worker is on its way out
+        if worker.proc.poll() is None and "Unrecoverable error" not in worker.log():
+            return worker
+        worker.stop()
+        return self.worker(name="fault-worker-restarted", concurrency=concurrency)
+
     def reap(self) -> None:
         """Send ``jobs.reap_stale`` as beat does every minute."""
         self.app.extensions["celery"].send_task("jobs.reap_stale")

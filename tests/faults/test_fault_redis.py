@@ -31,6 +31,7 @@ def test_redis_restarted_empty_mid_job_resumes_on_the_next_reaper_run(stack, pri
 
         wait_until(runs_going)  # runs are going at Apify; their ends are not reported yet
         private.redis.restart_empty()  # every queued message is gone, and the marker with it
+        worker = private.revive(worker)
         private.reap()  # beat's next tick (waits in Redis until the worker has reconnected)
         assert_scrape_matches_truth(stack, private.client, private.db, key, job["job_id"], accounts)
         assert private.redis.client().exists(marker_key(private.env["CELERY_QUEUE"]))
@@ -50,6 +51,7 @@ def test_job_posted_while_redis_is_down_starts_on_the_next_reaper_run(stack, pri
                                (job["job_id"],)).fetchone()
         assert row["status"] == "queued" and row["enqueue_failed_at"] is not None
         private.redis.start()
+        worker = private.revive(worker, concurrency=2)
         private.reap()
         assert_scrape_matches_truth(stack, private.client, private.db, key, job["job_id"], accounts)
         with private.db.transaction() as conn:
