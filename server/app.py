@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from server.api_async import blp as jobs_blp
     from server.api_outreach import blp as daily_blp
+    from server.api_sources import blp as sources_blp
     from server.auth import install_auth
     from server.cli import register_cli
     from server.health import blp as health_blp
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "bearerAuth": {"type": "http", "scheme": "bearer"},
         "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         "security": [{"bearerAuth": []}, {"apiKeyHeader": []}]})
-    for blueprint in (jobs_blp, daily_blp):
+    for blueprint in (jobs_blp, daily_blp, sources_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(health_blp)
     init_limiter(app, settings)  # before auth: key guessing is rate-limited too

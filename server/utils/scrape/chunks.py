@@ -15,6 +15,7 @@ from psycopg import Connection
 
 from server.utils.jobs.table import finish_job
 from server.utils.outreach.ingest import create_auto_ingest_job
+from server.utils.scrape.sources import finish_chunk_sources
 
 CHUNK_TERMINAL = ("done", "failed", "skipped", "cancelled")
 
@@ -105,10 +106,14 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
                lease_until = NULL, updated_at = now()
          WHERE job_id = %s AND chunk_index = %s AND status NOT IN ('done', 'failed', 'skipped', 'cancelled')
            AND lease_token IS NOT DISTINCT FROM %s
+        RETURNING *
         """,
         (status, error_message, cost_usd, run_status, job_id, chunk_index, token))
-    if cur.rowcount != 1 or job is None:
+    chunk = cur.fetchone()
+    if chunk is None or job is None:
         return None
+    # per-source accounting: statuses, cost shares, one more run for sources that gave nothing
+    finish_chunk_sources(conn, job, chunk, status, cost_usd, chunk["error_message"])
     if job["status"] != "processing":
         add_cost(conn, job_id, cost_usd)
         return None

@@ -20,11 +20,13 @@ from apify_client.errors import ApifyApiError
 from server.services import Services
 from server.utils.gender import detect_gender
 from server.utils.jobs.table import TERMINAL, load_job
-from server.utils.scrape.actor import build_run_input, input_style, parse_item
+from server.utils.scrape.actor import build_run_input, input_style
+from server.utils.scrape.items import Follower, classify_item
 from server.utils.scrape.chunks import (CHUNK_TERMINAL, LeaseLost, claim_chunk, fenced_update, finish_chunk, load_chunk,
                                         release_chunk, skip_remaining_chunks)
 from server.utils.scrape.create import per_account_limit
-from server.utils.scrape.writer import KeptProfile, dedupe, write_batch
+from server.utils.scrape.sources import PageTally
+from server.utils.scrape.writer import KeptProfile, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +194,11 @@ class ChunkRunner:
             if not items:
                 break
             rows = []
+            tally = PageTally(page.total)  # per-source accounting (sources.py), written with the batch
             for item in items:
-                follower = parse_item(item, default_source)
-                if follower is None:
+                follower = classify_item(item, default_source)  # error items: items.py
+                tally.add(follower)
+                if not isinstance(follower, Follower):
                     errors += 1
                     continue
                 guess = detect_gender(follower.full_name, follower.username).at_least(min_probability)
@@ -205,9 +209,8 @@ class ChunkRunner:
                                         guess.gender, guess.probability, guess.source,
                                         follower.source_account, follower.is_private, follower.is_verified))
             offset += len(items)
-            batch = dedupe(rows)
             with self.db.transaction() as conn:
-                outcome = write_batch(conn, self.claim, batch, len(items), offset, self.lease)
+                outcome = write_batch(conn, self.claim, rows, len(items), offset, self.lease, tally)
             kept += outcome.inserted
             if outcome.job_stopped:
                 return kept, errors, "cancelled"

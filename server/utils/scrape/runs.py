@@ -7,6 +7,7 @@ from uuid import UUID
 from apify_client.errors import ApifyApiError
 
 from server.utils.scrape.chunks import add_cost
+from server.utils.scrape.sources import finish_chunk_sources
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,13 @@ def abort_job_runs(services, job_id: UUID) -> int:
         cost = float(getattr(run, "usage_total_usd", None) or 0.0)
         with services.db.transaction() as conn:
             # job row first, like every chunk task, so the two never deadlock
-            conn.execute("SELECT 1 FROM scrape_jobs WHERE job_id = %s FOR UPDATE", (job_id,))
-            moved = conn.execute(
+            job = conn.execute("SELECT status FROM scrape_jobs WHERE job_id = %s FOR UPDATE", (job_id,)).fetchone()
+            chunk = conn.execute(
                 "UPDATE scrape_job_chunks SET status = 'cancelled', cost_usd = %s, apify_run_status = 'ABORTED',"
                 " lease_until = NULL, finished_at = now(), updated_at = now()"
-                " WHERE job_id = %s AND chunk_index = %s AND status IN ('queued', 'running')",
-                (cost, job_id, row["chunk_index"])).rowcount
-            if moved:
+                " WHERE job_id = %s AND chunk_index = %s AND status IN ('queued', 'running') RETURNING *",
+                (cost, job_id, row["chunk_index"])).fetchone()
+            if chunk:
                 add_cost(conn, job_id, cost)
+                finish_chunk_sources(conn, job, chunk, "cancelled", cost, None)
     return aborted
