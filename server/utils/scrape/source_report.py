@@ -58,7 +58,8 @@ def _job_sources_sql(where_status: bool) -> str:
 
 def _order(sorts: dict, sort: str, order: str | None) -> str:
     direction = (order or ("asc" if sort == "source_account" else "desc")).upper()
-    return f" ORDER BY {sorts[sort]} {direction} NULLS LAST, source_account"
+    column = 'source_account COLLATE "C"' if sort == "source_account" else sorts[sort]
+    return f' ORDER BY {column} {direction} NULLS LAST, source_account COLLATE "C"'
 
 
 def _job_query(job: dict, status: str | None, sort: str, order: str | None) -> tuple[str, dict]:
