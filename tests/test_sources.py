@@ -181,7 +181,7 @@ def test_redelivered_chunk_changes_no_count(client, app, stack, tenant):
     assert sum(r["followers_read"] + (r["status"] == "private") for r in reported.values()) == final["items_read"]
 
 
-def test_sources_endpoint_pages_filters_sorts_and_exports_csv(client, app, stack, tenant):
+def test_sources_endpoint_pages_filters_sorts_and_exports_csv(client, app, stack, tenant, capsys):
     _, key = tenant
     accounts = ["rank_a", "rank_b", "rank_c", "private_rank", "missing_rank"]
     job = submit(client, key, accounts, targetGender="female")
@@ -206,6 +206,15 @@ def test_sources_endpoint_pages_filters_sorts_and_exports_csv(client, app, stack
     for row in rows:
         assert int(row["kept"]) == by_name[row["source_account"]]["kept"]
         assert row["status"] == by_name[row["source_account"]]["status"]
+
+    from scripts.demo import print_source_ranking  # what make demo prints after its summary
+
+    best, worst = print_source_ranking(
+        lambda path, params: client.get(path, query_string=params, headers=auth(key)).get_json(), job["job_id"], 2)
+    assert [s["source_account"] for s in best] == [s["source_account"] for s in ranked[:2]]
+    assert {s["source_account"] for s in worst} == {"missing_rank", "private_rank"}
+    printed = capsys.readouterr().out
+    assert "best" in printed and "worst" in printed and "@private_rank" in printed
 
     for bad, field in (({"sort": "nope"}, "sort"), ({"status": "gone"}, "status"), ({"limit": 0}, "limit"),
                        ({"colour": "red"}, "colour")):

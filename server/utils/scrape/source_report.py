@@ -6,7 +6,8 @@ A source still ``pending`` when its job has ended was never read (the cap was re
 job was cancelled first) and is shown as ``skipped``. Accounts of chunks that never started
 have no row; they are counted as ``skipped`` (or ``pending`` while the job runs) in
 ``status_counts`` but not listed. "Per USD" figures are kept followers divided by the source's
-cost share, null when the source cost nothing.
+cost share: 0 for a source that kept nothing (even at no cost), null only for one that kept
+something at no cost.
 """
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ _TARGET = {"female": "kept_female", "male": "kept_male"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _per_usd(column: str) -> str:
+    """SQL for ``column`` per dollar of the source's cost (2 decimals): 0 when it kept nothing,
+    null when it kept something at no cost."""
+    return (f"(CASE WHEN cost_usd > 0 THEN round({column} / cost_usd, 2) WHEN {column} = 0 THEN 0 END)::float8")
+
+
 def _job_sources_sql(where_status: bool) -> str:
     return f"""
     SELECT * FROM (
@@ -47,9 +54,8 @@ def _job_sources_sql(where_status: bool) -> str:
                CASE WHEN status = 'pending' AND %(ended)s THEN 'skipped' ELSE status END AS status,
                followers_read, kept, kept_female, kept_male, kept_unknown,
                {{target}} AS kept_target, duplicates, error_items, cost_usd::float8 AS cost_usd,
-               round(kept_female / NULLIF(cost_usd, 0), 2)::float8 AS kept_female_per_usd,
-               round(kept_male / NULLIF(cost_usd, 0), 2)::float8 AS kept_male_per_usd,
-               round({{target}} / NULLIF(cost_usd, 0), 2)::float8 AS kept_target_per_usd,
+               {_per_usd("kept_female")} AS kept_female_per_usd, {_per_usd("kept_male")} AS kept_male_per_usd,
+               {_per_usd("{target}")} AS kept_target_per_usd,
                runs, error, finished_at
           FROM scrape_job_sources WHERE job_id = %(job_id)s) s
     {"WHERE status = %(status)s" if where_status else ""}
@@ -148,8 +154,7 @@ def tenant_sources_page(conn: Connection, tenant_id: UUID, status: str | None, s
             SELECT username AS source_account, last_status, last_error, last_job_id::text AS last_job_id,
                    last_scraped_at, jobs, followers_read, kept, kept_female, kept_male, kept_unknown,
                    duplicates, cost_usd::float8 AS cost_usd,
-                   round(kept_female / NULLIF(cost_usd, 0), 2)::float8 AS kept_female_per_usd,
-                   round(kept_male / NULLIF(cost_usd, 0), 2)::float8 AS kept_male_per_usd
+                   {_per_usd("kept_female")} AS kept_female_per_usd, {_per_usd("kept_male")} AS kept_male_per_usd
               FROM source_profiles WHERE {where}) s
         {_order(ACCOUNT_SORTS, sort, order)} LIMIT %(limit)s OFFSET %(offset)s
         """, params).fetchall()
