@@ -120,8 +120,8 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
     if status == "done":
         conn.execute(
             "INSERT INTO source_profiles (tenant_id, username, last_scraped_at)"
-            " SELECT tenant_id, unnest(accounts), now() FROM scrape_job_chunks"
-            " WHERE job_id = %s AND chunk_index = %s"
+            " SELECT tenant_id, account, now() FROM scrape_job_chunks, unnest(accounts) AS account"
+            " WHERE job_id = %s AND chunk_index = %s ORDER BY account"
             " ON CONFLICT (tenant_id, username) DO UPDATE SET last_scraped_at = EXCLUDED.last_scraped_at",
             (job_id, chunk_index))
     return _count_finished(conn, job, job_id, 1, 1 if status == "failed" else 0, cost_usd)

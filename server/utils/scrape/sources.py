@@ -253,6 +253,7 @@ def _record_profiles(conn: Connection, job_id: UUID, accounts: list[str]) -> Non
         SELECT tenant_id, source_account, now(), status, error, job_id, now(), 1, followers_read, kept, kept_female,
                kept_male, kept_unknown, duplicates, cost_usd
           FROM scrape_job_sources WHERE job_id = %s AND source_account = ANY(%s)
+         ORDER BY source_account  -- one lock order for every job of the tenant
         ON CONFLICT (tenant_id, username) DO UPDATE SET
                last_scraped_at = now(), last_status = EXCLUDED.last_status, last_error = EXCLUDED.last_error,
                last_job_id = EXCLUDED.last_job_id, last_status_at = now(), jobs = p.jobs + 1,
