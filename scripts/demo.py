@@ -94,9 +94,10 @@ def print_source_ranking(get, job_id: str, count: int = 5) -> tuple[list[dict], 
     path = f"/api/jobs/{job_id}/sources"
     page = get(path, {"sort": "kept_target_per_usd", "order": "desc", "limit": 1000})
     read = [s for s in page["sources"] if s["status"] not in ("skipped", "pending")]
+    complete = [s for s in read if not s["over_cap"]]  # not cut short by totalScrapeCount
     target = page["target_gender"]
     what = f"kept {target} followers" if target != "any" else "kept followers"
-    best, worst = read[:count], list(reversed(read[-count:]))
+    best, worst = read[:count], list(reversed(complete[-count:]))
     counts = ", ".join(f"{k} {v}" for k, v in page["counts"].items() if v)
     print(f"\n== Source accounts ({counts}) by {what} per dollar ==")
     for title, rows in (("best", best), ("worst", worst)):
@@ -106,6 +107,8 @@ def print_source_ranking(get, job_id: str, count: int = 5) -> tuple[list[dict], 
             note = f"  {s['error'][:60]}" if s["error"] and s["status"] != "ok" else ""
             print(f"  @{s['source_account']:<26} {s['status']:<9} {per_usd:>6} per $  {s['kept_target']:>4} of "
                   f"{s['followers_read']:>4} read, {s['duplicates']:>3} duplicates, ${s['cost_usd']:.4f}{note}")
+    if len(read) > len(complete):
+        print(f"({len(read) - len(complete)} sources read after totalScrapeCount was reached are not ranked worst)")
     return best, worst
 
 

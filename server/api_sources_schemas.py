@@ -40,6 +40,9 @@ class JobSourceSchema(Schema):
     kept_target = fields.Integer(metadata={"description": "kept of the job's targetGender (all kept for any)"})
     duplicates = fields.Integer(metadata={"description": "followers that passed the filter but were already "
                                                          "kept from another source of the job"})
+    over_cap = fields.Integer(metadata={"description": "followers that passed the filter after totalScrapeCount "
+                                                       "was reached (kept by nobody); such a source's per-dollar "
+                                                       "figures understate it"})
     error_items = fields.Integer(metadata={"description": "error, placeholder and unusable items"})
     cost_usd = fields.Float(metadata={"description": "its share of its runs' cost, split by dataset items"})
     kept_female_per_usd = fields.Float(allow_none=True)
@@ -93,6 +96,7 @@ class SourceAccountSchema(Schema):
     kept_male = fields.Integer()
     kept_unknown = fields.Integer()
     duplicates = fields.Integer()
+    over_cap = fields.Integer()
     cost_usd = fields.Float()
     kept_female_per_usd = fields.Float(allow_none=True)
     kept_male_per_usd = fields.Float(allow_none=True)

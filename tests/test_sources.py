@@ -261,6 +261,21 @@ def test_source_accounts_and_exclude_by_last_status(client, app, stack, tenant):
     assert wrong.status_code == 400 and "excludeSourceStatuses" in wrong.get_json()["error"]["details"]
 
 
+def test_followers_past_the_cap_count_as_over_cap(client, app, stack, tenant):
+    _, key = tenant
+    accounts = ["cap_one", "cap_two", "cap_three"]
+    job = submit(client, key, accounts, targetGender="any", totalScrapeCount=150)
+    final = wait_for_job(client, key, job["job_id"])
+    assert final["profiles_scraped"] == 150 and "below_target" not in final["result"]
+    facts = truth(stack, app.extensions["services"].db, job["job_id"])
+    reported = sources_of(client, key, job["job_id"])
+    assert sum(r["kept"] for r in reported.values()) == 150
+    assert sum(r["over_cap"] for r in reported.values()) > 0
+    for source, row in reported.items():  # target any: every follower read is kept, a duplicate or over the cap
+        assert row["followers_read"] == len(facts[source]["followers"]) > 0
+        assert row["kept"] + row["duplicates"] + row["over_cap"] == row["followers_read"], source
+
+
 def test_capped_job_below_target_says_why(client, app, stack, tenant):
     _, key = tenant
     job = submit(client, key, ["lonely_one", "private_lonely"], targetGender="any", totalScrapeCount=5000)
@@ -300,7 +315,7 @@ def test_sixty_account_case_reports_which_sources_were_private(client, app, stac
     assert final["sources"]["private"] == len(private) and final["sources"]["ok"] == 60 - len(private)
     for source, row in reported.items():  # each passing follower is kept by its source or a duplicate there
         passing = sum(passes(f, "female")[0] for f in facts[source]["followers"])
-        assert row["kept"] + row["duplicates"] == passing, source
+        assert row["kept"] + row["duplicates"] == passing and row["over_cap"] == 0, source
     with db.transaction() as conn:
         stored = {(r["source_account"], r["gender"]): r["n"] for r in conn.execute(
             "SELECT source_account, gender, count(*) AS n FROM scrape_results WHERE job_id = %s GROUP BY 1, 2",

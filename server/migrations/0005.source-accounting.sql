@@ -18,6 +18,7 @@ CREATE TABLE scrape_job_sources (
     kept_male      integer NOT NULL DEFAULT 0,
     kept_unknown   integer NOT NULL DEFAULT 0,
     duplicates     integer NOT NULL DEFAULT 0,  -- followers already kept from another source of the job
+    over_cap       integer NOT NULL DEFAULT 0,  -- passed the filter after totalScrapeCount was reached
     error_items    integer NOT NULL DEFAULT 0,  -- error, placeholder and unusable items
     run_items      integer NOT NULL DEFAULT 0,  -- items in its current run's dataset (cost split)
     cost_usd       numeric(14, 6) NOT NULL DEFAULT 0,
@@ -47,5 +48,6 @@ ALTER TABLE source_profiles
     ADD COLUMN kept_male      bigint NOT NULL DEFAULT 0,
     ADD COLUMN kept_unknown   bigint NOT NULL DEFAULT 0,
     ADD COLUMN duplicates     bigint NOT NULL DEFAULT 0,
+    ADD COLUMN over_cap       bigint NOT NULL DEFAULT 0,
     ADD COLUMN cost_usd       numeric(16, 6) NOT NULL DEFAULT 0;
 CREATE INDEX source_profiles_tenant_status ON source_profiles (tenant_id, last_status);

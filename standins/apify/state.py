@@ -136,6 +136,8 @@ class Store:
         """Apply fault changes (``ValueError`` on bad input); returns the switches now in force."""
         with self._cond:
             self.faults.update(changes)
+            if isinstance(changes, dict) and "empty_once_accounts" in changes:
+                self._empty_served.clear()  # a new list: each account gets its one empty run again
             return self.faults.as_dict()
 
     def get_faults(self) -> dict:

@@ -22,7 +22,7 @@ from server.utils.jobs.table import TERMINAL
 from server.utils.scrape.sources import FINAL_STATUSES, STATUSES
 
 SOURCE_COLUMNS = ("source_account", "status", "followers_read", "kept", "kept_female", "kept_male",
-                  "kept_unknown", "kept_target", "duplicates", "error_items", "cost_usd", "kept_female_per_usd",
+                  "kept_unknown", "kept_target", "duplicates", "over_cap", "error_items", "cost_usd", "kept_female_per_usd",
                   "kept_male_per_usd", "kept_target_per_usd", "runs", "error")
 # sort key -> SQL expression (all columns of the inner query)
 JOB_SORTS = {
@@ -53,7 +53,7 @@ def _job_sources_sql(where_status: bool) -> str:
         SELECT source_account,
                CASE WHEN status = 'pending' AND %(ended)s THEN 'skipped' ELSE status END AS status,
                followers_read, kept, kept_female, kept_male, kept_unknown,
-               {{target}} AS kept_target, duplicates, error_items, cost_usd::float8 AS cost_usd,
+               {{target}} AS kept_target, duplicates, over_cap, error_items, cost_usd::float8 AS cost_usd,
                {_per_usd("kept_female")} AS kept_female_per_usd, {_per_usd("kept_male")} AS kept_male_per_usd,
                {_per_usd("{target}")} AS kept_target_per_usd,
                runs, error, finished_at
@@ -153,7 +153,7 @@ def tenant_sources_page(conn: Connection, tenant_id: UUID, status: str | None, s
         SELECT * FROM (
             SELECT username AS source_account, last_status, last_error, last_job_id::text AS last_job_id,
                    last_scraped_at, jobs, followers_read, kept, kept_female, kept_male, kept_unknown,
-                   duplicates, cost_usd::float8 AS cost_usd,
+                   duplicates, over_cap, cost_usd::float8 AS cost_usd,
                    {_per_usd("kept_female")} AS kept_female_per_usd, {_per_usd("kept_male")} AS kept_male_per_usd
               FROM source_profiles WHERE {where}) s
         {_order(ACCOUNT_SORTS, sort, order)} LIMIT %(limit)s OFFSET %(offset)s

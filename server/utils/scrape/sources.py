@@ -4,7 +4,8 @@ gave, and what it is worth.
 Per source account of a job: ``status`` (below), ``followers_read`` (follower items of its
 list), ``kept`` with ``kept_female`` / ``kept_male`` / ``kept_unknown`` (rows it put into
 ``scrape_results``), ``duplicates`` (followers that passed the filter but were already kept
-from another source of the job), ``error_items``, ``cost_usd`` (its share of its runs' cost,
+from another source of the job), ``over_cap`` (followers that passed the filter once the
+job's ``totalScrapeCount`` was reached, so nobody kept them), ``error_items``, ``cost_usd`` (its share of its runs' cost,
 split by dataset items, an error item counting like any item) and ``error`` (the actor's own
 message, or why the run gave nothing).
 
@@ -96,8 +97,8 @@ def record_batch(conn: Connection, chunk: dict, tally: PageTally, offered: list[
     ``offered`` are the rows that passed the gender filter, in page order, before in-batch
     de-duplication; ``inserted`` the rows ``INSERT … RETURNING`` gave back
     (``profile_id``, ``source_account``, ``gender``). A follower counts as a duplicate for its
-    source when the row kept for it (in this batch or before) came from another source; rows
-    that only the ``totalScrapeCount`` cap kept out count nowhere.
+    source when the row kept for it (in this batch or before) came from another source, and as
+    ``over_cap`` when no row was kept for it because ``totalScrapeCount`` had been reached.
     """
     job_id = chunk["job_id"]
     ensure_rows(conn, job_id, chunk["tenant_id"], chunk["chunk_index"], chunk["accounts"])
@@ -112,11 +113,15 @@ def record_batch(conn: Connection, chunk: dict, tally: PageTally, offered: list[
         if row["source_account"] is not None:
             kept.setdefault(row["source_account"], Counter())[row["gender"]] += 1
     duplicates: Counter = Counter()
+    over_cap: Counter = Counter()
     for row in offered:
-        stored_from = owner.get(row.profile_id, "")
-        if row.source_account is not None and stored_from != "" and stored_from != row.source_account:
+        if row.source_account is None:
+            continue
+        if row.profile_id not in owner:
+            over_cap[row.source_account] += 1
+        elif owner[row.profile_id] != row.source_account:
             duplicates[row.source_account] += 1
-    sources = set(tally.items) | set(kept) | set(duplicates)
+    sources = set(tally.items) | set(kept) | set(duplicates) | set(over_cap)
     if not sources:
         return
     names = sorted(sources)
@@ -128,18 +133,18 @@ def record_batch(conn: Connection, chunk: dict, tally: PageTally, offered: list[
                error_items = s.error_items + t.error_items, kept = s.kept + t.kept_female + t.kept_male + t.kept_unknown,
                kept_female = s.kept_female + t.kept_female, kept_male = s.kept_male + t.kept_male,
                kept_unknown = s.kept_unknown + t.kept_unknown, duplicates = s.duplicates + t.duplicates,
-               error_kind = coalesce(t.error_kind, s.error_kind), error = coalesce(t.error, s.error),
+               over_cap = s.over_cap + t.over_cap, error_kind = coalesce(t.error_kind, s.error_kind), error = coalesce(t.error, s.error),
                updated_at = now()
           FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[], %s::int[], %s::int[], %s::int[], %s::int[],
-                      %s::text[], %s::text[])
+                      %s::int[], %s::text[], %s::text[])
                AS t(source_account, read, items, error_items, kept_female, kept_male, kept_unknown, duplicates,
-                    error_kind, error)
+                    over_cap, error_kind, error)
          WHERE s.job_id = %s AND s.source_account = t.source_account AND s.status = 'pending'
         """,
         (names, [tally.read[s] for s in names], [tally.items[s] for s in names],
          [tally.error_items[s] for s in names], [kept.get(s, Counter())["female"] for s in names],
          [kept.get(s, Counter())["male"] for s in names], [kept.get(s, Counter())["unknown"] for s in names],
-         [duplicates[s] for s in names], [e[0] for e in errors], [e[1] for e in errors], job_id))
+         [duplicates[s] for s in names], [over_cap[s] for s in names], [e[0] for e in errors], [e[1] for e in errors], job_id))
 
 
 def finish_chunk_sources(conn: Connection, job: dict, chunk: dict, status: str, cost_usd: float,
@@ -177,7 +182,7 @@ def finish_chunk_sources(conn: Connection, job: dict, chunk: dict, status: str, 
     decided: dict[str, tuple[str, str | None]] = {}
     retry: list[str] = []
     for row in rows:
-        verdict = _verdict(row, status, read_all, message)
+        verdict = _verdict(row, status, read_all, had_run, message)
         if verdict[0] == "retry":
             if can_retry and row["runs"] <= 1:
                 retry.append(row["source_account"])
@@ -200,7 +205,8 @@ def finish_chunk_sources(conn: Connection, job: dict, chunk: dict, status: str, 
     return retry
 
 
-def _verdict(row: dict, chunk_status: str, read_all: bool, message: str | None) -> tuple[str, str | None]:
+def _verdict(row: dict, chunk_status: str, read_all: bool, had_run: bool,
+             message: str | None) -> tuple[str, str | None]:
     """A pending source's ``(status, error)`` after its chunk ended (``error`` None keeps the
     actor's message), or ``("retry", None)`` when it gave nothing that says it never will."""
     kind = row["error_kind"]
@@ -213,6 +219,9 @@ def _verdict(row: dict, chunk_status: str, read_all: bool, message: str | None) 
     if kind in RETRIED_KINDS:
         return ("retry", None) if chunk_status == "done" else ("failed", None)
     if chunk_status in ("skipped", "cancelled") or (chunk_status == "done" and not read_all):
+        if row["runs"] >= 1 and not had_run:  # read empty before; its second run never started
+            return "empty", ("no follower and no error item; not asked again: "
+                             + ("the job was cancelled" if chunk_status == "cancelled" else "totalScrapeCount reached"))
         return "skipped", ("job cancelled before it was read" if chunk_status == "cancelled"
                            else "not read: totalScrapeCount reached")
     if chunk_status == "failed":
@@ -233,8 +242,8 @@ def _add_retry_chunk(conn: Connection, job_id: UUID, tenant_id: UUID, retry_of: 
                          (job_id,)).fetchone()["n"]
     conn.execute("INSERT INTO scrape_job_chunks (job_id, chunk_index, tenant_id, accounts, retry_of)"
                  " VALUES (%s, %s, %s, %s, %s)", (job_id, index, tenant_id, accounts, retry_of))
-    conn.execute("UPDATE scrape_job_sources SET chunk_index = %s, run_items = 0, error_kind = NULL, error = NULL,"
-                 " updated_at = now() WHERE job_id = %s AND source_account = ANY(%s)", (index, job_id, accounts))
+    conn.execute("UPDATE scrape_job_sources SET chunk_index = %s, run_items = 0, updated_at = now()"
+                 " WHERE job_id = %s AND source_account = ANY(%s)", (index, job_id, accounts))
     conn.execute("UPDATE scrape_jobs SET total_batches = total_batches + 1, updated_at = now() WHERE job_id = %s",
                  (job_id,))
     return index
@@ -249,9 +258,9 @@ def _record_profiles(conn: Connection, job_id: UUID, accounts: list[str]) -> Non
         """
         INSERT INTO source_profiles AS p (tenant_id, username, last_scraped_at, last_status, last_error, last_job_id,
                                           last_status_at, jobs, followers_read, kept, kept_female, kept_male,
-                                          kept_unknown, duplicates, cost_usd)
+                                          kept_unknown, duplicates, over_cap, cost_usd)
         SELECT tenant_id, source_account, now(), status, error, job_id, now(), 1, followers_read, kept, kept_female,
-               kept_male, kept_unknown, duplicates, cost_usd
+               kept_male, kept_unknown, duplicates, over_cap, cost_usd
           FROM scrape_job_sources WHERE job_id = %s AND source_account = ANY(%s)
          ORDER BY source_account  -- one lock order for every job of the tenant
         ON CONFLICT (tenant_id, username) DO UPDATE SET
@@ -260,5 +269,6 @@ def _record_profiles(conn: Connection, job_id: UUID, accounts: list[str]) -> Non
                followers_read = p.followers_read + EXCLUDED.followers_read, kept = p.kept + EXCLUDED.kept,
                kept_female = p.kept_female + EXCLUDED.kept_female, kept_male = p.kept_male + EXCLUDED.kept_male,
                kept_unknown = p.kept_unknown + EXCLUDED.kept_unknown,
-               duplicates = p.duplicates + EXCLUDED.duplicates, cost_usd = p.cost_usd + EXCLUDED.cost_usd
+               duplicates = p.duplicates + EXCLUDED.duplicates, over_cap = p.over_cap + EXCLUDED.over_cap,
+               cost_usd = p.cost_usd + EXCLUDED.cost_usd
         """, (job_id, accounts))
