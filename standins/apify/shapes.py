@@ -164,9 +164,9 @@ def error_item(shape: str, source: str, kind: str, relation: str = "followers") 
     if shape == SHAPE_ACCOUNT:
         kind_label = "Followers" if relation == "followers" else "Following"
         if kind == PRIVATE:  # the actor returns the source's own profile, flagged private
-            return {"username_scrape": source, "type": kind_label, "id": str(10_000_000_000 + account_key(source) % 10**9),
-                    "username": source, "full_name": "", "is_private": True, "is_verified": False,
-                    "profile_pic_url": ""}
+            own_id = str(10_000_000_000 + account_key(source) % 10**9)
+            return {"username_scrape": source, "type": kind_label, "id": own_id, "username": source,
+                    "full_name": "", "is_private": True, "is_verified": False, "profile_pic_url": ""}
         return {"username_scrape": source, "type": kind_label, "success": False, "message": message}
     if shape == SHAPE_USERNAME:
         return {"#error": True, "#debug": {"requestUrl": f"https://www.instagram.com/{source}/",

@@ -22,8 +22,8 @@ from server.utils.jobs.table import TERMINAL
 from server.utils.scrape.sources import FINAL_STATUSES, STATUSES
 
 SOURCE_COLUMNS = ("source_account", "status", "followers_read", "kept", "kept_female", "kept_male",
-                  "kept_unknown", "kept_target", "duplicates", "over_cap", "error_items", "cost_usd", "kept_female_per_usd",
-                  "kept_male_per_usd", "kept_target_per_usd", "runs", "error")
+                  "kept_unknown", "kept_target", "duplicates", "over_cap", "error_items", "cost_usd",
+                  "kept_female_per_usd", "kept_male_per_usd", "kept_target_per_usd", "runs", "error")
 # sort key -> SQL expression (all columns of the inner query)
 JOB_SORTS = {
     "kept_female_per_usd": "kept_female_per_usd", "kept_male_per_usd": "kept_male_per_usd",

@@ -4,10 +4,10 @@ gave, and what it is worth.
 Per source account of a job: ``status`` (below), ``followers_read`` (follower items of its
 list), ``kept`` with ``kept_female`` / ``kept_male`` / ``kept_unknown`` (rows it put into
 ``scrape_results``), ``duplicates`` (followers that passed the filter but were already kept
-from another source of the job), ``over_cap`` (followers that passed the filter once the
-job's ``totalScrapeCount`` was reached, so nobody kept them), ``error_items``, ``cost_usd`` (its share of its runs' cost,
-split by dataset items, an error item counting like any item) and ``error`` (the actor's own
-message, or why the run gave nothing).
+from another source of the job), ``over_cap`` (followers that passed the filter once the job's
+``totalScrapeCount`` was reached, so nobody kept them), ``error_items``, ``cost_usd`` (its share
+of its runs' cost, split by dataset items, an error item counting like any item) and ``error``
+(the actor's own message, or why the run gave nothing).
 
 Statuses:
 - ``pending``: its chunk has not finished (shown as ``skipped`` once the job has ended);
@@ -101,7 +101,6 @@ def record_batch(conn: Connection, chunk: dict, tally: PageTally, offered: list[
     ``over_cap`` when no row was kept for it because ``totalScrapeCount`` had been reached.
     """
     job_id = chunk["job_id"]
-    ensure_rows(conn, job_id, chunk["tenant_id"], chunk["chunk_index"], chunk["accounts"])
     owner = {r["profile_id"]: r["source_account"] for r in inserted}
     missing = list({o.profile_id for o in offered if o.profile_id not in owner})
     if missing:
@@ -121,30 +120,40 @@ def record_batch(conn: Connection, chunk: dict, tally: PageTally, offered: list[
             over_cap[row.source_account] += 1
         elif owner[row.profile_id] != row.source_account:
             duplicates[row.source_account] += 1
-    sources = set(tally.items) | set(kept) | set(duplicates) | set(over_cap)
-    if not sources:
+    # only the chunk's own accounts are counted (an item naming another account is not)
+    names = sorted((set(tally.items) | set(kept) | set(duplicates) | set(over_cap)) & set(chunk["accounts"]))
+    if not names:
         return
-    names = sorted(sources)
+    none = Counter()
     errors = [tally.errors.get(s, (None, None)) for s in names]
+    # one statement: creates the source's row on its first page, adds to it afterwards
     conn.execute(
         """
-        UPDATE scrape_job_sources s SET
-               followers_read = s.followers_read + t.read, run_items = s.run_items + t.items,
-               error_items = s.error_items + t.error_items, kept = s.kept + t.kept_female + t.kept_male + t.kept_unknown,
-               kept_female = s.kept_female + t.kept_female, kept_male = s.kept_male + t.kept_male,
-               kept_unknown = s.kept_unknown + t.kept_unknown, duplicates = s.duplicates + t.duplicates,
-               over_cap = s.over_cap + t.over_cap, error_kind = coalesce(t.error_kind, s.error_kind), error = coalesce(t.error, s.error),
-               updated_at = now()
+        INSERT INTO scrape_job_sources AS s (job_id, source_account, tenant_id, chunk_index, followers_read,
+                                             run_items, error_items, kept, kept_female, kept_male, kept_unknown,
+                                             duplicates, over_cap, error_kind, error)
+        SELECT %s, t.source_account, %s, %s, t.read, t.items, t.error_items,
+               t.kept_female + t.kept_male + t.kept_unknown, t.kept_female, t.kept_male, t.kept_unknown,
+               t.duplicates, t.over_cap, t.error_kind, t.error
           FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[], %s::int[], %s::int[], %s::int[], %s::int[],
                       %s::int[], %s::text[], %s::text[])
                AS t(source_account, read, items, error_items, kept_female, kept_male, kept_unknown, duplicates,
                     over_cap, error_kind, error)
-         WHERE s.job_id = %s AND s.source_account = t.source_account AND s.status = 'pending'
+        ON CONFLICT (job_id, source_account) DO UPDATE SET
+               followers_read = s.followers_read + EXCLUDED.followers_read,
+               run_items = s.run_items + EXCLUDED.run_items, error_items = s.error_items + EXCLUDED.error_items,
+               kept = s.kept + EXCLUDED.kept, kept_female = s.kept_female + EXCLUDED.kept_female,
+               kept_male = s.kept_male + EXCLUDED.kept_male, kept_unknown = s.kept_unknown + EXCLUDED.kept_unknown,
+               duplicates = s.duplicates + EXCLUDED.duplicates, over_cap = s.over_cap + EXCLUDED.over_cap,
+               error_kind = coalesce(EXCLUDED.error_kind, s.error_kind), error = coalesce(EXCLUDED.error, s.error),
+               updated_at = now()
+         WHERE s.status = 'pending'
         """,
-        (names, [tally.read[s] for s in names], [tally.items[s] for s in names],
-         [tally.error_items[s] for s in names], [kept.get(s, Counter())["female"] for s in names],
-         [kept.get(s, Counter())["male"] for s in names], [kept.get(s, Counter())["unknown"] for s in names],
-         [duplicates[s] for s in names], [over_cap[s] for s in names], [e[0] for e in errors], [e[1] for e in errors], job_id))
+        (job_id, chunk["tenant_id"], chunk["chunk_index"], names, [tally.read[s] for s in names],
+         [tally.items[s] for s in names], [tally.error_items[s] for s in names],
+         [kept.get(s, none)["female"] for s in names], [kept.get(s, none)["male"] for s in names],
+         [kept.get(s, none)["unknown"] for s in names], [duplicates[s] for s in names],
+         [over_cap[s] for s in names], [e[0] for e in errors], [e[1] for e in errors]))
 
 
 def finish_chunk_sources(conn: Connection, job: dict, chunk: dict, status: str, cost_usd: float,
