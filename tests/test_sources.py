@@ -276,6 +276,22 @@ def test_followers_past_the_cap_count_as_over_cap(client, app, stack, tenant):
         assert row["kept"] + row["duplicates"] + row["over_cap"] == row["followers_read"], source
 
 
+def test_cost_of_items_not_read_goes_to_the_sources_not_read(client, app, stack, tenant):
+    _, key = tenant
+    stack.apify_control("faults", {"page_limit_cap": 5})  # 3 followers each; the cap is met around item 42
+    accounts = [f"costsplit{i}" for i in range(20)]
+    job = submit(client, key, accounts, targetGender="any", totalScrapeCount=40)
+    final = wait_for_job(client, key, job["job_id"])
+    assert final["profiles_scraped"] == 40 and final["items_read"] < 60
+    reported = sources_of(client, key, job["job_id"])
+    assert sum(r["cost_usd"] for r in reported.values()) == pytest.approx(final["cost_usd"], abs=1e-5)
+    unread = [r for r in reported.values() if r["followers_read"] == 0]
+    assert unread and all(r["status"] == "skipped" and r["cost_usd"] > 0 for r in unread)
+    read = [r for r in reported.values() if r["followers_read"] == 3]
+    per_item = final["cost_usd"] / 60
+    assert read and all(r["cost_usd"] == pytest.approx(3 * per_item, abs=1e-5) for r in read)
+
+
 def test_capped_job_below_target_says_why(client, app, stack, tenant):
     _, key = tenant
     job = submit(client, key, ["lonely_one", "private_lonely"], targetGender="any", totalScrapeCount=5000)

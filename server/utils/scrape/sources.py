@@ -162,28 +162,36 @@ def finish_chunk_sources(conn: Connection, job: dict, chunk: dict, status: str, 
     skipped, cancelled), in the finishing transaction, whose job row the caller holds locked.
 
     Splits ``cost_usd`` over the sources by their items in this run (evenly when the run gave
-    none), decides each pending source's status, records the final ones in the tenant's
-    ``source_profiles`` and returns the accounts to ask once more (empty or rate-limited on
+    none; when the read stopped early, the items not read are charged evenly to the sources of
+    which nothing was read), decides each pending source's status, records the final ones in
+    the tenant's ``source_profiles`` and returns the accounts to ask once more (empty or rate-limited on
     their first run, while the job is processing and below its cap). ``message`` is the
     chunk's error, given to sources that its failure left with nothing.
     """
     job_id, index = chunk["job_id"], chunk["chunk_index"]
     ensure_rows(conn, job_id, chunk["tenant_id"], index, chunk["accounts"])
     had_run = chunk.get("apify_run_id") is not None
+    read_all = chunk.get("dataset_total") is None or chunk["dataset_offset"] >= chunk["dataset_total"]
+    # Cost per item: the run's cost over its dataset. When the read stopped early, the items not
+    # read were paid for too: their cost goes, evenly, to the sources of which nothing was read.
+    dataset_size = 0 if read_all else chunk["dataset_total"]
     conn.execute(
         """
         UPDATE scrape_job_sources s SET
-               cost_usd = s.cost_usd + CASE WHEN t.total > 0 THEN %(cost)s::numeric * s.run_items / t.total
-                                            ELSE %(cost)s::numeric / t.n END,
+               cost_usd = s.cost_usd + CASE
+                   WHEN t.total + %(size)s = 0 THEN %(cost)s::numeric / t.n
+                   WHEN s.run_items > 0 OR t.zero = 0 OR %(size)s = 0
+                       THEN %(cost)s::numeric * s.run_items / greatest(t.total, %(size)s)
+                   ELSE %(cost)s::numeric * (1 - t.total::numeric / greatest(t.total, %(size)s)) / t.zero END,
                runs = s.runs + %(run)s, updated_at = now()
-          FROM (SELECT sum(run_items) AS total, count(*) AS n FROM scrape_job_sources
+          FROM (SELECT sum(run_items) AS total, count(*) AS n, count(*) FILTER (WHERE run_items = 0) AS zero
+                  FROM scrape_job_sources
                  WHERE job_id = %(job)s AND chunk_index = %(index)s AND status = 'pending') t
          WHERE s.job_id = %(job)s AND s.chunk_index = %(index)s AND s.status = 'pending'
-        """, {"cost": cost_usd or 0, "run": 1 if had_run else 0, "job": job_id, "index": index})
+        """, {"cost": cost_usd or 0, "run": 1 if had_run else 0, "job": job_id, "index": index, "size": dataset_size})
     capped = conn.execute(
         "SELECT max_profiles IS NOT NULL AND profiles_scraped >= max_profiles AS capped FROM scrape_jobs"
         " WHERE job_id = %s", (job_id,)).fetchone()["capped"]
-    read_all = chunk.get("dataset_total") is None or chunk["dataset_offset"] >= chunk["dataset_total"]
     can_retry = status == "done" and job["status"] == "processing" and not capped
     rows = conn.execute(
         "SELECT source_account, runs, followers_read, error_kind FROM scrape_job_sources"
