@@ -3,15 +3,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup up down status demo test bench clean
+.PHONY: setup up down status demo test test-deps bench clean
 
 setup: $(VENV)/.installed .env
 
-$(VENV)/.installed: requirements.txt
+# requirements-dev.txt (= requirements.txt + the embedded Postgres and Redis, development only),
+# then the `follower` command-line client (pyproject.toml) into .venv/bin.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
+
+# The browser tests drive Debian's headless Chromium through chromedriver.
+test-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 .env:
 	cp .env.example .env
@@ -28,7 +36,7 @@ status:
 demo: setup
 	$(PY) scripts/demo.py
 
-test: setup
+test: setup test-deps
 	$(PY) -m pytest
 
 bench: setup

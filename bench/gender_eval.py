@@ -29,7 +29,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-DEV = os.path.join(ROOT, "..", "shared", "data", "gender_benchmark", "dev.csv")
+# dev.csv: $GENDER_DEV_CSV, else shared/ beside the clone (CI's layout) or two levels up (a worktree)
+DEV = os.environ.get("GENDER_DEV_CSV") or next(
+    (p for p in (os.path.join(ROOT, "..", "shared", "data", "gender_benchmark", "dev.csv"),
+                 os.path.join(ROOT, "..", "..", "shared", "data", "gender_benchmark", "dev.csv"))
+     if os.path.exists(p)), os.path.join(ROOT, "..", "shared", "data", "gender_benchmark", "dev.csv"))
 _G = {"female": "f", "male": "m", "unknown": "u", "mostly_female": "f", "mostly_male": "m", "andy": "u"}
 
 
@@ -118,15 +122,18 @@ def speed(fns: dict, names: list[str], rounds: int = 15) -> dict[str, float]:
     return {label: len(names) / t for label, t in best.items()}
 
 
+STANDIN_ACCOUNTS = ("nike", "natgeo", "cristiano", "selenagomez", "therock", "kyliejenner", "arianagrande",
+                    "leomessi", "beyonce", "kimkardashian", "justinbieber", "taylorswift", "jlo", "virat.kohli",
+                    "nasa", "bbcnews", "vogue", "gymshark", "sephora", "fcbarcelona")
+
+
 def standin(accounts: int, count: int, gg) -> dict[str, float] | None:
     try:
         from standins.followers import generate_followers
     except ImportError as e:  # pragma: no cover - depends on the stand-in landing
         print(f"stand-in: SKIPPED ({e}); standins.followers.generate_followers not available")
         return None
-    names = ["nike", "natgeo", "cristiano", "selenagomez", "therock", "kyliejenner", "arianagrande",
-             "leomessi", "beyonce", "kimkardashian", "justinbieber", "taylorswift", "jlo", "virat.kohli",
-             "nasa", "bbcnews", "vogue", "gymshark", "sephora", "fcbarcelona"][:accounts]
+    names = STANDIN_ACCOUNTS[:accounts]
     rows = [f for a in names for f in generate_followers(a, count)]
     result = None
     for label, fn in (("ours", ours), ("gender-guesser", gg)):
@@ -155,6 +162,107 @@ def standin(accounts: int, count: int, gg) -> dict[str, float] | None:
     return result
 
 
+# nam_dict's country columns (file header) grouped into the languages the per-origin view reports
+_REGIONS = (
+    ("english", ("Great Britain", "Ireland", "U.S.A.")),
+    ("romance", ("Italy", "Malta", "Portugal", "Spain", "France", "Belgium", "Luxembourg")),
+    ("germanic/nordic", ("the Netherlands", "East Frisia", "Germany", "Austria", "Swiss", "Iceland", "Denmark",
+                         "Norway", "Sweden", "Finland")),
+    ("central/eastern europe", ("Estonia", "Latvia", "Lithuania", "Poland", "Czech Republic", "Slovakia", "Hungary",
+                                "Romania", "Bulgaria", "Bosnia and Herzegovina", "Croatia", "Kosovo", "Macedonia",
+                                "Montenegro", "Serbia", "Slovenia", "Albania")),
+    ("greek", ("Greece",)),
+    ("russian/caucasus", ("Russia", "Belarus", "Moldova", "Ukraine", "Armenia", "Azerbaijan", "Georgia",
+                          "Kazakhstan/Uzbekistan,etc.")),
+    ("turkish", ("Turkey",)),
+    ("arabic/persian", ("Arabia/Persia",)),
+    ("hebrew", ("Israel",)),
+    ("chinese", ("China",)),
+    ("indian", ("India/Sri Lanka",)),
+    ("japanese", ("Japan",)),
+    ("korean", ("Korea",)),
+    ("vietnamese", ("Vietnam",)),
+    ("other", ("other countries",)),
+)
+
+
+def origin_index():
+    """First-name key -> likely origin (the language group with the highest frequency mass in
+    nam_dict's country columns; each hex frequency v counts 2**v), read from gender-guesser's
+    nam_dict.txt."""
+    import gender_guesser
+
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from build_gender_table import NAMDICT_COUNTRIES
+
+    from server.utils.gender.names import fold_key
+
+    region_of = {c: r for r, cs in _REGIONS for c in cs}
+    path = os.path.join(os.path.dirname(gender_guesser.__file__), "data", "nam_dict.txt")
+    mass: dict[str, dict[str, float]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line or line[0] in "#=" or len(line) < 31 or line[29] == "+":
+                continue
+            k = fold_key(line.split()[1].replace("+", "")) if len(line.split()) > 1 else ""
+            if len(k) < 2:
+                continue
+            m = mass.setdefault(k, {})
+            for i, c in enumerate(line[30:30 + len(NAMDICT_COUNTRIES)]):
+                if c.strip() and c in "123456789ABCDabcd":
+                    r = region_of[NAMDICT_COUNTRIES[i]]
+                    m[r] = m.get(r, 0.0) + 2.0 ** int(c, 16)
+    return {k: max(m.items(), key=lambda x: x[1])[0] for k, m in mass.items() if m}
+
+
+def likely_origin(full_name: str, index: dict[str, str]) -> str:
+    """Chinese / Korean by the family name (last token), else the first name's nam_dict origin,
+    else "not in nam_dict"."""
+    from server.utils.gender import origin
+    from server.utils.gender.names import fold_key
+
+    toks = [fold_key(t) for t in full_name.split()]
+    toks = [t for t in toks if t]
+    if not toks:
+        return "not in nam_dict"
+    if len(toks) >= 2 and toks[-1] in origin.KOREAN_SURNAMES and toks[-1] not in origin.CHINESE_SURNAMES:
+        return "korean"
+    if len(toks) >= 2 and toks[-1] in origin.CHINESE_SURNAMES:
+        return "korean" if toks[-1] in origin.KOREAN_SURNAMES and index.get(toks[0]) == "korean" else "chinese"
+    return index.get(toks[0], "not in nam_dict")
+
+
+def per_origin(rows, truth, pred) -> None:
+    """Print errors and answer rate per likely origin (see ``likely_origin``)."""
+    index = origin_index()
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        if truth[i] in ("f", "m"):
+            groups.setdefault(likely_origin(r["full_name"], index), []).append(i)
+    print("per likely origin (dev clean; origin from nam_dict's country columns, Chinese/Korean by family name):")
+    for g, idx in sorted(groups.items(), key=lambda x: -len(x[1])):
+        m = metrics([truth[i] for i in idx], [pred[i] for i in idx])
+        print(f"  {g:24s} n={len(idx):4d}  answered={1 - m['naCoded']:.3f}  errorCoded={m['errorCoded']:.4f}  "
+              f"errorCodedWithoutNA={m['errorCodedWithoutNA']:.4f}  errorGenderBias={m['errorGenderBias']:+.4f}")
+
+
+def cv_figures(clean: dict[str, float]) -> None:
+    """Print the cross-validated figures stored with the shipped tuning (bench/gender_cv.py)."""
+    import json
+
+    from server.utils.gender.tuning import TUNING_FILE
+
+    doc = json.load(open(TUNING_FILE, encoding="utf-8"))
+    print(f"tuning (data/tuning.json, chosen by {doc.get('folds', '?')}-fold cross-validation, bench/gender_cv.py): "
+          + "  ".join(f"{k}={v}" for k, v in sorted(doc["chosen"].items())))
+    for label, key in (("clean", "cross_validated_clean"), ("username", "cross_validated_username")):
+        for k, v in doc.get(key, {}).items():
+            print(f"  cross-validated {label:8s} {k:20s} {v['mean']:.4f} +- {v['sd']:.4f}  worst fold {v['worst']:+.4f}")
+    stored = doc.get("in_sample_clean", {})
+    same = all(abs(stored.get(k, -1) - clean[k]) < 5e-5 for k in clean)
+    print(f"  stored in-sample figures match this code: {'yes' if same else 'NO: rerun bench/gender_cv.py --write'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="gender inference benchmark")
     ap.add_argument("--dev", default=DEV)
@@ -170,8 +278,11 @@ def main() -> None:
     for label, fn in (("ours", ours), ("gender-guesser", gg)):
         clean = metrics(truth, [fn(r["full_name"]) for r in rows])
         print(f"clean      {label:15s} {fmt(clean)}")
+    clean_pred = [ours(r["full_name"]) for r in rows]
+    clean = metrics(truth, clean_pred)
+    cv_figures(clean)
+    per_origin(rows, truth, clean_pred)
     print("decorated (ours | gender-guesser); '!' = ours > 0.01 from clean on errorCoded or errorCodedWithoutNA")
-    clean = metrics(truth, [ours(r["full_name"]) for r in rows])
     worst = ("", 0.0)  # decoration furthest from clean (issue: each within 0.01), separator-less gluing apart
     for kind in DECORATIONS:
         res = {}
@@ -220,8 +331,9 @@ def main() -> None:
     def line(ok: bool, text: str) -> None:
         print(f"{'PASS' if ok else 'MISS'}  {text}")
 
-    print("targets (dev clean, full_name only):")
-    line(clean["errorCoded"] <= 0.11, f"errorCoded {clean['errorCoded']:.4f} <= 0.11")
+    print("targets (dev clean, full_name only, in-sample at the shipped tuning; the cross-validated figures above "
+          "are the estimate for unseen names):")
+    line(clean["errorCoded"] <= 0.10, f"errorCoded {clean['errorCoded']:.4f} <= 0.10")
     line(clean["errorCodedWithoutNA"] <= 0.03, f"errorCodedWithoutNA {clean['errorCodedWithoutNA']:.4f} <= 0.03")
     line(abs(clean["errorGenderBias"]) <= 0.01, f"|errorGenderBias| {abs(clean['errorGenderBias']):.4f} <= 0.01")
     line(worst[1] <= 0.01, f"decorated variants within 0.01 of clean (worst: {worst[0] or '-'} {worst[1]:.4f}; "
@@ -229,8 +341,8 @@ def main() -> None:
     if st is None:
         print("MISS  stand-in not available")
     else:
-        line(st["coverage"] >= 0.80 and st["precision"] >= 0.97,
-             f"stand-in coverage {st['coverage']:.4f} >= 0.80 and precision {st['precision']:.4f} >= 0.97")
+        line(st["coverage"] >= 0.85 and st["precision"] >= 0.975,
+             f"stand-in coverage {st['coverage']:.4f} >= 0.85 and precision {st['precision']:.4f} >= 0.975")
     line(sp_o >= 50_000, f"speed {sp_o:,.0f} >= 50,000 names/s")
     line(mem_o <= 150, f"memory +{mem_o:.1f} MB <= 150 MB")
 

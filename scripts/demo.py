@@ -5,6 +5,8 @@ with its own Airtable base and API key, scrapes the followers of the 120 source 
 ``demo/source_accounts.txt`` (``totalScrapeCount`` 5000, ``targetGender`` female) while showing
 a progress bar, prints the summary and the five best and five worst source accounts by kept
 female followers per dollar, continues with the daily outreach week, and stops what it started.
+It prints the console URL and the demo's API key first, so the scrape and the week can be
+watched in the console while they run.
 """
 from __future__ import annotations
 
@@ -44,11 +46,11 @@ def create_demo_tenant(env: dict) -> tuple[str, str, str]:
     return name, base, flask_cli(env, "create-api-key", "--tenant", name, "--name", "demo")
 
 
-def poll(session: requests.Session, job_id: str, label: str) -> dict:
+def poll(session: requests.Session, base_url: str, job_id: str, label: str) -> dict:
     """Poll job-status with a progress bar until the job ends; returns the final job."""
     with tqdm(total=100, desc=label, bar_format="{desc}: {bar} {n:3.0f}% [{elapsed}] {postfix}") as bar:
         while True:
-            job = session.get(f"{stack.WEB_URL}/api/job-status/{job_id}", timeout=10).json()
+            job = session.get(f"{base_url}/api/job-status/{job_id}", timeout=10).json()
             bar.update(job["progress"] - bar.n)
             bar.set_postfix_str(f"{job['status']}, {job['profiles_scraped']} kept, "
                                 f"chunk {job['current_batch']}/{job['total_batches']}")
@@ -57,20 +59,20 @@ def poll(session: requests.Session, job_id: str, label: str) -> dict:
             time.sleep(0.5)
 
 
-def scrape(session: requests.Session) -> dict:
+def scrape(session: requests.Session, base_url: str) -> dict:
     """Submit the demo scrape, follow it, print the summary; returns the final job."""
     accounts = [line.strip() for line in ACCOUNTS_FILE.read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
     started = time.monotonic()
-    response = session.post(f"{stack.WEB_URL}/api/scrape-followers", timeout=30, json={
+    response = session.post(f"{base_url}/api/scrape-followers", timeout=30, json={
         "accounts": accounts, "totalScrapeCount": 5000, "targetGender": "female"})
     response.raise_for_status()
     accepted = response.json()
     print(f"scrape job {accepted['job_id']}: {accepted['accounts_accepted']} accounts in "
           f"{accepted['total_batches']} chunks")
-    job = poll(session, accepted["job_id"], "scrape")
+    job = poll(session, base_url, accepted["job_id"], "scrape")
     elapsed = time.monotonic() - started
-    results = session.get(f"{stack.WEB_URL}/api/job-results/{job['job_id']}?limit=10", timeout=10).json()
+    results = session.get(f"{base_url}/api/job-results/{job['job_id']}?limit=10", timeout=10).json()
     split = job["result"].get("gender_split", {})
     print("\n== Scrape summary ==")
     print(f"status        {job['status']}")
@@ -112,26 +114,37 @@ def print_source_ranking(get, job_id: str, count: int = 5) -> tuple[list[dict], 
     return best, worst
 
 
+def print_console_hint(key: str) -> None:
+    """Where to watch the demo: the console URL and the key to sign in with, Swagger UI and the CLI."""
+    print("\n== Watch it live ==")
+    print(f"console       {stack.WEB_URL}/console/")
+    print(f"API key       {key}   (sign in with it; it is revoked when the demo ends)")
+    print(f"Swagger UI    {stack.WEB_URL}/api/docs/swagger-ui")
+    print(f"CLI           FOLLOWER_API_URL={stack.WEB_URL} FOLLOWER_API_KEY={key} .venv/bin/follower jobs\n")
+
+
 def main() -> int:
     """Run the demo; returns the exit code."""
-    env = stack.stack_env()
     started_here = not stack.running()
     if started_here and stack.up() != 0:
         return 1
+    env = stack.stack_env()  # after up: the URLs of embedded servers it may have started
+    base_url = stack.web_url(env)
     key = None
     try:
         name, base, key = create_demo_tenant(env)
         print(f"demo tenant {name} (Airtable base {base})")
+        print_console_hint(key)
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {key}"
-        job = scrape(session)
+        job = scrape(session, base_url)
         if job["status"] not in ("completed", "completed_with_errors"):
             print(f"scrape ended {job['status']}: {job['error_message']}", file=sys.stderr)
             return 1
         from scripts.demo_daily import run_daily_demo
 
-        run_daily_demo(stack.WEB_URL, key, job["job_id"], airtable_url=env["AIRTABLE_API_URL"],
-                       airtable_base=base)
+        run_daily_demo(base_url, key, job["job_id"], airtable_url=env["AIRTABLE_API_URL"],
+                       airtable_base=base, flask_env=env)
         return 0
     finally:
         if key:

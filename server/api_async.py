@@ -7,19 +7,23 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import datetime
 from math import ceil
 from uuid import UUID
 
 from flask import Response, current_app, g, stream_with_context
 from marshmallow import RAISE
 
-from server.api_async_schemas import (JobSchema, ResultsPageSchema, ResultsQuerySchema, ScrapeAcceptedSchema,
-                                      ScrapeRequestSchema)
-from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted, enqueue,
-                               idempotency_key, request_fingerprint)
+from server.api_async_schemas import (JobListSchema, JobSchema, JobsQuerySchema, ResultsPageSchema,
+                                      ResultsQuerySchema, ScrapeAcceptedSchema, ScrapeRequestSchema)
+from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, EmptyRequestSchema,
+                               accepted, decode_cursor, encode_cursor, enqueue, idempotency_key,
+                               request_fingerprint)
+from server.request_db import request_connection, request_transaction
 from server.utils.accounts import normalise_accounts, normalise_username
 from server.utils.jobs import table as jobs
-from server.utils.scrape.create import create_scrape_job, per_account_limit
+from server.utils.jobs.listing import list_jobs
+from server.utils.scrape.create import create_scrape_job, scrape_params
 from server.utils.scrape.results import iter_results_csv, results_page
 from server.utils.scrape.source_report import accounts_to_exclude, below_target, status_counts
 
@@ -43,9 +47,6 @@ def _services():
 def scrape_followers(body: dict):
     """Start a scrape of the followers of ``accounts``; answers at once with the job id."""
     settings = _services().settings
-    if len(body["accounts"]) > settings.max_accounts_per_request:
-        raise ApiError(400, "VALIDATION_ERROR", "too many accounts",
-                       {"accounts": [f"at most {settings.max_accounts_per_request} per request"]})
     norm = normalise_accounts(body["accounts"])
     if not norm.accepted:
         reasons = sorted({r["reason"] for r in norm.rejected})
@@ -53,17 +54,10 @@ def scrape_followers(body: dict):
                        {"accounts": [f"no valid account ({', '.join(reasons)})"]})
     excluded = _exclude_by_last_status(norm, body["accounts"], body["excludeSourceStatuses"])
     max_profiles = body.get("totalScrapeCount")
-    params = {
-        "targetGender": body["targetGender"], "includeUnknown": body["includeUnknown"],
-        "minGenderProbability": body["minGenderProbability"],
-        "platform": body["platform"], "autoIngest": body["autoIngest"],
-        "totalScrapeCount": max_profiles,
-        "per_account_limit": per_account_limit(len(norm.accepted), max_profiles, body["targetGender"],
-                                               settings.apify_max_followers_per_account),
-        "accounts_rejected": len(norm.rejected), "duplicates_removed": norm.duplicates,
-        "excludeSourceStatuses": body["excludeSourceStatuses"], "accounts_excluded": excluded,
-    }
-    with _services().db.transaction() as conn:
+    params = scrape_params(body, len(norm.accepted), len(norm.rejected), norm.duplicates,
+                           settings.apify_max_followers_per_account)
+    params.update(excludeSourceStatuses=body["excludeSourceStatuses"], accounts_excluded=excluded)
+    with request_transaction() as conn:
         new = create_scrape_job(conn, g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
                                 max_profiles, idempotency_key(), request_fingerprint(body))
     if new.created:
@@ -79,7 +73,7 @@ def _exclude_by_last_status(norm, raw_accounts: list[str], statuses: list[str]) 
     returns how many. 400 when no account is left."""
     if not statuses:
         return 0
-    with _services().db.transaction() as conn:
+    with request_transaction() as conn:
         found = accounts_to_exclude(conn, g.tenant.tenant_id, norm.accepted, statuses)
     if not found:
         return 0
@@ -107,19 +101,36 @@ def job_or_404(conn, job_id: UUID) -> dict:
     return job
 
 
+@blp.get("/jobs")
+@blp.arguments(JobsQuerySchema, location="query", unknown=RAISE)
+@blp.response(200, JobListSchema)
+@blp.alt_response(400, description="A query parameter is invalid; error.details names it")
+def list_tenant_jobs(query: dict):
+    """The tenant's jobs, newest first, filtered by ``kind``, ``status`` and creation time;
+    keyset-paginated: pass ``next_cursor`` as ``cursor`` for the next page."""
+    after = decode_cursor(query["cursor"], datetime.fromisoformat, UUID) if query.get("cursor") else None
+    with _services().db.transaction() as conn:
+        rows, next_key = list_jobs(conn, g.tenant.tenant_id, kind=query.get("kind"),
+                                   statuses=query.get("status"), created_after=query.get("created_after"),
+                                   created_before=query.get("created_before"), limit=query["limit"],
+                                   after=after)
+    return {"success": True, "jobs": [jobs.job_to_json(r) for r in rows],
+            "next_cursor": encode_cursor(*next_key) if next_key else None}
+
+
 @blp.get("/job-status/<job_id:job_id>")
 @blp.response(200, JobSchema)
 @blp.alt_response(404, description="Unknown job, or another tenant's")
 def job_status(job_id: UUID):
     """Status, progress, counters and cost of one of the tenant's jobs."""
-    with _services().db.transaction() as conn:
-        job = job_or_404(conn, job_id)
-        body = jobs.job_to_json(job)
-        if job["kind"] == "scrape":  # per-source counts, and why a capped job fell short
-            body["sources"] = status_counts(conn, job)
-            shortfall = below_target(job, body["sources"])
-            if shortfall:
-                body["result"] = {**body["result"], "below_target": shortfall}
+    conn = request_connection()
+    job = job_or_404(conn, job_id)
+    body = jobs.job_to_json(job)
+    if job["kind"] == "scrape":  # per-source counts, and why a capped job fell short
+        body["sources"] = status_counts(conn, job)
+        shortfall = below_target(job, body["sources"])
+        if shortfall:
+            body["result"] = {**body["result"], "below_target": shortfall}
     return {"success": True, **body}
 
 
@@ -131,18 +142,17 @@ def job_status(job_id: UUID):
 def job_results(query: dict, job_id: UUID):
     """Kept profiles of a finished scrape job: a page (``page``/``limit`` or keyset ``cursor``),
     or every row as CSV with ``format=csv`` (streamed)."""
-    db = _services().db
-    with db.transaction() as conn:
-        job = job_or_404(conn, job_id)
-        if job["kind"] != "scrape":
-            raise ApiError(409, "NO_RESULTS", f"only scrape jobs have profile results; this is a {job['kind']} job")
-        if job["status"] not in RESULTS_READY:
-            raise ApiError(409, "JOB_NOT_FINISHED", f"job is {job['status']}; results are ready when it ends",
-                           {"status": job["status"], "progress": job["progress"]})
-        if query["format"] == "csv":
-            return _csv_response(job_id)
-        after_id = _decode_cursor(query.get("cursor"))
-        rows, next_id = results_page(conn, job_id, query["page"], query["limit"], after_id)
+    conn = request_connection()  # an ended job's rows no longer change: no transaction needed
+    job = job_or_404(conn, job_id)
+    if job["kind"] != "scrape":
+        raise ApiError(409, "NO_RESULTS", f"only scrape jobs have profile results; this is a {job['kind']} job")
+    if job["status"] not in RESULTS_READY:
+        raise ApiError(409, "JOB_NOT_FINISHED", f"job is {job['status']}; results are ready when it ends",
+                       {"status": job["status"], "progress": job["progress"]})
+    if query["format"] == "csv":
+        return _csv_response(job_id)
+    after_id = _decode_cursor(query.get("cursor"))
+    rows, next_id = results_page(conn, job_id, query["page"], query["limit"], after_id)
     total = job["profiles_scraped"]
     return {"success": True, "profiles": rows, "page": query["page"], "limit": query["limit"],
             "total": total, "pages": ceil(total / query["limit"]),
@@ -171,11 +181,12 @@ def _decode_cursor(cursor: str | None) -> int | None:
 
 
 @blp.post("/jobs/<job_id:job_id>/cancel")
+@blp.arguments(EmptyRequestSchema)
 @blp.response(202, JobSchema)
 @blp.alt_response(409, description="The job had already finished")
-def cancel_job(job_id: UUID):
+def cancel_job(body: dict, job_id: UUID):
     """Cancel a queued or running job: queued chunks stop, running Apify runs are aborted."""
-    with _services().db.transaction() as conn:
+    with request_transaction() as conn:
         job_or_404(conn, job_id)
         job = jobs.request_cancel(conn, g.tenant.tenant_id, job_id)
         if job is None:  # already ended, or a concurrent cancel won

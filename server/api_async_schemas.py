@@ -2,9 +2,13 @@
 OpenAPI description served at ``/api/docs/openapi.json``."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from datetime import timezone
 
-from server.api_common import JobAcceptedSchema, StrictBoolean, StrictNumber
+from flask import current_app
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from webargs.fields import DelimitedList
+
+from server.api_common import CappedList, JobAcceptedSchema, StrictBoolean, StrictNumber
 from server.utils.scrape.sources import FINAL_STATUSES
 
 GENDERS = ("male", "female", "any")
@@ -13,9 +17,11 @@ GENDERS = ("male", "female", "any")
 class ScrapeRequestSchema(Schema):
     """Body of ``POST /api/scrape-followers``."""
 
-    accounts = fields.List(fields.String(validate=validate.Length(min=1, max=300)), required=True,
-                           validate=validate.Length(min=1),
-                           metadata={"description": "Source accounts: usernames, @names or profile URLs."})
+    accounts = CappedList(fields.String(validate=validate.Length(min=1, max=300)), required=True,
+                          max_items=lambda: current_app.extensions["services"].settings.max_accounts_per_request,
+                          validate=validate.Length(min=1),
+                          metadata={"description": "Source accounts: usernames, @names or profile URLs; "
+                                                   "at most MAX_ACCOUNTS_PER_REQUEST."})
     targetGender = fields.String(load_default="any", validate=validate.OneOf(GENDERS))
     totalScrapeCount = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000_000),
                                       metadata={"description": "Stop once this many profiles are kept."})
@@ -118,3 +124,43 @@ class ResultsPageSchema(Schema):
     total = fields.Integer()
     pages = fields.Integer()
     next_cursor = fields.String(allow_none=True)
+
+
+JOB_KINDS = ("scrape", "ingest", "run_daily", "airtable_push", "status_sync", "mark_unfollow",
+             "delete_completed", "expire_pending", "create_base")
+JOB_STATUSES = ("queued", "processing", "completed", "completed_with_errors", "failed", "cancelled")
+
+
+class JobsQuerySchema(Schema):
+    """Query of ``GET /api/jobs``."""
+
+    kind = fields.String(validate=validate.OneOf(JOB_KINDS))
+    status = DelimitedList(fields.String(validate=validate.OneOf(JOB_STATUSES)),
+                           metadata={"description": "One status or several separated by commas."})
+    created_after = fields.AwareDateTime(default_timezone=timezone.utc,
+                                         metadata={"description": "ISO 8601; jobs created at or after it."})
+    created_before = fields.AwareDateTime(default_timezone=timezone.utc,
+                                          metadata={"description": "ISO 8601; jobs created before it."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(validate=validate.Length(max=200),
+                           metadata={"description": "next_cursor of the previous page"})
+
+    @validates_schema
+    def _window(self, data, **kwargs):
+        if data.get("created_after") and data.get("created_before") and data["created_after"] >= data["created_before"]:
+            raise ValidationError("must be later than created_after", "created_before")
+
+
+class JobItemSchema(JobSchema):
+    """A job in a list (no ``success`` of its own)."""
+
+    class Meta:
+        exclude = ("success",)
+
+
+class JobListSchema(Schema):
+    """A page of jobs, newest first."""
+
+    success = fields.Boolean()
+    jobs = fields.List(fields.Nested(JobItemSchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})

@@ -4,17 +4,27 @@ flask-smorest blueprint and API classes, strict scalar fields, the 202 job answe
 ``Idempotency-Key`` helpers."""
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import http
 import json
 import logging
+import re
+from datetime import date
 
+import psycopg
 from flask import Flask, current_app, jsonify, request, url_for
+from apispec import BasePlugin
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError, fields
+from psycopg_pool import PoolTimeout
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from server.converters import InvalidPathParameter
+from server.request_db import after_commit
+from server.utils.jobs import broker_generation
 from server.utils.jobs.table import IdempotencyKeyReused
 
 log = logging.getLogger(__name__)
@@ -27,10 +37,31 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details or {}
 
 
+ITEM_ERRORS_SHOWN = 100
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
 def error_response(status: int, code: str, message: str, details: dict | None = None):
     """The envelope as a Flask response tuple."""
     body = {"success": False, "error": {"code": code, "message": message, "details": details or {}}}
     return jsonify(body), status
+
+
+def cap_item_errors(messages, limit: int = ITEM_ERRORS_SHOWN):
+    """``messages`` with every per-item error map (``{index: reasons}``) cut to its first
+    ``limit`` items plus ``"more": "<n> more items with errors"``, at any depth, so a list of a
+    million bad items cannot produce a megabyte error body."""
+    if not isinstance(messages, dict):
+        return messages
+    indexed = [str(k) for k in messages if isinstance(k, int) or (isinstance(k, str) and k.isdigit())]
+    out = {}
+    for key, value in messages.items():  # keys as strings: JSON keys are, and they sort together
+        out[str(key)] = cap_item_errors(value, limit)
+    if len(indexed) > limit:
+        for key in indexed[limit:]:
+            del out[key]
+        out["more"] = f"{len(indexed) - limit} more items with errors"
+    return out
 
 
 def _flatten_messages(messages: dict) -> dict:
@@ -61,14 +92,28 @@ def register_error_handlers(app: Flask) -> None:
     def _bad_path(exc: InvalidPathParameter):
         return error_response(400, "VALIDATION_ERROR", exc.description, {exc.field: [exc.reason]})
 
+    @app.errorhandler(PoolTimeout)
+    @app.errorhandler(psycopg.OperationalError)
+    def _database_unavailable(exc: Exception):
+        # No free connection within DB_POOL_TIMEOUT_SECONDS, or Postgres dropped or refused the
+        # connection (failover, maintenance): the client should retry, the pool reconnects.
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        response, status = error_response(503, "DATABASE_UNAVAILABLE",
+                                          "the database is unavailable; retry shortly")
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response, status
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         data = getattr(exc, "data", None) or {}
         if exc.code in (400, 422) and "messages" in data:
-            details = _flatten_messages(data["messages"])
+            details = cap_item_errors(_flatten_messages(data["messages"]))
             fields = ", ".join(sorted(details))
             return error_response(400, "VALIDATION_ERROR", f"invalid request: {fields}", details)
         code = (exc.name or "error").upper().replace(" ", "_")
+        if exc.code == 413:
+            limit = current_app.config.get("MAX_CONTENT_LENGTH")
+            return error_response(413, code, f"the body is larger than {limit} bytes")
         return error_response(exc.code or 500, code, exc.description or exc.name)
 
     @app.errorhandler(Exception)
@@ -92,10 +137,39 @@ class ErrorEnvelopeSchema(Schema):
     error = fields.Nested(ErrorDetailSchema)
 
 
+class ErrorResponsesPlugin(BasePlugin):
+    """apispec plugin listing, for every ``/api`` operation, each error status it can answer
+    (not only through ``default``): 401 (key missing, invalid or revoked) and 429 (rate limit)
+    everywhere, 404 on paths with an id, 413 and 415 on operations with a body. Each one refers
+    to flask-smorest's response of that status, whose body is the error envelope."""
+
+    BODY_METHODS = ("post", "put", "patch")
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        if not path or not path.startswith("/api/") or path.startswith("/api/docs"):
+            return
+        for method, operation in operations.items():
+            statuses = [401, 429]
+            if "{" in path:
+                statuses.append(404)
+            if method in self.BODY_METHODS:
+                statuses += [413, 415]
+            responses = operation.setdefault("responses", {})
+            for status in statuses:
+                if status not in responses and str(status) not in responses:
+                    responses[str(status)] = http.HTTPStatus(status).name
+            for status, response in responses.items():  # alt_response() without a schema
+                if str(status)[0] in "45" and isinstance(response, dict) and "content" not in response:
+                    response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+
+
 class ServiceApi(Api):
     """flask-smorest ``Api`` documenting the service's error envelope for every operation."""
 
     ERROR_SCHEMA = ErrorEnvelopeSchema
+
+    def _init_spec(self, *args, extra_plugins=None, **kwargs):
+        super()._init_spec(*args, extra_plugins=[*(extra_plugins or ()), ErrorResponsesPlugin()], **kwargs)
 
 
 class ApiBlueprint(Blueprint):
@@ -131,6 +205,56 @@ class StrictNumber(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class CappedList(fields.List):
+    """A JSON array of at most ``max_items`` items whose length is checked before any item is
+    validated, and whose item validation stops after ``ITEM_ERRORS_SHOWN`` bad items (the
+    error then says how many items were checked). ``max_items`` is a number or a callable
+    returning one (read per request, e.g. from settings)."""
+
+    def __init__(self, cls_or_instance, max_items, **kwargs):
+        super().__init__(cls_or_instance, **kwargs)
+        self.max_items = max_items
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, (list, tuple)):
+            raise self.make_error("invalid")
+        limit = self.max_items() if callable(self.max_items) else self.max_items
+        if len(value) > limit:
+            raise ValidationError(f"at most {limit} items; got {len(value)}")
+        result, errors = [], {}
+        for index, item in enumerate(value):
+            try:
+                result.append(self.inner.deserialize(item, **kwargs))
+            except ValidationError as error:
+                errors[index] = error.messages
+                if len(errors) >= ITEM_ERRORS_SHOWN:
+                    errors["more"] = (f"validation stopped at item {index} after {ITEM_ERRORS_SHOWN} "
+                                      f"bad items of {len(value)}")
+                    break
+        if errors:
+            raise ValidationError(errors, valid_data=result)
+        return result
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+class StrictDate(fields.Date):
+    """A calendar date written exactly ``YYYY-MM-DD`` (no ``20261201``, no week dates)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            raise ValidationError("must be a date written YYYY-MM-DD")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("not a calendar date (YYYY-MM-DD)") from None
+
+
+class EmptyRequestSchema(Schema):
+    """A body with no fields (``{}`` or none at all); any field is unknown and rejected."""
+
+
 class JobAcceptedSchema(Schema):
     """202 answer of every endpoint that starts a job."""
 
@@ -142,13 +266,41 @@ class JobAcceptedSchema(Schema):
     total_batches = fields.Integer()
 
 
-def enqueue(task_name: str, *args) -> None:
-    """Send a task by name after the job row is committed. A broker outage is logged, not
-    raised: the job is stored and the reaper dispatches it once Redis is back."""
+def encode_cursor(*values) -> str:
+    """An opaque page cursor holding ``values`` (dates, datetimes, UUIDs and numbers)."""
+    text = json.dumps([v.isoformat() if hasattr(v, "isoformat") else str(v) for v in values])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *parsers) -> tuple:
+    """The values of a cursor from :func:`encode_cursor`, each read by its parser (e.g.
+    ``datetime.fromisoformat``, ``UUID``); ``ApiError`` 400 naming ``cursor`` when it was not
+    made by this service."""
     try:
-        current_app.extensions["celery"].send_task(task_name, args=list(args))
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        if not isinstance(values, list) or len(values) != len(parsers):
+            raise ValueError("wrong number of values")
+        return tuple(parse(value) for parse, value in zip(parsers, values))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, "VALIDATION_ERROR", "invalid cursor",
+                       {"cursor": ["not a next_cursor value from a previous page"]}) from None
+
+
+def enqueue(task_name: str, job_id: str) -> None:
+    """Send task ``task_name`` for job ``job_id`` once the request's transaction has committed
+    (the job row is visible to the worker). A broker outage is logged, not raised: the job stays
+    stored, is stamped ``enqueue_failed_at``, and the reaper sends it on its first run once
+    Redis answers."""
+    app = current_app._get_current_object()
+    after_commit(lambda: _send(app, task_name, job_id))
+
+
+def _send(app, task_name: str, job_id: str) -> None:
+    try:
+        app.extensions["celery"].send_task(task_name, args=[job_id])
     except Exception:  # kombu raises many types for an unreachable broker
-        log.exception("could not enqueue %s%r; the reaper will retry", task_name, args)
+        log.exception("could not enqueue %s(%s); the reaper will send it", task_name, job_id)
+        broker_generation.mark_unsent(app.extensions["services"].db, job_id)
 
 
 def idempotency_key() -> str | None:
@@ -160,14 +312,14 @@ def idempotency_key() -> str | None:
     return key or None
 
 
-def request_fingerprint(body: dict | None = None) -> str:
+def request_fingerprint(body: dict) -> str:
     """SHA-256 of the request's path and its validated body (defaults filled in, key order
-    ignored; the raw JSON when no body is given): an ``Idempotency-Key`` repeated with a
-    different request is refused, one that spells out a default is not."""
-    payload = body if body is not None else request.get_json(silent=True)
-    canonical = json.dumps({"path": request.path, "body": payload}, sort_keys=True, default=str,
-                           separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    ignored; ``{}`` and no body are the same request): an ``Idempotency-Key`` repeated with a
+    different request is refused, one that spells out a default is not. Text is hashed as
+    ASCII-escaped JSON, so any string (even a lone UTF-16 surrogate) can be fingerprinted."""
+    canonical = json.dumps({"path": request.path, "body": body}, sort_keys=True, default=str,
+                           separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 def accepted(job: dict, **extra):

@@ -9,25 +9,33 @@ is a 404.
 """
 from __future__ import annotations
 
+from datetime import date, datetime
 from uuid import UUID
 
 from flask import current_app, g
+from marshmallow import RAISE
 
-from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, accepted, enqueue,
-                               idempotency_key, request_fingerprint)
-from server.api_outreach_schemas import (CampaignSchema, DailyJobAcceptedSchema, DistributionSchema, EmptyRequestSchema,
-                                         IngestRequestSchema, SelectionRequestSchema, SelectionSchema)
+from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBlueprint, ApiError, EmptyRequestSchema,
+                               accepted, decode_cursor, encode_cursor, enqueue, idempotency_key,
+                               request_fingerprint)
+from server.api_outreach_schemas import (CampaignListSchema, CampaignSchema, CampaignsQuerySchema, CapacitySchema,
+                                         DailyJobAcceptedSchema, DailyRunListSchema, DailyRunsQuerySchema,
+                                         DistributionSchema, IngestRequestSchema, PoolSchema, SelectionRequestSchema,
+                                         SelectionSchema)
+from server.request_db import request_transaction
 from server.utils.clock import utc_now
 from server.utils.jobs import table as jobs
-from server.utils.outreach import campaigns
+from server.utils.jobs.listing import list_jobs
+from server.utils.outreach import campaigns, capacity, overview
 from server.utils.outreach.distribution import CampaignNotFound, distribute_for_tenant
 from server.utils.outreach.ingest import REJECTS_KEPT, check_source_job, normalise_profiles
 from server.utils.outreach.run_daily import RunInProgress, create_run_daily_job
 from server.utils.outreach.selection import select_for_tenant
+from server.utils.tenants import load_tenant
 
 blp = ApiBlueprint("daily", __name__, url_prefix="/api", description="Pool, campaigns and Airtable")
 
-PUSHABLE = ("distributed", "pushing", "pushed", "failed")
+PUSHABLE = ("distributed", "pushing", "pushed", "partial", "failed")
 
 
 def _services():
@@ -39,13 +47,14 @@ def _require_airtable_base() -> None:
         raise ApiError(409, "NO_AIRTABLE_BASE", "this tenant has no Airtable base configured")
 
 
-def _start_job(kind: str, params: dict, check=None, **extra):
-    """Store a ``kind`` job (``check(conn)`` runs first in the same transaction and may raise
-    ``ApiError``), enqueue ``jobs.run`` after commit when it is new, answer 202."""
-    with _services().db.transaction() as conn:
+def _start_job(kind: str, params: dict, body: dict, check=None, **extra):
+    """Store a ``kind`` job for the validated request ``body`` (``check(conn)`` runs first in the
+    same transaction and may raise ``ApiError``), enqueue ``jobs.run`` after commit when it is
+    new, answer 202."""
+    with request_transaction() as conn:
         if check is not None:
             check(conn)
-        new = jobs.insert_job(conn, g.tenant.tenant_id, kind, params, idempotency_key(), request_fingerprint())
+        new = jobs.insert_job(conn, g.tenant.tenant_id, kind, params, idempotency_key(), request_fingerprint(body))
     if new.created:
         enqueue("jobs.run", str(new.job["job_id"]))
     return accepted(new.job, **extra)
@@ -75,7 +84,7 @@ def ingest(body: dict):
             status, code, message = check_source_job(conn, g.tenant.tenant_id, body["job_id"])
             if status != 200:
                 raise ApiError(status, code, message, {"job_id": [message]} if status == 409 else None)
-        return _start_job("ingest", {"job_id": str(body["job_id"])}, check)
+        return _start_job("ingest", {"job_id": str(body["job_id"])}, body, check)
     norm = normalise_profiles(body["profiles"])
     if not norm.accepted:
         reasons = ", ".join(f"{r}: {n}" for r, n in norm.rejected_counts.items() if n)
@@ -84,12 +93,52 @@ def ingest(body: dict):
     params = {"profiles": [{"profile_id": p.profile_id, "username": p.username, "full_name": p.full_name}
                            for p in norm.accepted],
               "rejected": norm.rejected_counts}
-    return _start_job("ingest", params, profiles_received=len(body["profiles"]),
+    return _start_job("ingest", params, body, profiles_received=len(body["profiles"]),
                       profiles_accepted=len(norm.accepted), rejected_counts=norm.rejected_counts,
                       rejected=norm.rejected[:REJECTS_KEPT])
 
 
+@blp.get("/pool")
+@blp.response(200, PoolSchema)
+def pool():
+    """The tenant's pool: size, unused, by gender, and profiles added per day with the pool
+    size at the end of each of the last 30 days (UTC)."""
+    with _services().db.transaction() as conn:
+        stats = overview.pool_stats(conn, g.tenant.tenant_id, utc_now(_services()).date())
+    return {"success": True, **stats}
+
+
 # -- campaigns -------------------------------------------------------------------------------
+@blp.get("/campaigns")
+@blp.arguments(CampaignsQuerySchema, location="query", unknown=RAISE)
+@blp.response(200, CampaignListSchema)
+@blp.alt_response(400, description="A query parameter is invalid; error.details names it")
+def list_campaigns(query: dict):
+    """The tenant's campaigns, newest date first, each with its push status, last status sync
+    and per-VA-table counts; keyset-paginated (``next_cursor`` → ``cursor``)."""
+    after = decode_cursor(query["cursor"], date.fromisoformat, UUID) if query.get("cursor") else None
+    with _services().db.transaction() as conn:
+        rows, next_key = overview.list_campaigns(conn, g.tenant.tenant_id, limit=query["limit"], after=after,
+                                                 campaign_date=query.get("campaign_date"))
+        summaries = overview.campaign_summaries(conn, g.tenant.tenant_id, rows)
+    return {"success": True, "campaigns": summaries,
+            "next_cursor": encode_cursor(*next_key) if next_key else None}
+
+
+@blp.get("/daily-runs")
+@blp.arguments(DailyRunsQuerySchema, location="query", unknown=RAISE)
+@blp.response(200, DailyRunListSchema)
+@blp.alt_response(400, description="A query parameter is invalid; error.details names it")
+def daily_runs(query: dict):
+    """History of the tenant's run-daily jobs, newest first, with each step's outcome (ok,
+    failed, skipped, not_run) and summary; keyset-paginated (``next_cursor`` → ``cursor``)."""
+    after = decode_cursor(query["cursor"], datetime.fromisoformat, UUID) if query.get("cursor") else None
+    with _services().db.transaction() as conn:
+        rows, next_key = list_jobs(conn, g.tenant.tenant_id, kind="run_daily", limit=query["limit"], after=after)
+    return {"success": True, "runs": [overview.run_summary(r) for r in rows],
+            "next_cursor": encode_cursor(*next_key) if next_key else None}
+
+
 @blp.post("/daily-selection")
 @blp.arguments(SelectionRequestSchema)
 @blp.response(200, SelectionSchema)
@@ -125,8 +174,23 @@ def distribute(body: dict, campaign_id: UUID):
 def campaign_detail(campaign_id: UUID):
     """A campaign with, per VA table, how many rows are pending / followed / unfollow /
     completed and how many were archived (removed from Airtable)."""
-    with _services().db.transaction() as conn:
+    with request_transaction() as conn:
         return {"success": True, **campaigns.campaign_to_json(conn, _campaign_or_404(conn, campaign_id))}
+
+
+@blp.get("/capacity")
+@blp.response(200, CapacitySchema)
+@blp.alt_response(409, description="The tenant has no Airtable base")
+def capacity_forecast():
+    """The tenant's Airtable capacity: per base the records a day, the steady-state and live
+    records against the plan's records per base (with the safety margin), the workspace's API
+    calls a day and a month against its monthly cap, ``fits`` and the first day it would stop
+    fitting (``stops_fitting``). Live records come from the service's own assignments; the
+    share followed and the VAs' times from the last 30 days (defaults before that)."""
+    _require_airtable_base()
+    with request_transaction() as conn:  # the plan and bases as stored now, not as cached with the key
+        tenant = load_tenant(conn, g.tenant.tenant_id)
+    return {"success": True, **capacity.forecast(_services(), tenant)}
 
 
 # -- Airtable and lifecycle jobs -------------------------------------------------------------
@@ -137,7 +201,10 @@ def campaign_detail(campaign_id: UUID):
 @blp.alt_response(404, description="Unknown campaign, or another tenant's")
 @blp.alt_response(409, description="The campaign is not distributed yet, or no Airtable base")
 def airtable_sync(body: dict, campaign_id: UUID):
-    """Push the campaign's rows into the VA tables (resumable: a rerun updates, never duplicates)."""
+    """Push the campaign's rows into the VA tables (resumable: a rerun updates, never duplicates).
+    Rows that do not fit in a base's record limit or the month's API calls wait (campaign
+    ``partial``, job ``completed_with_errors`` naming the base and the limit); a later push
+    sends them."""
     _require_airtable_base()
 
     def check(conn):
@@ -146,7 +213,7 @@ def airtable_sync(body: dict, campaign_id: UUID):
             raise ApiError(409, "NOT_DISTRIBUTED",
                            f"campaign is {campaign['status']}; distribute it first",
                            {"status": campaign["status"]})
-    return _start_job("airtable_push", {"campaign_id": str(campaign_id)}, check)
+    return _start_job("airtable_push", {"campaign_id": str(campaign_id)}, body, check)
 
 
 def _simple_job_endpoint(rule: str, kind: str, endpoint: str, summary: str):
@@ -159,7 +226,7 @@ def _simple_job_endpoint(rule: str, kind: str, endpoint: str, summary: str):
     @blp.alt_response(409, description="The tenant has no Airtable base")
     def view(body: dict):
         _require_airtable_base()
-        return _start_job(kind, {})
+        return _start_job(kind, {}, body)
 
     view.__doc__ = summary
     return view
@@ -189,7 +256,7 @@ def run_daily(body: dict):
     _require_airtable_base()
     campaign_date = body.get("campaign_date") or utc_now(_services()).date()
     try:
-        with _services().db.transaction() as conn:
+        with request_transaction() as conn:
             new = create_run_daily_job(conn, g.tenant.tenant_id, campaign_date,
                                        body.get("profiles_per_table"), idempotency_key(),
                                        request_fingerprint(body))

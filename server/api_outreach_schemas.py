@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from server.api_common import JobAcceptedSchema
+from server.api_common import CappedList, JobAcceptedSchema, StrictDate
 from server.utils.clock import utc_now
 
 CAMPAIGN_DAYS_BACK = 7
@@ -39,18 +39,10 @@ class IngestProfileSchema(Schema):
 class IngestRequestSchema(Schema):
     """Body of ``POST /api/ingest``: exactly one of ``profiles`` or ``job_id``."""
 
-    profiles = fields.List(fields.Nested(IngestProfileSchema), validate=validate.Length(min=1),
-                           metadata={"description": "At most MAX_PROFILES_PER_INGEST profiles."})
+    profiles = CappedList(fields.Nested(IngestProfileSchema), validate=validate.Length(min=1),
+                          max_items=lambda: current_app.extensions["services"].settings.max_profiles_per_ingest,
+                          metadata={"description": "At most MAX_PROFILES_PER_INGEST profiles."})
     job_id = fields.UUID(metadata={"description": "A finished scrape job whose kept profiles to ingest."})
-
-    @pre_load
-    def _limit_before_parsing(self, data, **kwargs):
-        """Refuse an oversized list before validating each of its items."""
-        if isinstance(data, dict) and isinstance(data.get("profiles"), list):
-            limit = current_app.extensions["services"].settings.max_profiles_per_ingest
-            if len(data["profiles"]) > limit:
-                raise ValidationError(f"at most {limit} profiles per request", "profiles")
-        return data
 
     @validates_schema
     def _exactly_one_source(self, data, **kwargs):
@@ -63,7 +55,7 @@ class IngestRequestSchema(Schema):
 class SelectionRequestSchema(Schema):
     """Body of ``POST /api/daily-selection`` and ``POST /api/run-daily``."""
 
-    campaign_date = fields.Date(metadata={"description": "YYYY-MM-DD, from 7 days ago to 30 days ahead; "
+    campaign_date = StrictDate(metadata={"description": "YYYY-MM-DD, from 7 days ago to 30 days ahead; "
                                                         "default today (UTC)."})
     profiles_per_table = fields.Integer(strict=True, validate=validate.Range(min=1, max=10000),
                                         metadata={"description": "Default: the tenant's setting."})
@@ -74,10 +66,6 @@ class SelectionRequestSchema(Schema):
         if not today - timedelta(days=CAMPAIGN_DAYS_BACK) <= value <= today + timedelta(days=CAMPAIGN_DAYS_AHEAD):
             raise ValidationError(f"must be between {CAMPAIGN_DAYS_BACK} days ago and "
                                   f"{CAMPAIGN_DAYS_AHEAD} days ahead of today ({today.isoformat()})")
-
-
-class EmptyRequestSchema(Schema):
-    """A body with no fields (``{}`` or none at all); any field is unknown and rejected."""
 
 
 class SelectionSchema(Schema):
@@ -134,3 +122,174 @@ class DailyJobAcceptedSchema(JobAcceptedSchema):
     rejected_counts = fields.Dict(keys=fields.String(), values=fields.Integer())
     rejected = fields.List(fields.Dict())
     campaign_date = fields.String()
+
+
+class DayOverSchema(Schema):
+    """The first run whose push (or month's calls) would pass a limit."""
+
+    day = fields.Integer(metadata={"description": "1 = the next run"})
+    date = fields.String(metadata={"description": "YYYY-MM-DD of that run"})
+    records = fields.Integer()
+    calls = fields.Integer()
+
+
+class CapacityBaseSchema(Schema):
+    """One base of the tenant in the capacity forecast."""
+
+    base_id = fields.String()
+    va_tables = fields.String(metadata={"description": "VA table numbers in this base, e.g. 1-40"})
+    tables = fields.Integer()
+    records_per_day = fields.Integer()
+    steady_state_records = fields.Integer()
+    peak_records = fields.Integer(metadata={"description": "most records forecast after a push"})
+    live_records = fields.Integer(metadata={"description": "records the service has in the base now"})
+    records_limit = fields.Integer(metadata={"description": "plan's records per base"})
+    usable_records = fields.Integer(metadata={"description": "records_limit x (1 - AIRTABLE_CAPACITY_MARGIN)"})
+    fits = fields.Boolean()
+    first_day_over = fields.Nested(DayOverSchema, allow_none=True)
+    api_calls_per_day = fields.Integer()
+
+
+class CapacityApiCallsSchema(Schema):
+    """The workspace's API calls in the capacity forecast."""
+
+    per_day = fields.Integer()
+    per_month = fields.Integer(metadata={"description": "per_day x 30"})
+    month = fields.String()
+    used_this_month = fields.Integer()
+    cap = fields.Integer(allow_none=True, metadata={"description": "null: unlimited"})
+    fits = fields.Boolean()
+    first_day_over = fields.Nested(DayOverSchema, allow_none=True)
+
+
+class CapacitySchema(Schema):
+    """200 answer of ``GET /api/capacity``: the tenant's Airtable forecast against its limits."""
+
+    success = fields.Boolean()
+    tenant = fields.String()
+    next_run_date = fields.String()
+    settings = fields.Dict(metadata={"description": "va_tables, profiles_per_table, records_per_day, bases, "
+                                                    "unfollow_after_days, delete_completed_after_hours, "
+                                                    "expire_pending_after_days"})
+    history = fields.Dict(metadata={"description": "followed_share, follow_runs, unfollow_runs, sample, source "
+                                                   "(history or default)"})
+    model = fields.Dict(metadata={"description": "followed_record_days, pending_record_days, average_record_days"})
+    limits = fields.Dict(metadata={"description": "plan, records_per_base, api_calls_per_month, "
+                                                  "requests_per_second_per_base, margin, usable_records_per_base, "
+                                                  "source (plan or explicit)"})
+    bases = fields.List(fields.Nested(CapacityBaseSchema))
+    steady_state_records = fields.Integer()
+    live_records = fields.Integer()
+    api_calls = fields.Nested(CapacityApiCallsSchema)
+    fits = fields.Boolean()
+    stops_fitting = fields.Dict(allow_none=True, metadata={"description": "{day, date, reason} of the first "
+                                                                         "limit passed, null when it fits"})
+class CampaignsQuerySchema(Schema):
+    """Query of ``GET /api/campaigns``."""
+
+    campaign_date = fields.Date(metadata={"description": "Only the campaign of this date (YYYY-MM-DD)."})
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(max=200),
+                           metadata={"description": "next_cursor of the previous page"})
+
+
+class StatusCountsSchema(Schema):
+    """Rows of one VA table (or a whole campaign) per status."""
+
+    pending = fields.Integer()
+    followed = fields.Integer()
+    unfollow = fields.Integer()
+    completed = fields.Integer()
+    archived = fields.Integer(metadata={"description": "removed from Airtable (completed, expired or deleted)"})
+
+
+class CampaignSummarySchema(Schema):
+    """A campaign in ``GET /api/campaigns``: its state, push status and per-VA-table counts."""
+
+    campaign_id = fields.UUID()
+    campaign_date = fields.String()
+    status = fields.String(metadata={"description": "selected, distributed, pushing, pushed or failed"})
+    va_tables = fields.Integer()
+    profiles_per_table = fields.Integer()
+    target = fields.Integer()
+    total_selected = fields.Integer()
+    warning = fields.String(allow_none=True)
+    push_error = fields.String(allow_none=True)
+    created_at = fields.String(allow_none=True)
+    distributed_at = fields.String(allow_none=True)
+    pushed_at = fields.String(allow_none=True)
+    last_status_sync = fields.String(allow_none=True,
+                                     metadata={"description": "when VA statuses were last read from Airtable"})
+    totals = fields.Nested(StatusCountsSchema)
+    tables = fields.Dict(keys=fields.String(), values=fields.Nested(StatusCountsSchema),
+                         metadata={"description": "VA table number → counts"})
+    unplaced = fields.Integer()
+
+
+class CampaignListSchema(Schema):
+    """A page of campaigns, newest date first."""
+
+    success = fields.Boolean()
+    campaigns = fields.List(fields.Nested(CampaignSummarySchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
+
+
+class PoolDaySchema(Schema):
+    """One UTC day of the pool's history."""
+
+    date = fields.String()
+    added = fields.Integer(metadata={"description": "profiles added that day"})
+    size = fields.Integer(metadata={"description": "pool size at the end of the day"})
+
+
+class PoolSchema(Schema):
+    """``GET /api/pool``: the tenant's pool of profiles."""
+
+    success = fields.Boolean()
+    size = fields.Integer()
+    unused = fields.Integer(metadata={"description": "never handed to a campaign"})
+    used = fields.Integer()
+    by_gender = fields.Dict(keys=fields.String(), values=fields.Integer())
+    unused_by_gender = fields.Dict(keys=fields.String(), values=fields.Integer())
+    per_day = fields.List(fields.Nested(PoolDaySchema), metadata={"description": "the last 30 days, oldest first"})
+
+
+class DailyRunsQuerySchema(Schema):
+    """Query of ``GET /api/daily-runs``."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(max=200),
+                           metadata={"description": "next_cursor of the previous page"})
+
+
+class RunStepSchema(Schema):
+    """One step of a run-daily job."""
+
+    name = fields.String()
+    outcome = fields.String(metadata={"description": "ok, failed, skipped or not_run"})
+    summary = fields.Dict(metadata={"description": "what the step reported"})
+
+
+class DailyRunSchema(Schema):
+    """One run-daily job with each step's outcome."""
+
+    job_id = fields.UUID()
+    status = fields.String()
+    progress = fields.Integer()
+    campaign_date = fields.String(allow_none=True)
+    campaign_id = fields.String(allow_none=True)
+    created_at = fields.String()
+    started_at = fields.String(allow_none=True)
+    completed_at = fields.String(allow_none=True)
+    error_message = fields.String(allow_none=True)
+    failed_step = fields.String(allow_none=True)
+    warning = fields.String(allow_none=True)
+    steps = fields.List(fields.Nested(RunStepSchema))
+
+
+class DailyRunListSchema(Schema):
+    """A page of run-daily history, newest first."""
+
+    success = fields.Boolean()
+    runs = fields.List(fields.Nested(DailyRunSchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})

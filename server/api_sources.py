@@ -10,6 +10,7 @@ from flask import Response, current_app, g, stream_with_context
 from marshmallow import RAISE
 
 from server.api_common import ApiBlueprint, ApiError
+from server.request_db import request_transaction
 from server.api_sources_schemas import (JobSourcesPageSchema, JobSourcesQuerySchema, SourceAccountsPageSchema,
                                         SourceAccountsQuerySchema)
 from server.utils.jobs import table as jobs
@@ -34,7 +35,7 @@ def job_sources(query: dict, job_id: UUID):
     """Each source account of a scrape job: status, followers read, kept by gender, duplicates
     with other sources, cost share and kept followers per dollar; paged, filtered by
     ``status``, sorted by ``sort``."""
-    with _db().transaction() as conn:
+    with request_transaction() as conn:
         job = jobs.get_job(conn, g.tenant.tenant_id, job_id)
         if job is None:
             raise ApiError(404, "NOT_FOUND", "job not found")
@@ -59,7 +60,7 @@ def source_accounts(query: dict):
     """Every source account the tenant's scrape jobs have settled, with totals over those jobs,
     its last known status and error, and when it was last scraped: drop the private and empty
     ones (``excludeSourceStatuses`` on the scrape POST) and rank the good ones."""
-    with _db().transaction() as conn:
+    with request_transaction() as conn:
         rows, total = tenant_sources_page(conn, g.tenant.tenant_id, query.get("status"), query["sort"],
                                           query.get("order"), query["page"], query["limit"])
     return {"success": True, "source_accounts": rows, "page": query["page"], "limit": query["limit"],

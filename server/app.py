@@ -2,6 +2,7 @@
 at import. Used by ``wsgi.py`` (gunicorn), the ``flask`` CLI and the tests."""
 from __future__ import annotations
 
+import click
 from flask import Flask
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -11,15 +12,24 @@ from server.celery_config import create_celery
 from server.converters import CONVERTERS
 from server.observability import init_logging, init_sentry
 from server.services import Services
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app for ``settings`` (default: validated from the environment).
 
-    Raises ``SettingsError`` when the environment is incomplete or invalid.
+    Raises ``SettingsError`` when the environment is incomplete or invalid, except under the
+    ``flask`` command line: there the app is built with its commands only, so ``flask --app
+    server.app --help`` lists them, and a command that needs the configuration stops with the
+    settings error as a usage message.
     """
-    settings = settings or Settings.from_env()
+    if settings is None:
+        try:
+            settings = Settings.from_env()
+        except SettingsError as exc:
+            if click.get_current_context(silent=True) is None:
+                raise
+            return _commands_only_app(exc)
     init_logging()
     init_sentry(settings)
     app = Flask(__name__)
@@ -49,10 +59,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     from server.api_sources import blp as sources_blp
     from server.auth import install_auth
     from server.cli import register_cli
+    from server.console import init_console
+    from server.docs import configure_swagger_ui
     from server.health import blp as health_blp
     from server.ratelimit import init_limiter
     from server.request_checks import install_body_checks
+    from server.request_db import install_request_db
 
+    configure_swagger_ui(app)
     api = ServiceApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer"},
         "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
@@ -60,11 +74,24 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (jobs_blp, daily_blp, sources_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(health_blp)
+    install_request_db(app)
     init_limiter(app, settings)  # before auth: key guessing is rate-limited too
-    install_auth(app)
+    install_auth(app, settings)
     install_body_checks(app)
     for converter in CONVERTERS.values():
         api.register_converter(converter, lambda _: {"type": "string", "format": "uuid"})
     register_error_handlers(app)
+    init_console(app, settings)
+    register_cli(app)
+    return app
+
+
+def _commands_only_app(problem: SettingsError) -> Flask:
+    """An app that serves nothing and carries the project's CLI commands, built when the
+    ``flask`` command line runs without a valid environment."""
+    from server.cli import register_cli
+
+    app = Flask(__name__)
+    app.extensions["settings_error"] = problem
     register_cli(app)
     return app

@@ -3,13 +3,18 @@
 Keys come as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; the tenant they belong to
 is put on ``flask.g.tenant``, and every query filters on it, so another tenant's job is a 404.
 The OpenAPI description under ``/api/docs`` stays readable without a key.
+
+Valid keys are cached in-process for ``API_KEY_CACHE_SECONDS`` (``server.utils.tenants.ApiKeyCache``):
+a revoked key stops working within that time. A lookup runs on the request's own connection
+and transaction (``server.request_db``), so authentication never takes a second connection.
 """
 from __future__ import annotations
 
 from flask import current_app, g, request
 
 from server.api_common import ApiError
-from server.utils.tenants import tenant_for_api_key
+from server.request_db import request_connection
+from server.utils.tenants import ApiKeyCache
 
 PROTECTED_PREFIX = "/api/"
 OPEN_PREFIXES = ("/api/docs",)
@@ -23,9 +28,11 @@ def presented_key() -> str | None:
     return request.headers.get("X-API-Key", "").strip() or None
 
 
-def install_auth(app) -> None:
+def install_auth(app, settings) -> None:
     """Require a valid key on every ``/api/*`` request of ``app`` (CORS preflights and the
-    OpenAPI description excepted)."""
+    OpenAPI description excepted); the key cache is ``app.extensions["api_key_cache"]``."""
+    cache = ApiKeyCache(settings.api_key_cache_seconds)
+    app.extensions["api_key_cache"] = cache
 
     @app.before_request
     def _authenticate():
@@ -35,8 +42,7 @@ def install_auth(app) -> None:
         key = presented_key()
         if not key:
             raise ApiError(401, "UNAUTHORIZED", "missing API key: send 'Authorization: Bearer <key>'")
-        with current_app.extensions["services"].db.transaction() as conn:
-            tenant = tenant_for_api_key(conn, key)
+        tenant = current_app.extensions["api_key_cache"].tenant(key, request_connection)
         if tenant is None:
             raise ApiError(401, "UNAUTHORIZED", "invalid or revoked API key")
         g.tenant = tenant

@@ -7,6 +7,8 @@ state), and child recycling to keep memory bounded.
 """
 from __future__ import annotations
 
+import ssl
+
 from celery import Celery
 from celery.schedules import crontab
 
@@ -42,5 +44,12 @@ def create_celery(settings: Settings, services: Services | None = None) -> Celer
             "purge-raw-profiles": {"task": "jobs.purge_raw_profiles", "schedule": crontab(minute=17)},
         },
     )
+    tls = settings.redis_ssl_options()
+    if tls:  # rediss://: verify as REDIS_SSL_CERT_REQS says, never Celery's silent fallback
+        use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED if tls["ssl_cert_reqs"] == "required" else ssl.CERT_NONE}
+        if "ssl_ca_certs" in tls:
+            use_ssl["ssl_ca_certs"] = tls["ssl_ca_certs"]
+        app.conf.broker_use_ssl = use_ssl
+        app.conf.redis_backend_use_ssl = use_ssl
     app.services = services or Services(settings)
     return app

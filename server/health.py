@@ -14,7 +14,8 @@ def healthz():
 
 @blp.get("/health")
 def health():
-    """Readiness: 200 when Postgres and Redis answer, else 503 naming the failing check."""
+    """Readiness: 200 when Postgres and Redis (and a separate rate-limit Redis, when one is
+    configured) answer, else 503 naming the failing check."""
     services = current_app.extensions["services"]
     checks = {}
     try:
@@ -28,6 +29,12 @@ def health():
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
+    if services.limiter_redis is not None:
+        try:
+            services.limiter_redis.ping()
+            checks["ratelimit_storage"] = "ok"
+        except Exception as exc:
+            checks["ratelimit_storage"] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
     body = {"success": healthy, "status": "ok" if healthy else "degraded", "checks": checks,
             "version": services.settings.app_version}

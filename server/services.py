@@ -16,13 +16,27 @@ class Services:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.db = Database(settings.database_url, settings.db_pool_size)
+        self.db = Database(settings.database_url, settings.db_pool_size,
+                           pool_timeout=settings.db_pool_timeout_seconds,
+                           check_idle_seconds=settings.db_check_idle_seconds,
+                           max_lifetime_seconds=settings.db_max_connection_age_seconds)
 
     @cached_property
     def redis(self) -> redis.Redis:
         """Redis client (connection pool inside; connects on first command)."""
         return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10,
-                                    socket_connect_timeout=5, health_check_interval=30)
+                                    socket_connect_timeout=5, health_check_interval=30,
+                                    **self.settings.redis_ssl_options())
+
+    @cached_property
+    def limiter_redis(self) -> redis.Redis | None:
+        """Client of ``RATELIMIT_STORAGE_URL`` when it is a Redis other than ``REDIS_URL`` (for
+        ``/health``: a limiter that cannot reach its storage lets every request through)."""
+        url = self.settings.ratelimit_storage_url
+        if not url or url == self.settings.redis_url or not url.startswith(("redis://", "rediss://")):
+            return None
+        return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5,
+                                    **self.settings.redis_ssl_options(url))
 
     def apify(self):
         """A new ``apify_client.ApifyClient`` with explicit timeouts and retry budget."""

@@ -10,9 +10,14 @@ from __future__ import annotations
 from datetime import time
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
+
+
+DEVELOPMENT_SECRET_KEY = "development-only-console-secret"
 
 
 class SettingsError(RuntimeError):
@@ -31,6 +36,15 @@ class Settings(BaseSettings):
     database_url: str = Field(description="Postgres DSN; Supabase's transaction pooler (6543) works.")
     redis_url: str = Field(description="Redis URL: Celery broker and rate-limit storage.")
     db_pool_size: int = Field(5, ge=1, le=50)
+    db_check_idle_seconds: float = Field(
+        30.0, ge=0, description="A pooled connection idle longer than this is checked with a query before reuse.")
+    db_max_connection_age_seconds: float = Field(1800.0, ge=60, description="Pooled connections are replaced after this.")
+    db_pool_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Longest wait for a pooled Postgres connection; then 503 + Retry-After.")
+    redis_ssl_cert_reqs: Literal["none", "required"] | None = Field(
+        None, description="For rediss:// URLs (required then): 'required' verifies the server certificate "
+                          "(against REDIS_SSL_CA_CERTS when set), 'none' accepts a self-signed one (Heroku Redis).")
+    redis_ssl_ca_certs: str | None = Field(None, description="CA bundle (PEM file) for rediss:// certificates.")
 
     # Apify
     apify_api_key: str = Field(min_length=1)
@@ -51,9 +65,17 @@ class Settings(BaseSettings):
     airtable_penalty_seconds: float = Field(30.0, ge=0)
     airtable_timeout_seconds: float = Field(30.0, gt=0)
     airtable_rate_margin_seconds: float = Field(
-        0.1, ge=0, le=5, description="Added to the 1 s window of the per-base limit (network jitter).")
+        0.01, ge=0, le=5, description="Added to the 1 s window of the per-base limit (clock rounding).")
     airtable_token_requests_per_second: int = Field(50, ge=1, le=1000)
     airtable_max_rate_limit_waits: int = Field(8, ge=0, le=100, description="429 penalties waited per request.")
+    airtable_plan: Literal["free", "team", "business", "enterprise"] = Field(
+        "team", description="Airtable plan of the default tenant's workspace (records per base, API calls per month).")
+    airtable_capacity_margin: float = Field(
+        0.1, ge=0, lt=1, description="Share of a base's record limit kept free (records the service does not know).")
+    airtable_transient_retries: int = Field(
+        6, ge=0, le=20, description="Retries of a request met by 500/502/503/504 or a connection error.")
+    airtable_retry_backoff_seconds: float = Field(
+        1.0, gt=0, le=30, description="First wait before such a retry; doubles, at most 30 s.")
     default_tenant_name: str = "default"
     num_va_tables: int = Field(80, ge=1, le=999)
     profiles_per_table: int = Field(180, ge=1, le=10000)
@@ -88,8 +110,15 @@ class Settings(BaseSettings):
     ratelimit_default: str = "600 per minute"
     ratelimit_per_address: str = "1200 per minute"
     ratelimit_storage_url: str | None = None
+    api_key_cache_seconds: float = Field(
+        5.0, ge=0, le=300, description="API key → tenant cached per process; a revoked key works at most this long.")
     trusted_proxy_hops: int = Field(0, ge=0, le=5)
     sentry_dsn: str | None = None
+
+    # Operator console (/console/)
+    secret_key: str = Field(DEVELOPMENT_SECRET_KEY, min_length=16,
+                            description="Signs console session cookies; required (32+ characters) in production.")
+    console_session_hours: int = Field(12, ge=1, le=720, description="Console sign-in lifetime.")
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -121,9 +150,47 @@ class Settings(BaseSettings):
             raise ValueError("must exceed twice TASK_TIME_LIMIT, or Redis redelivers running tasks")
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _real_secret_in_production(cls, value: str, info) -> str:
+        if info.data.get("environment") == "production" and (value == DEVELOPMENT_SECRET_KEY or len(value) < 32):
+            raise ValueError("must be set to a random value of 32+ characters in production")
+        return value
+    @model_validator(mode="after")
+    def _redis_tls_agrees(self) -> "Settings":
+        """A rediss:// URL needs REDIS_SSL_CERT_REQS, and the TLS options need a rediss:// URL."""
+        tls_urls = [name for name, url in (("REDIS_URL", self.redis_url),
+                                           ("RATELIMIT_STORAGE_URL", self.ratelimit_storage_url))
+                    if url and url.startswith("rediss://")]
+        if tls_urls and self.redis_ssl_cert_reqs is None:
+            raise ValueError(f"{' and '.join(tls_urls)} use TLS (rediss://): set REDIS_SSL_CERT_REQS=required "
+                             "(with REDIS_SSL_CA_CERTS for a private CA) or REDIS_SSL_CERT_REQS=none "
+                             "(a self-signed certificate, as on Heroku Redis)")
+        if not tls_urls and (self.redis_ssl_cert_reqs or self.redis_ssl_ca_certs):
+            raise ValueError("REDIS_SSL_CERT_REQS and REDIS_SSL_CA_CERTS apply to rediss:// URLs only, "
+                             "but REDIS_URL is not rediss://")
+        if self.redis_ssl_ca_certs:
+            if self.redis_ssl_cert_reqs != "required":
+                raise ValueError("REDIS_SSL_CA_CERTS needs REDIS_SSL_CERT_REQS=required")
+            if not Path(self.redis_ssl_ca_certs).is_file():
+                raise ValueError(f"REDIS_SSL_CA_CERTS: no file at {self.redis_ssl_ca_certs}")
+        return self
+
+    def redis_ssl_options(self, url: str | None = None) -> dict:
+        """Keyword arguments of ``redis.Redis.from_url`` for TLS to ``url`` (default
+        ``REDIS_URL``): ``{"ssl_cert_reqs": "none"|"required", "ssl_ca_certs"?: path}``, or ``{}``
+        for a plain redis:// URL."""
+        url = url or self.redis_url
+        if not url.startswith("rediss://"):
+            return {}
+        options = {"ssl_cert_reqs": self.redis_ssl_cert_reqs}
+        if self.redis_ssl_ca_certs:
+            options["ssl_ca_certs"] = self.redis_ssl_ca_certs
+        return options
+
     @property
     def limiter_storage_url(self) -> str:
-        """Where Flask-Limiter keeps its counters: shared Redis, never process memory."""
+        """Where the rate limits are counted: shared Redis, never process memory."""
         return self.ratelimit_storage_url or self.redis_url
 
     @classmethod
@@ -137,7 +204,9 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             problems = []
             for err in exc.errors():
-                name = ".".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+                name = ".".join(str(p) for p in err["loc"]).upper()
                 reason = "is required" if err["type"] == "missing" else err["msg"]
-                problems.append(f"{name} {reason}")
+                if not name:  # a rule over several variables names them in its message
+                    reason = reason.removeprefix("Value error, ")
+                problems.append(f"{name} {reason}".strip())
             raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -11,7 +11,7 @@ from uuid import UUID
 import psycopg
 from celery import shared_task
 
-from server.utils.jobs import reaper, retention
+from server.utils.jobs import broker_generation, reaper, retention
 from server.utils.jobs import runner as job_runner
 from server.utils.jobs import table as jobs
 from server.utils.jobs.handlers import handler_for
@@ -85,8 +85,9 @@ def abort_runs(self, job_id: str) -> int:
 
 @shared_task(bind=True, name="jobs.reap_stale")
 def reap_stale(self) -> dict:
-    """Beat task: re-send chunks whose worker died or whose message was lost, and fail jobs
-    that stopped making progress. Returns counts of what it did."""
+    """Beat task: re-send chunks whose worker died or whose message was lost (also all of them
+    when Redis lost its data), start jobs the API could not send, and fail jobs that stopped
+    making progress. Returns counts of what it did."""
     services = _services(self)
     found = reaper.find_stale(services)
     for job_id, indexes in found.chunks_to_resend.items():
@@ -97,6 +98,10 @@ def reap_stale(self) -> dict:
         self.app.send_task("scrape.start", args=[str(job_id)])
     for job_id in found.jobs_to_rerun:
         self.app.send_task("jobs.run", args=[str(job_id)])
+    broker_generation.clear_unsent(services.db, found.unsent_jobs)
+    if found.broker_lost:
+        log.warning("broker generation marker missing: re-sent %s", found.summary())
+        broker_generation.write_marker(services)
     return found.summary()
 
 

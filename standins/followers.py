@@ -119,6 +119,20 @@ def account_fraction(account: str, salt: str = "private") -> float:
     return (account_key(account, salt) >> 11) / float(1 << 53)
 
 
+# Display names that start like a spreadsheet formula ("=", "+", "-", "@", tab, CR), as real
+# Instagram names sometimes do ("-Anna-", "@anna"): about 1 person in 64, chosen by a hash of the
+# id so every other name stays as it was.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_like(pid: str, full_name: str) -> str:
+    """``full_name`` with a formula-trigger prefix for the few ids picked by a hash of ``pid``."""
+    h = hashlib.blake2b(pid.encode(), digest_size=2, person=b"standfml").digest()
+    if h[0] >= 4 or not full_name:
+        return full_name
+    return FORMULA_PREFIXES[h[1] % len(FORMULA_PREFIXES)] + full_name
+
+
 def person_id(index: int) -> str:
     """Instagram-style numeric id of person ``index`` (bijective, 10-11 digits)."""
     return str(1_000_000_000 + (index * _ID_MULT) % POPULATION)
@@ -159,6 +173,7 @@ def person(index: int) -> Follower:
         is_private = rng.random() < PRIVATE_SHARE
         is_verified = rng.random() < 0.004
     pid = person_id(index)
+    full_name = formula_like(pid, full_name)
     if rng.random() < DEFAULT_AVATAR_SHARE:
         pic = _DEFAULT_AVATAR
     else:

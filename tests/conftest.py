@@ -5,32 +5,54 @@ database.
 Environment: ``TEST_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``: the
 server on which each run creates, and finally drops, its own database ``test_<run id>``) and
 ``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``; each run uses its own queue, so two
-runs on one machine never take each other's tasks).
+runs on one machine never take each other's tasks). ``EMBEDDED_SERVICES`` (environment, else
+``.env``): with ``auto`` (default) a URL left at its default whose server does not answer is
+replaced by an embedded server; ``always`` embeds both; ``never`` uses the URLs as they are.
+Embedded servers of a run live in ``.run/test-<run id>/`` and are removed at its end.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
 import redis
 import requests
+from dotenv import dotenv_values
 
+from devservices import services as devservices
 from server.app import create_app
 from server.migrate import apply_migrations
 from server.settings import Settings
 from server.utils import tenants
 from tests.support.processes import ManagedProcess, start_standin, start_worker
 
+ROOT = Path(__file__).resolve().parents[1]
 RUN_ID = uuid.uuid4().hex[:8]
-SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-DATABASE_URL = SERVER_URL.rsplit("/", 1)[0] + f"/test_{RUN_ID}"
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 APIFY_TOKEN = "test-apify-token"
 AIRTABLE_TOKEN = "test-airtable-token"
 DEFAULT_BASE = "appTestDefault000"
+
+
+@dataclass(frozen=True)
+class BackingServices:
+    """Postgres and Redis of this run: ``server_url`` (where databases are created and
+    dropped), ``database_url`` (this run's database on it) and ``redis_url``."""
+
+    server_url: str
+    redis_url: str
+
+    @property
+    def database_url(self) -> str:
+        """URL of this run's database ``test_<run id>`` on ``server_url``."""
+        return self.server_url.rsplit("/", 1)[0] + f"/test_{RUN_ID}"
 
 
 class Stack:
@@ -53,44 +75,79 @@ class Stack:
         return response.json()
 
 
-def _create_database() -> None:
-    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+def _create_database(services: BackingServices) -> None:
+    with psycopg.connect(services.server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "test_{RUN_ID}"')
-    apply_migrations(DATABASE_URL)
+    apply_migrations(services.database_url)
 
 
-def _drop_database() -> None:
-    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+def _drop_database(services: BackingServices) -> None:
+    with psycopg.connect(services.server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "test_{RUN_ID}" WITH (FORCE)')
 
 
-def _require_services() -> None:
+def _require_services(server_url: str, redis_url: str) -> None:
     """Stop the run with the command to type when Postgres or Redis is not running."""
     try:
-        psycopg.connect(SERVER_URL, connect_timeout=3).close()
+        psycopg.connect(server_url, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
-        pytest.exit(f"Postgres is not reachable at {SERVER_URL}: {exc}\nStart it with: "
-                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start", returncode=3)
+        pytest.exit(f"Postgres is not reachable at {server_url}: {exc}\nStart it with: "
+                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"
+                    "or leave TEST_DATABASE_URL unset with EMBEDDED_SERVICES=auto|always (embedded Postgres)",
+                    returncode=3)
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+        redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
-        pytest.exit(f"Redis is not reachable at {REDIS_URL}: {exc}\nStart it with: redis-server "
-                    "--daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no", returncode=3)
+        pytest.exit(f"Redis is not reachable at {redis_url}: {exc}\nStart it with: redis-server "
+                    "--daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no\n"
+                    "or leave TEST_REDIS_URL unset with EMBEDDED_SERVICES=auto|always (embedded Redis)", returncode=3)
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that uses Postgres or Redis (through any fixture) with ``services``."""
+    for item in items:
+        if "backing_services" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def backing_services(request):
+    """Postgres and Redis for this run (``BackingServices``): the configured ones, or embedded ones
+    started in ``.run/test-<run id>/`` (``EMBEDDED_SERVICES``), stopped and removed at the end."""
+    env_file = ROOT / ".env"
+    mode = os.environ.get("EMBEDDED_SERVICES") or (dotenv_values(env_file).get("EMBEDDED_SERVICES")
+                                                   if env_file.exists() else None)
+    run_dir = ROOT / ".run" / f"test-{RUN_ID}"
+    try:
+        chosen = devservices.use(
+            run_dir, mode, devservices.Wanted.from_config(os.environ.get("TEST_DATABASE_URL"), DEFAULT_SERVER_URL),
+            devservices.Wanted.from_config(os.environ.get("TEST_REDIS_URL"), DEFAULT_REDIS_URL), durable=False)
+    except devservices.EmbeddedError as exc:
+        pytest.exit(str(exc), returncode=3)
+    try:
+        if chosen.embedded:
+            capture = request.config.pluginmanager.get_plugin("capturemanager")
+            with capture.global_and_fixture_disabled():
+                print(f"\nservices: {chosen.summary()}; removed when the run ends")
+        _require_services(chosen.database_url, chosen.redis_url)
+        yield BackingServices(chosen.database_url, chosen.redis_url)
+    finally:
+        devservices.stop(run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, backing_services):
     """Start the stand-ins and one Celery worker (2 processes) against a fresh schema."""
-    _require_services()
-    _create_database()
+    _create_database(backing_services)
     logs = tmp_path_factory.mktemp("logs")
     apify = start_standin("apify", logs, ["--token", APIFY_TOKEN, "--run-seconds", "0.3"])
     airtable = start_standin("airtable", logs, ["--token", AIRTABLE_TOKEN, "--base", DEFAULT_BASE,
                                                 "--penalty-seconds", "2"])
     env = {
         "ENVIRONMENT": "test",
-        "DATABASE_URL": DATABASE_URL,
-        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": backing_services.database_url,
+        "REDIS_URL": backing_services.redis_url,
         "CELERY_QUEUE": f"test-{RUN_ID}",
         "APIFY_API_KEY": APIFY_TOKEN,
         "APIFY_API_URL": apify.url,
@@ -100,6 +157,7 @@ def stack(tmp_path_factory):
         "AIRTABLE_API_URL": airtable.url,
         "AIRTABLE_BASE_ID": DEFAULT_BASE,
         "AIRTABLE_PENALTY_SECONDS": "2",
+        "AIRTABLE_RETRY_BACKOFF_SECONDS": "0.2",
         "NUM_VA_TABLES": "4",
         "PROFILES_PER_TABLE": "25",
         "CHUNK_LEASE_SECONDS": "6",
@@ -117,8 +175,8 @@ def stack(tmp_path_factory):
         worker.stop()
         apify.stop()
         airtable.stop()
-        redis.Redis.from_url(REDIS_URL).delete(env["CELERY_QUEUE"])
-        _drop_database()
+        redis.Redis.from_url(backing_services.redis_url).delete(env["CELERY_QUEUE"])
+        _drop_database(backing_services)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 SERVER = Path(__file__).resolve().parents[1] / "server"
 ENTRY_POINTS = ("server.api_", "server.app", "server.tasks", "server.celery_", "server.wsgi", "server.cli",
-                "server.auth", "server.ratelimit", "server.request_checks", "server.health")
+                "server.auth", "server.ratelimit", "server.request_checks", "server.health", "server.console",
+                "server.docs")
 
 
 def _import_graph() -> dict[str, set[str]]:

@@ -1,6 +1,7 @@
 """Tests for server.utils.gender (detector and name normalisation: cases and API contract)."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -255,8 +256,9 @@ def test_one_syllable_is_not_two():
 def test_chinese_names_are_read_by_the_syllable_model(names, given):
     from server.utils.gender.detector import _chinese_given
     from server.utils.gender.lookup import syllable_llr
+    from server.utils.gender.tuning import load_tuning
 
-    assert _chinese_given(names) == syllable_llr(given)
+    assert _chinese_given(names) == pytest.approx(syllable_llr(given) * load_tuning().pinyin_scale)
 
 
 @pytest.mark.parametrize("names", [
@@ -403,3 +405,262 @@ def test_calibration_labels_documented():
     for src in ("ssa", "wgnd", "namdict"):
         mid = [v for b, v in cal[src]["llr"].items() if b.endswith(":5")]
         assert mid and all(-1.0 < v < 3.0 for v in mid)
+
+
+# --- blind spots closed with the cross-validated tuning (issue: names never seen) ---------------
+
+_SURNAMES = ["smith", "johnson", "williams", "brown", "jones", "miller", "davis", "wilson", "anderson", "moore",
+             "thompson", "white", "harris", "clark", "lewis", "robinson", "walker", "garcia", "rodriguez",
+             "martinez", "hernandez", "lopez", "gonzalez", "nguyen", "schmidt", "mueller"]
+_GIVEN = {"emma": "female", "olivia": "female", "sophia": "female", "jessica": "female", "sarah": "female",
+          "james": "male", "michael": "male", "david": "male", "daniel": "male", "robert": "male"}
+
+
+@pytest.mark.parametrize("sep", [".", "_", ""])
+def test_surname_first_handles(sep):
+    """Every common US family name before a given name reads the given name, in any separator
+    style, and the given-name-first handle reads the same."""
+    wrong = []
+    for s in _SURNAMES:
+        for given, want in _GIVEN.items():
+            if sep == "":
+                continue  # glued handles: best effort, covered by the bench
+            for handle in (f"{s}{sep}{given}", f"{given}{sep}{s}", f"{s}{sep}{given}{sep}92"):
+                if g("", handle) != want:
+                    wrong.append(handle)
+    assert not wrong, wrong
+
+
+def test_surname_first_display_names():
+    assert g("Wilson Emma") == "female" and g("Roberts Kelly") == "female" and g("Garcia Daniel") == "male"
+    # a first token that is as much a given name as a family name keeps the usual order
+    assert g("Morgan Smith") == detect_gender("Morgan").gender
+    assert g("Taylor Swift") == detect_gender("Taylor").gender
+
+
+_KOREAN_FAMILY = ["kim", "lee", "park", "choi", "jung", "kang", "cho", "yoon", "jang", "lim", "han", "shin"]
+_KOREAN_GIVEN = {("min", "ji"): "female", ("seo", "yeon"): "female", ("eun", "ji"): "female",
+                 ("hye", "jin"): "female", ("ji", "yeon"): "female", ("min", "ho"): "male",
+                 ("jun", "ho"): "male", ("dong", "hyun"): "male", ("young", "ho"): "male",
+                 ("seung", "ho"): "male"}
+
+
+@pytest.fixture
+def full_east_asian_evidence():
+    """The shipped tuning with Chinese/Korean evidence at full weight (the cross-validated weight
+    may leave weaker Korean names unknown: the tests below check which name is read)."""
+    from server.utils.gender.detector import use_tuning
+    from server.utils.gender.tuning import load_tuning
+
+    prev = use_tuning(load_tuning()._replace(east_asian_scale=1.0, east_asian_cap=99.0))
+    yield
+    use_tuning(prev)
+
+
+def test_korean_names_never_wrong_at_the_shipped_tuning():
+    for fam in _KOREAN_FAMILY:
+        for (a, b), want in _KOREAN_GIVEN.items():
+            for text in (f"{fam} {a}{b}", f"{a}{b} {fam}", f"{fam} {a} {b}"):
+                assert g(text) in (want, "unknown"), text
+
+
+def test_korean_family_name_first_and_last(full_east_asian_evidence):
+    """Romanised Korean names in both orders and every usual spelling of the given name
+    (one word, hyphenated, two words, capitalised) read the given name from the Korean records."""
+    wrong = []
+    for fam in _KOREAN_FAMILY:
+        F = fam.capitalize()
+        for (a, b), want in _KOREAN_GIVEN.items():
+            for given in (a + b, f"{a}-{b}", f"{a} {b}"):
+                gv = given.title() if " " in given else given.capitalize()
+                for text in (f"{F} {gv}", f"{gv} {F}"):
+                    if g(text) != want:
+                        wrong.append(text)
+            for handle in (f"{fam}.{a}{b}", f"{a}{b}_{fam}"):
+                if g("", handle) != want:
+                    wrong.append(handle)
+    assert not wrong, wrong
+
+
+def test_korean_three_words_with_family_names_at_both_ends(full_east_asian_evidence):
+    # "Park Hye Jin": only the family-name-first reading is a name in the Korean records;
+    # "Jung Yu Na" is both ("Jung-yu Na" and "Yu-na Jung"): read in the written order
+    assert g("Park Hye Jin") == "female" and g("Hye Jin Park") == "female"
+
+
+def test_korean_records_decide_over_latin_spellings(full_east_asian_evidence):
+    # "Hyungsoon" is female as a folded Latin key, 형순 is male in the Korean records
+    assert g("Hyungsoon Im") == "male"
+    # a Korean family name before a Western given name is not reordered
+    assert g("Kim Parker") == detect_gender("Kim Parker").gender and g("Park Jessica") == "female"
+
+
+@pytest.mark.parametrize("script,names", [
+    ("cyrillic", {"Мария": "female", "Анна": "female", "Ольга": "female", "Наталья": "female", "Юлия": "female",
+                  "Дмитрий": "male", "Сергей": "male", "Алексей": "male", "Иван": "male", "Юрий": "male"}),
+    ("greek", {"Ελένη": "female", "Μαρία": "female", "Κατερίνα": "female", "Γιώργος": "male",
+               "Δημήτρης": "male", "Νίκος": "male"}),
+    ("arabic", {"محمد": "male", "أحمد": "male", "خالد": "male", "يوسف": "male", "علي": "male",
+                "فاطمة": "female", "مريم": "female", "زينب": "female", "ليلى": "female", "عائشة": "female"}),
+    ("hebrew", {"שרה": "female", "רחל": "female", "דוד": "male", "אברהם": "male"}),
+    ("devanagari", {"प्रिया": "female", "सुनीता": "female", "अंजलि": "female", "राहुल": "male", "अमित": "male"}),
+    ("thai", {"มาลี": "female", "สุดา": "female"}),
+])
+def test_non_latin_script_names(script, names):
+    """Each script's common given names, alone and with a family name in the same script or in
+    Latin letters, are read; an Arabic name with or without its vowel marks reads the same."""
+    wrong = {}
+    for name, want in names.items():
+        for text in (name, f"{name} Smith"):
+            if g(text) != want:
+                wrong[text] = g(text)
+    assert not wrong, (script, wrong)
+
+
+def test_arabic_vowel_marks_and_alef_forms_are_ignored():
+    assert g("أَحْمَد") == g("أحمد") == g("احمد") == "male"
+    assert nn.native_key("أَحْمَد") == nn.native_key("احمد")
+
+
+def test_abjad_transliteration_is_not_a_latin_key():
+    # "מיכל" (Michal, female) transliterates to "mykhl"; as a Latin key that hit a one-off record
+    # (male). Michal and Michael share a skeleton in Israel's names, so it stays unknown.
+    assert g("מיכל") == "unknown"
+
+
+def test_consonant_skeleton():
+    sk = nn.consonant_skeleton
+    assert sk("mohammed") == sk("muhammad") == sk("mhmd") == "mhmd"
+    assert sk("fatima") == sk("ftmh") == "ftm"
+    assert sk("sarah") == sk("srh") == "sr"
+    assert nn.skeleton_script("محمد") == "arabic" and nn.skeleton_script("שרה") == "hebrew"
+    assert nn.skeleton_script("प्रिया") == "indic" and nn.skeleton_script("สุดา") == "thai"
+    assert nn.skeleton_script("Maria") is None
+
+
+_COUPLE_PAIRS = [("Juan", "Maria"), ("José", "Ana"), ("Pedro", "Lucia"), ("Pierre", "Marie"), ("João", "Ana"),
+                 ("Carlos", "Sofia"), ("Luca", "Giulia"), ("Anna", "Tom")]
+
+
+@pytest.mark.parametrize("joiner", ["y", "e", "et", "i", "og", "x", "with", "con", "avec"])
+def test_couples_in_other_languages_are_unknown(joiner):
+    """Two given names of opposite genders joined by any language's "and", either order."""
+    for a, b in _COUPLE_PAIRS:
+        for text in (f"{a} {joiner} {b}", f"{b} {joiner} {a}"):
+            assert detect_gender(text).source == "couple", text
+
+
+def test_one_person_with_joining_words_is_not_a_couple():
+    for text in ("Maria E. Thomas", "Ana García y Martín", "Lisa x Louis Vuitton", "Juan y Pérez"):
+        assert detect_gender(text).gender != "unknown", text
+
+
+_SHOPS = ["Loja da {}", "Chez {}", "Casa de {}", "Casa da {}", "Pasticceria di {}", "Salão da {}", "Bei {}",
+          "Doces da {}", "Atelier {}", "Boulangerie {}", "Cantinho da {}", "Peluquería {}", "Friseur {}",
+          "Mundo da {}", "Confeitaria da {}", "Toko {}", "Магазин {}"]
+
+
+@pytest.mark.parametrize("template", _SHOPS)
+def test_shops_named_after_a_person_in_other_languages(template):
+    for name in ("Maria", "Ana", "Marie", "Giulia", "Carlos", "Pierre"):
+        assert detect_gender(template.format(name)).source == "business", template.format(name)
+
+
+def test_words_that_are_shops_only_before_a_particle():
+    assert g("Maria Casa") == "female" and g("Ana Mundo") == "female"
+
+
+def test_rare_names_get_the_cross_validated_evidence():
+    from server.utils.gender.detector import _lookup_token
+    from server.utils.gender.lookup import load_table, rare_llr
+    from server.utils.gender.tuning import load_tuning
+
+    t = load_tuning()
+    table = load_table()
+    key = "somchai"  # a one-off WGND record, in no other source
+    assert key not in table and rare_llr(key) is not None
+    assert abs(_lookup_token(key, table)) == t.rare_llr
+
+
+def test_tuning_was_chosen_by_cross_validation():
+    """Every tunable value ships with the per-fold figures that chose it, inside the grid searched."""
+    import json
+
+    from server.utils.gender.tuning import TUNING_FILE, Tuning, load_tuning
+
+    doc = json.load(open(TUNING_FILE, encoding="utf-8"))
+    t = load_tuning()
+    for field in Tuning._fields:
+        assert getattr(t, field) in doc["grid"][field], field
+    for key in ("cross_validated_clean", "cross_validated_username"):
+        folds = doc[key]["errorCodedWithoutNA"]["folds"]
+        assert len(folds) == doc["folds"] >= 3
+    assert 0.5 < t.min_probability < 1.0
+    # the rare-name evidence is measured on dev.csv (which holds none of the sources), per fold
+    rare = doc["rare_llr_calibration"]
+    assert len(rare["folds"]) == doc["folds"] and 0 < rare["right"] <= rare["names"]
+    assert t.rare_llr == pytest.approx(math.log((rare["right"] + 1) / (rare["names"] - rare["right"] + 1)), abs=1e-3)
+
+
+def test_cross_validation_choice_rule():
+    """The rule keeps only points whose every training fold holds the wrong-answer bound, then
+    takes the lowest mean errorCoded."""
+    import argparse
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+    from gender_cv import choose, folds_of
+
+    rows = [{"full_name": f"n{i}", "gender": "f" if i % 2 else "m"} for i in range(40)]
+    fold = folds_of(rows, 4)
+    assert sorted(fold.count(k) for k in range(4)) == [10, 10, 10, 10]
+    truth = [r["gender"] for r in rows]
+    cautious = ["u" if i % 4 == 0 else t for i, t in enumerate(truth)]  # 25 % unanswered, no errors
+    bold = [("m" if t == "f" else "f") if i in (1, 2) else t for i, t in enumerate(truth)]  # two errors, no bias
+    preds = {("cautious",): cautious, ("bold",): bold}
+    args = argparse.Namespace(max_wrong=0.03, wrong_budget=0.025)
+    assert choose(preds, truth, fold, {0, 1, 2, 3}, args) == ("cautious",)
+    args = argparse.Namespace(max_wrong=0.2, wrong_budget=0.2)
+    assert choose(preds, truth, fold, {0, 1, 2, 3}, args) == ("bold",)
+
+
+def test_name_endings_only_for_names_in_no_source():
+    from server.utils.gender.lookup import is_common_word, load_table, suffix_llr
+
+    assert is_common_word("gaming") and suffix_llr("gaming") is None  # a common word is no name
+    assert suffix_llr("abc") is None  # too short to have a known ending
+    assert "munetoshi" not in load_table() and suffix_llr("munetoshi") is not None
+
+
+@pytest.mark.parametrize("handle", ["brave.shadow", "its.brave.shadow.403", "dark.shadow_22", "golden.hour.99"])
+def test_handles_of_common_words_have_no_given_name(handle):
+    assert detect_gender("", handle).gender == "unknown"
+
+
+@pytest.mark.parametrize("handle,expected", [("grace.hill", "female"), ("mark_stone", "male"),
+                                             ("rose.garden", "female"), ("smith.anna", "female")])
+def test_handles_with_names_that_are_also_words(handle, expected):
+    assert g("", handle) == expected
+
+
+def test_cross_validation_keeps_every_origin_under_the_bound():
+    """A point whose gain comes from one language answered badly is not admissible."""
+    import argparse
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+    from gender_cv import GROUP_MIN_ANSWERS, choose, folds_of
+
+    n = 4 * GROUP_MIN_ANSWERS * 2
+    rows = [{"full_name": f"n{i}", "gender": "f" if i % 2 else "m"} for i in range(n)]
+    groups = ["a" if i < n // 2 else "b" for i in range(n)]
+    truth = [r["gender"] for r in rows]
+    fold = folds_of(rows, 4)
+    # "bold" answers group b too, wrong one time in eight there (two per 16, both directions);
+    # overall that stays under the wrong-answer budget, but group b is over 0.10
+    bold = [t if groups[i] == "a" or i % 16 not in (1, 2) else ("m" if t == "f" else "f")
+            for i, t in enumerate(truth)]
+    cautious = [t if groups[i] == "a" else "u" for i, t in enumerate(truth)]
+    preds = {("bold",): bold, ("cautious",): cautious}
+    args = argparse.Namespace(max_wrong=0.2, wrong_budget=0.2, group_max_wrong=0.10, groups=groups)
+    assert choose(preds, truth, fold, {0, 1, 2, 3}, args) == ("cautious",)
+    args.groups = None
+    assert choose(preds, truth, fold, {0, 1, 2, 3}, args) == ("bold",)

@@ -7,7 +7,6 @@ import uuid
 import psycopg
 
 from server.migrate import MIGRATIONS_DIR, apply_migrations
-from tests.conftest import SERVER_URL
 
 TABLES = {"tenants", "api_keys", "scrape_jobs", "scrape_job_chunks", "scrape_results", "raw_scraped_profiles",
           "global_usernames", "source_profiles", "campaigns", "daily_assignments"}
@@ -19,12 +18,12 @@ def test_migrations_are_numbered_without_gaps():
     assert numbers == list(range(1, len(numbers) + 1)), names
 
 
-def test_migrations_apply_to_an_empty_database_and_twice_is_a_noop():
+def test_migrations_apply_to_an_empty_database_and_twice_is_a_noop(backing_services):
     name = f"migrations_{uuid.uuid4().hex[:8]}"
-    admin = SERVER_URL
+    admin = backing_services.server_url
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = SERVER_URL.rsplit("/", 1)[0] + "/" + name
+    url = admin.rsplit("/", 1)[0] + "/" + name
     try:
         applied = apply_migrations(url)
         assert len(applied) == len(list(MIGRATIONS_DIR.glob("*.sql")))

@@ -144,10 +144,13 @@ def test_unreadable_va_tables_stop_run_daily_before_the_lifecycle_steps(client, 
     post_job(client, key, "/api/ingest", {"profiles": make_profiles(40, start=77_000_000, prefix="lost")})
     first = post_job(client, key, "/api/run-daily", {"campaign_date": day(1)}, timeout=180)
     assert first["status"] == "completed", first
-    # The tenant's tables are gone (its base was replaced by an empty one): statuses cannot be read.
+    # The tenant's tables are gone (the base its records live in is now an empty one): statuses
+    # cannot be read.
     empty_base = "app" + uuid.uuid4().hex[:14]
     stack.airtable_control("bases", {"id": empty_base, "name": "empty"})
     query(app, "UPDATE tenants SET airtable_base_id = %s WHERE tenant_id = %s RETURNING 1", (empty_base, t.tenant_id))
+    query(app, "UPDATE daily_assignments SET airtable_base_id = %s WHERE tenant_id = %s RETURNING 1",
+          (empty_base, t.tenant_id))
     job = post_job(client, key, "/api/run-daily", {"campaign_date": day(2)}, timeout=180)
     assert job["status"] == "failed"
     assert job["result"]["failed_step"] == "status_sync" and job["result"]["steps_run"] == ["status_sync"]

@@ -240,6 +240,7 @@ def test_apify_500_is_retried_by_the_task_then_succeeds(client, stack, tenant, a
     assert len(job_runs(stack, job["job_id"], app.extensions["services"].db)) == 1
 
 
+@pytest.mark.slow
 def test_apify_500_forever_fails_the_job_after_bounded_attempts(client, stack, tenant, app):
     _, key = tenant
     stack.apify_control("faults", {"http_500": 10_000})
@@ -288,6 +289,7 @@ def test_reaching_the_cap_skips_the_remaining_chunks_at_once(client, app, stack,
     assert len(job_runs(stack, job["job_id"], db)) <= 4  # no run started once the cap was met
 
 
+@pytest.mark.slow
 def test_a_big_job_does_not_hold_back_a_small_one(client, stack, tenant):
     _, key = tenant
     stack.apify_control("faults", {"run_seconds": 1})

@@ -10,8 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from server.utils.text import displayable
+
 USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
-_URL_RE = re.compile(r"^(?:https?://)?(?:www\.|m\.)?instagram\.com/+([^/?#]*)", re.IGNORECASE)
+# ASCII: in Unicode mode IGNORECASE lets ``[a-z]`` match the Kelvin sign, long s and dotted I.
+_URL_RE = re.compile(r"^(?:https?://)?(?:www\.|m\.)?instagram\.com/+([^/?#]*)", re.IGNORECASE | re.ASCII)
+# What an operator may type before lower-casing: ASCII letters only, so no look-alike (U+212A
+# KELVIN SIGN lower-cases to "k") is mapped onto another person's account.
+_TYPED_RE = re.compile(r"^[A-Za-z0-9._]{1,30}$", re.ASCII)
 # First path segments of instagram.com links that are not profiles.
 NOT_PROFILE_PATHS = frozenset({
     "p", "reel", "reels", "tv", "stories", "explore", "accounts", "direct", "about", "developer",
@@ -27,7 +33,7 @@ class NormalisedAccounts:
     rejected: list[dict] = field(default_factory=list)
 
 
-PLATFORM_ID_RE = re.compile(r"[0-9]{1,20}")
+PLATFORM_ID_RE = re.compile(r"[0-9]{1,20}", re.ASCII)
 
 
 def is_valid_username(value: str) -> bool:
@@ -37,8 +43,41 @@ def is_valid_username(value: str) -> bool:
 
 
 def is_platform_id(value: str) -> bool:
-    """True for an Instagram user id: 1–20 digits, not zero."""
+    """True for an Instagram user id: 1–20 ASCII digits, not zero."""
     return bool(PLATFORM_ID_RE.fullmatch(value)) and value.strip("0") != ""
+
+
+def canonical_platform_id(raw) -> str | None:
+    """The one stored form of an Instagram user id, or None when ``raw`` is not one.
+
+    ``raw`` is a JSON integer or a string of 1–20 ASCII digits (surrounding spaces allowed);
+    leading zeros are dropped, so ``9200000003``, ``"09200000003"`` and ``"009200000003"`` are
+    one person (Instagram ids are integers; DESIGN.md §3 keys the pool on them). Booleans,
+    floats, zero and anything else give None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        value = str(raw)
+    elif isinstance(raw, str):
+        value = raw.strip()
+    else:
+        return None
+    if not is_platform_id(value):
+        return None
+    return value.lstrip("0")
+
+
+def canonical_username(raw) -> str | None:
+    """``raw`` (a username as a platform or a client wrote it, surrounding spaces allowed) in
+    its stored lower-case form, or None when it is not an Instagram username. The character
+    check runs before lower-casing (only ASCII letters may be mapped to lower case)."""
+    if not isinstance(raw, str):
+        return None
+    value = raw.strip()
+    if not _TYPED_RE.fullmatch(value):
+        return None
+    value = value.lower()
+    return value if is_valid_username(value) else None
 
 
 def normalise_username(raw: str) -> tuple[str | None, str | None]:
@@ -51,13 +90,14 @@ def normalise_username(raw: str) -> tuple[str | None, str | None]:
         value = match.group(1)
         if value.lower() in NOT_PROFILE_PATHS:
             return None, "not a profile link (post, reel, story or other page)"
-    value = value.lstrip("@").strip().lower()
+    value = value.lstrip("@").strip()
     if not value:
         return None, "empty"
     if len(value) > 30:
         return None, "longer than 30 characters"
-    if not USERNAME_RE.fullmatch(value):
+    if not _TYPED_RE.fullmatch(value):  # before lower-casing: no Unicode case mapping
         return None, "may contain only letters, digits, '.' and '_'"
+    value = value.lower()
     if not is_valid_username(value):
         return None, "may not start or end with '.' or contain '..'"
     return value, None
@@ -70,7 +110,7 @@ def normalise_accounts(values: list[str]) -> NormalisedAccounts:
     for index, raw in enumerate(values):
         username, reason = normalise_username(raw)
         if username is None:
-            out.rejected.append({"index": index, "value": raw[:100], "reason": reason})
+            out.rejected.append({"index": index, "value": displayable(raw), "reason": reason})
         elif username in seen:
             out.duplicates += 1
         else:

@@ -17,3 +17,13 @@ def clean_text(value, max_length: int = 256) -> str:
     if not isinstance(value, str):
         value = str(value)
     return _BAD_CHARS.sub("", value)[:max_length].strip()
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def displayable(value, max_length: int = 100) -> str:
+    """``value`` as a str fit to echo back in an answer: cut to ``max_length`` characters, lone
+    UTF-16 surrogates (which no UTF-8 encoder accepts) replaced by U+FFFD."""
+    text = value if isinstance(value, str) else str(value)
+    return _SURROGATES.sub("\ufffd", text[:max_length])

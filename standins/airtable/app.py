@@ -1,7 +1,8 @@
 """Flask app of the Airtable stand-in: the ``/v0`` records and meta API plus ``/_control``.
 
-``/v0`` requests go through: bearer-token check (401 ``AUTHENTICATION_REQUIRED``) -> base
-lookup (404 ``NOT_FOUND``) -> per-base rate limit (429) -> 16,000-character URL limit (414)
+``/v0`` requests go through: bearer-token check (401 ``AUTHENTICATION_REQUIRED``) -> the
+token's monthly call count (429 ``PUBLIC_API_BILLING_LIMIT_EXCEEDED`` past an optional cap,
+data requests only) -> base lookup (404 ``NOT_FOUND``) -> per-base rate limit (429) -> 16,000-character URL limit (414)
 -> the handler. Paths are split from the raw request URI, so percent-encoded table names
 (even with ``%2F``) work. Routes:
 
@@ -18,6 +19,7 @@ lookup (404 ``NOT_FOUND``) -> per-base rate limit (429) -> 16,000-character URL 
 """
 from dataclasses import dataclass, field
 import json
+import threading
 from urllib.parse import quote, unquote
 
 from flask import Flask, Response, request
@@ -27,6 +29,7 @@ from . import query
 from .errors import RATE_LIMIT_BODY, AirtableError, route_not_found
 from .ratelimit import RateLimiter
 from .store import Store
+from .usage import BILLING_LIMIT_BODY, CallCounter
 
 MAX_URL_LENGTH = 16000
 _ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
@@ -34,12 +37,24 @@ _ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 @dataclass
 class StandinState:
-    """Everything the app serves from: the data ``store``, the rate ``limiter`` and the
-    accepted bearer ``tokens`` (empty = any non-empty token is accepted)."""
+    """Everything the app serves from: the data ``store``, the rate ``limiter``, the accepted
+    bearer ``tokens`` (empty = any non-empty token is accepted) and the monthly ``usage``."""
 
     store: Store
     limiter: RateLimiter
     tokens: set = field(default_factory=set)
+    usage: CallCounter = field(default_factory=CallCounter)
+    fail_next: int = 0  # the next n data requests answer ``fail_status`` (an Airtable outage)
+    fail_status: int = 503
+    fail_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_failure(self) -> int | None:
+        """The status to fail this request with, counting it down; None to serve it."""
+        with self.fail_lock:
+            if self.fail_next <= 0:
+                return None
+            self.fail_next -= 1
+            return self.fail_status
 
 
 def json_response(body: object, status: int = 200) -> Response:
@@ -79,11 +94,12 @@ def _segments() -> list[str]:
     return parts
 
 
-def _authenticate(state: StandinState) -> None:
+def _authenticate(state: StandinState) -> str:
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     if not token or (state.tokens and token not in state.tokens):
         raise AirtableError(401, "AUTHENTICATION_REQUIRED", "Authentication required")
+    return token
 
 
 def _dispatch(state: StandinState, parts: list[str]) -> Response:
@@ -143,6 +159,9 @@ def _gate(state: StandinState, base_id: str, label: str) -> None:
     URL must be shorter than 16,000 characters (414)."""
     if not state.store.has_base(base_id):
         raise AirtableError(404, "NOT_FOUND", "Could not find what you are looking for")
+    failure = state.take_failure()
+    if failure is not None:
+        raise AirtableError(failure, "SERVER_ERROR", "Try again. If the problem persists, contact support.")
     if not state.limiter.admit(base_id, label):
         raise _RateLimited()
     if len(request.host_url.rstrip("/")) + len(_raw_uri()) >= MAX_URL_LENGTH:
@@ -166,8 +185,11 @@ def create_app(state: StandinState | None = None) -> Flask:
     @app.route("/v0/<path:rest>", methods=_ALL_METHODS)
     def v0(rest: str) -> Response:
         try:
-            _authenticate(state)
-            return _dispatch(state, _segments())
+            token = _authenticate(state)
+            parts = _segments()
+            if not state.usage.count(token) and parts[:1] != ["meta"]:
+                return json_response(BILLING_LIMIT_BODY, 429)
+            return _dispatch(state, parts)
         except _RateLimited:
             return json_response(RATE_LIMIT_BODY, 429)
         except AirtableError as exc:

@@ -2,6 +2,7 @@
 
     python -m standins airtable --host 127.0.0.1 --port 8766 --token TOKEN \\
         [--base appXXXXXXXXXXXXXX ...] [--rate 5] [--penalty-seconds 30] [--log-requests]
+        [--max-records-per-base N] [--max-calls-per-month N]
 
 Prints ``airtable stand-in listening on http://HOST:PORT`` (the real port when ``--port 0``)
 once the socket is bound, then serves until SIGINT/SIGTERM. Point pyairtable at it with
@@ -18,6 +19,7 @@ from werkzeug.serving import make_server
 from .app import StandinState, create_app
 from .ratelimit import RateLimiter
 from .store import Store
+from .usage import CallCounter
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a base answers 429 after exceeding the rate (default 30)")
     p.add_argument("--table-not-found-status", type=int, choices=(403, 404), default=403,
                    help="403 INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND (default) or 404 TABLE_NOT_FOUND")
+    p.add_argument("--max-records-per-base", type=int, default=None,
+                   help="records a base may hold, all tables together (default: no limit); creates past it "
+                        "are refused with 422 RECORD_LIMIT_EXCEEDED")
+    p.add_argument("--max-calls-per-month", type=int, default=None,
+                   help="API calls per token per month (default: no cap); data requests past it answer 429 "
+                        "PUBLIC_API_BILLING_LIMIT_EXCEEDED")
     p.add_argument("--log-requests", action="store_true", help="log every request to stderr")
     return p
 
@@ -40,14 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the server until interrupted; returns the process exit code (0, or 2 on bad options)."""
     args = build_parser().parse_args(argv)
-    store = Store(table_not_found_status=args.table_not_found_status)
+    store = Store(table_not_found_status=args.table_not_found_status, max_records_per_base=args.max_records_per_base)
     try:
         for base_id in args.base:
             store.create_base(base_id)
     except Exception as exc:  # AirtableError for a malformed id
         print(f"airtable stand-in: bad --base: {exc}", file=sys.stderr)
         return 2
-    state = StandinState(store, RateLimiter(args.rate, args.penalty_seconds), set(args.token))
+    state = StandinState(store, RateLimiter(args.rate, args.penalty_seconds), set(args.token),
+                         CallCounter(args.max_calls_per_month))
     if not args.log_requests:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(args.host, args.port, create_app(state), threaded=True)

@@ -61,11 +61,17 @@ class Table:
 
 @dataclass
 class Base:
-    """A base: ``tables`` maps table id -> :class:`Table` in creation order."""
+    """A base: ``tables`` maps table id -> :class:`Table` in creation order; ``max_records``
+    caps its records (all tables together; None = the store's ``max_records_per_base``)."""
 
     id: str
     name: str
     tables: dict = field(default_factory=dict)
+    max_records: int | None = None
+
+    def record_count(self) -> int:
+        """Records in every table of the base."""
+        return sum(len(t.records) for t in self.tables.values())
 
 
 @dataclass
@@ -121,9 +127,10 @@ class Store:
     (see :func:`~.errors.table_not_found`).
     """
 
-    def __init__(self, table_not_found_status: int = 403):
+    def __init__(self, table_not_found_status: int = 403, max_records_per_base: int | None = None):
         self._lock = threading.RLock()
         self.table_not_found_status = table_not_found_status
+        self.max_records_per_base = max_records_per_base
         self._bases: dict[str, Base] = {}
         self._iterators: dict[str, _Iterator] = {}
 
@@ -136,26 +143,57 @@ class Store:
             for base_id in bases or []:
                 self.create_base(base_id)
 
-    def create_base(self, base_id: str | None = None, name: str | None = None) -> dict:
-        """Create an empty base (idempotent for an existing id); returns ``{id, name}``.
+    def create_base(self, base_id: str | None = None, name: str | None = None,
+                    max_records: int | None = None) -> dict:
+        """Create an empty base (idempotent for an existing id; ``name`` and ``max_records`` are
+        updated when given); returns ``{id, name, max_records, records}``.
 
         ``base_id`` defaults to a fresh ``app…`` id and must be ``app`` + letters/digits,
-        else 422 ``INVALID_REQUEST_UNKNOWN``.
+        else 422 ``INVALID_REQUEST_UNKNOWN``; ``max_records`` must be a positive integer.
         """
         with self._lock:
             base_id = base_id or new_id("app")
             if not isinstance(base_id, str) or not re.fullmatch(r"app[A-Za-z0-9]+", base_id):
                 raise invalid_request("Base id must look like app + letters/digits")
+            if max_records is not None and (isinstance(max_records, bool) or not isinstance(max_records, int)
+                                            or max_records < 1):
+                raise invalid_request("max_records must be a positive integer")
             if base_id not in self._bases:
                 self._bases[base_id] = Base(base_id, name or base_id)
             elif name:
                 self._bases[base_id].name = name
-            return {"id": base_id, "name": self._bases[base_id].name}
+            base = self._bases[base_id]
+            if max_records is not None:
+                base.max_records = max_records
+            return {"id": base_id, "name": base.name, "max_records": self._limit(base),
+                    "records": base.record_count()}
+
+    def _limit(self, base: Base) -> int | None:
+        return base.max_records if base.max_records is not None else self.max_records_per_base
+
+    def _check_room(self, base_id: str, new_records: int) -> None:
+        """422 ``RECORD_LIMIT_EXCEEDED`` when ``new_records`` more would pass the base's limit.
+
+        Airtable refuses creates in a base that holds its plan's records (records per base,
+        shared/reference/airtable.md §2); the exact error type is not published, so the
+        stand-in names it plainly and says "record limit" in the message."""
+        base = self._bases[base_id]
+        limit = self._limit(base)
+        if limit is not None and new_records and base.record_count() + new_records > limit:
+            raise AirtableError(
+                422, "RECORD_LIMIT_EXCEEDED",
+                f"This base has reached its record limit of {limit} records for its plan "
+                f"({base.record_count()} records; {new_records} more requested)")
 
     def has_base(self, base_id: str) -> bool:
         """True when ``base_id`` exists."""
         with self._lock:
             return base_id in self._bases
+
+    def base_records(self) -> dict:
+        """``{base id: {"records", "max_records"}}`` (control API)."""
+        with self._lock:
+            return {b.id: {"records": b.record_count(), "max_records": self._limit(b)} for b in self._bases.values()}
 
     def list_bases(self) -> list[dict]:
         """``[{id, name, permissionLevel}]`` for the meta ``GET /v0/meta/bases``."""
@@ -416,6 +454,7 @@ class Store:
                 if not isinstance(item, dict) or set(item) - {"fields"} or not isinstance(item.get("fields"), dict):
                     raise AirtableError(422, "INVALID_RECORDS", _UPDATE_SHAPE_MESSAGE.replace('an "id" ID field and ', ""))
                 staged.append(self._apply({}, self._coerce(table, item["fields"], typecast, new_choices), False))
+            self._check_room(base_id, len(staged))
             self._commit_choices(table, new_choices)
             created = []
             for cells in staged:
@@ -468,6 +507,7 @@ class Store:
                     if record_id not in updated_ids:
                         updated_ids.append(record_id)
                 order.append(record_id)
+            self._check_room(base_id, len(created))
             self._commit_choices(table, new_choices)
             for record_id, cells in staged.items():
                 table.records[record_id].cells = cells

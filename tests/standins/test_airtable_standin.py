@@ -68,7 +68,8 @@ def server_url():
 def url(server_url):
     """A clean server (only BASE, no tables) with the rate limit switched off."""
     requests.post(f"{server_url}/_control/reset", json={"bases": [BASE]}, timeout=5).raise_for_status()
-    requests.post(f"{server_url}/_control/config", json={"rate": 0, "penalty_seconds": 0.5},
+    requests.post(f"{server_url}/_control/config", json={"rate": 0, "penalty_seconds": 0.5,
+                                                         "max_records_per_base": None, "max_calls_per_month": None},
                   timeout=5).raise_for_status()
     return server_url
 
@@ -439,5 +440,50 @@ def test_stats_and_reset(url, table):
     assert r.status_code == 200
     assert _stats(url)["requests"] == 0
     assert requests.post(f"{url}/_control/bases", json={"id": BASE, "name": "Main"}, timeout=5).json() == \
-        {"id": BASE, "name": "Main"}
+        {"id": BASE, "name": "Main", "max_records": None, "records": 0}
     assert Api(TOKEN, endpoint_url=url).base(BASE).tables() == []
+
+
+# --------------------------------------------------------------------------- plan limits
+def test_record_limit_per_base_refuses_creates_and_upserts_all_or_nothing(url, api, table):
+    requests.post(f"{url}/_control/config", json={"max_records_per_base": 25}, timeout=5).raise_for_status()
+    other = api.base(BASE).create_table("Daily_Outreach_Table_02", OUTREACH_FIELDS)
+    table.batch_create(_rows(10))
+    other.batch_upsert([{"fields": r} for r in _rows(10, 100)], key_fields=["id"])  # 20 in the base, 2 tables
+    with pytest.raises(requests.HTTPError) as exc:
+        other.batch_create(_rows(6, 200))                            # 26 > 25: the whole request is refused
+    assert exc.value.response.status_code == 422 and _error_type(exc.value) == "RECORD_LIMIT_EXCEEDED"
+    assert "record limit of 25" in exc.value.response.json()["error"]["message"]
+    with pytest.raises(requests.HTTPError) as exc:
+        table.batch_upsert([{"fields": r} for r in _rows(6, 300)], key_fields=["id"])
+    assert _error_type(exc.value) == "RECORD_LIMIT_EXCEEDED"
+    table.batch_upsert([{"fields": r} for r in _rows(10)], key_fields=["id"])  # updates need no room
+    table.batch_create(_rows(5, 400))                                # exactly 25
+    records = requests.get(f"{url}/_control/records", timeout=5).json()["bases"][BASE]
+    assert records == {"records": 25, "max_records": 25}
+    table.batch_delete([r["id"] for r in table.all()][:3])          # deleting frees room
+    table.batch_create(_rows(3, 500))
+    # a base's own limit wins over the store-wide one
+    requests.post(f"{url}/_control/bases", json={"id": BASE, "max_records": 30}, timeout=5).raise_for_status()
+    table.batch_create(_rows(5, 600))
+    assert requests.get(f"{url}/_control/records", timeout=5).json()["bases"][BASE]["records"] == 30
+
+
+def test_calls_counted_per_token_per_month_and_cap_refuses_data_requests(url, api, table):
+    from datetime import datetime, timezone
+
+    month = datetime.now(timezone.utc).strftime("%Y-%m")
+    table.batch_create(_rows(25))                                    # 3 requests
+    usage = requests.get(f"{url}/_control/usage", params={"token": TOKEN}, timeout=5).json()
+    before = usage["months"][month]
+    assert before >= 4                                               # create_table + schema read + 3 writes
+    requests.post(f"{url}/_control/config", json={"max_calls_per_month": before + 1}, timeout=5).raise_for_status()
+    plain = Api(TOKEN, endpoint_url=url, retry_strategy=None).table(BASE, table.id)   # sees the 429 itself
+    plain.all()                                                      # the last call the month allows
+    with pytest.raises(requests.HTTPError) as exc:
+        plain.all()
+    assert exc.value.response.status_code == 429
+    assert exc.value.response.json()["errors"][0]["error"] == "PUBLIC_API_BILLING_LIMIT_EXCEEDED"
+    assert api.base(BASE).schema(force=True).tables                  # the meta API keeps working
+    usage = requests.get(f"{url}/_control/usage", params={"token": TOKEN}, timeout=5).json()
+    assert usage["months"][month] == before + 3

@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"listening on (http://\S+)")
+_GUNICORN_LISTENING = re.compile(r"Listening at: (http://\S+)")
 
 
 class ManagedProcess:
@@ -80,6 +81,21 @@ def start_worker(log_dir: Path, env: dict, concurrency: int = 2, name: str = "wo
                    "--without-gossip", "--without-mingle"], log_path, env)
     _wait_for(lambda text: " ready." in text, proc, log_path, "celery worker")
     return ManagedProcess(proc, log_path)
+
+
+def start_web(log_dir: Path, env: dict, name: str = "web") -> ManagedProcess:
+    """Start gunicorn (``server.wsgi:app``, one worker, 4 threads) on a free port of 127.0.0.1
+    with ``env`` and wait for its URL."""
+    log_path = log_dir / f"{name}.log"
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    proc = _spawn([gunicorn, "server.wsgi:app", "--bind", "127.0.0.1:0", "--workers", "1", "--threads", "4",
+                   "--timeout", "60"], log_path, env)
+
+    def ready(text):
+        match = _GUNICORN_LISTENING.search(text)
+        return match.group(1) if match else None
+
+    return ManagedProcess(proc, log_path, _wait_for(ready, proc, log_path, "gunicorn"))
 
 
 def child_pids(pid: int) -> list[int]:

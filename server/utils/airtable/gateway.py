@@ -13,11 +13,20 @@ Facts followed (shared/reference/airtable.md §2, §5; field report B20):
     2. take a slot in the base's sliding window (at most ``AIRTABLE_REQUESTS_PER_SECOND`` requests
        in any ``1 s + AIRTABLE_RATE_MARGIN_SECONDS`` window, counted in Redis with Redis's own
        clock, so every worker on every machine shares one budget) and in the token's window;
-    3. send; on 429 record the penalty in Redis (``AIRTABLE_PENALTY_SECONDS``) so every worker
-       stops, then send the same request again (at most ``AIRTABLE_MAX_RATE_LIMIT_WAITS`` times,
+    3. send, and once the answer is in, move the slot's time to "now" (Redis's clock again).
+       Airtable counted the request when it arrived, somewhere between taking the slot and the
+       answer; recording the later bound means a new slot is only granted a full window after
+       the latest moment Airtable can have seen the old request, however long the request was
+       delayed on the way (a thread scheduled late, a slow network). So the margin only has to
+       cover clock rounding, not jitter, and the push runs at the ceiling without 429s;
+       on 429 record the penalty in Redis (``AIRTABLE_PENALTY_SECONDS``) so every worker stops, then send the same request again (at most ``AIRTABLE_MAX_RATE_LIMIT_WAITS`` times,
        then :class:`AirtableRateLimited`);
-    4. connection errors, timeouts and 500/502/503/504 are retried (3 times, 1-2-4 s backoff)
+    4. connection errors, timeouts and 500/502/503/504 are retried (``AIRTABLE_TRANSIENT_RETRIES``
+       times, backoff from ``AIRTABLE_RETRY_BACKOFF_SECONDS`` doubling to at most 30 s)
        unless the request is a record-creating POST, which could duplicate records.
+  Before it is sent, every request (a retry too) takes one call from the workspace's monthly
+  budget (``usage.ApiCallBudget``); a 429 ``PUBLIC_API_BILLING_LIMIT_EXCEEDED`` (the month's
+  calls are spent) is not a rate limit: it raises ``AirtableCallsExhausted`` at once.
 
 Nothing connects at import; :func:`airtable_api` builds a client per call (cheap).
 """
@@ -37,11 +46,16 @@ import requests
 from pyairtable import Api, Base
 from requests.adapters import HTTPAdapter
 
+from server.utils.airtable.plans import tenant_limits
+from server.utils.airtable.usage import AirtableCallsExhausted, ApiCallBudget, month_of
+from server.utils.clock import utc_now
+
 log = logging.getLogger(__name__)
 
 TRANSIENT_STATUSES = (500, 502, 503, 504)
-TRANSIENT_RETRIES = 3
-TRANSIENT_BACKOFF_SECONDS = 1.0
+TRANSIENT_RETRIES = 6  # default of AIRTABLE_TRANSIENT_RETRIES
+TRANSIENT_BACKOFF_SECONDS = 1.0  # default of AIRTABLE_RETRY_BACKOFF_SECONDS; doubles per retry
+MAX_TRANSIENT_BACKOFF_SECONDS = 30.0
 MAX_LIMITER_WAIT_SECONDS = 600.0
 _RECORD_ID = re.compile(r"\brec[A-Za-z0-9]{14}\b")
 
@@ -69,6 +83,18 @@ if wait_us > 0 then return math.max(1, math.ceil(wait_us / 1000)) end
 for i = 2, #KEYS do
   redis.call('ZADD', KEYS[i], now, ARGV[2])
   redis.call('PEXPIRE', KEYS[i], math.ceil(window / 1000) + 1000)
+end
+return 0
+"""
+
+
+# KEYS: the sliding-window sorted sets of a slot taken with member ARGV[1]; moves the slot's
+# time to Redis's "now" (only where the slot is still counted).
+_CONFIRM_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1])
 end
 return 0
 """
@@ -119,33 +145,43 @@ class RateLimiter:
         self.token_key = "airtable:rl:token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
         self.token_rate = token_rate
         self._script = redis_client.register_script(_ACQUIRE_LUA)
+        self._confirm = redis_client.register_script(_CONFIRM_LUA)
 
     @staticmethod
     def penalty_key(base_id: str) -> str:
         """Redis key whose TTL is the remaining penalty of ``base_id``."""
         return f"airtable:penalty:{base_id}"
 
-    def acquire(self, base_id: str | None) -> float:
-        """Block until a request to ``base_id`` (None: a base-less meta call) may be sent and take
-        its slot; returns the seconds waited. Raises ``AirtableRateLimited`` after
-        ``MAX_LIMITER_WAIT_SECONDS``."""
-        keys = [self.penalty_key(base_id or "-")]
-        limits = []
+    def _window_keys(self, base_id: str | None) -> tuple[list[str], list[int]]:
+        keys, limits = [], []
         if base_id:
             keys.append(f"airtable:rl:base:{base_id}")
             limits.append(self.rate)
         keys.append(self.token_key)
         limits.append(self.token_rate)
+        return keys, limits
+
+    def acquire(self, base_id: str | None) -> tuple[float, str]:
+        """Block until a request to ``base_id`` (None: a base-less meta call) may be sent and take
+        its slot; returns the seconds waited and the slot's id for ``sent``. Raises
+        ``AirtableRateLimited`` after ``MAX_LIMITER_WAIT_SECONDS``."""
+        windows, limits = self._window_keys(base_id)
+        keys = [self.penalty_key(base_id or "-"), *windows]
         started = time.monotonic()
         member = uuid.uuid4().hex
         while True:
             wait_ms = int(self._script(keys=keys, args=[self.window_us, member, *limits]))
             if wait_ms <= 0:
-                return time.monotonic() - started
+                return time.monotonic() - started, member
             if time.monotonic() - started > MAX_LIMITER_WAIT_SECONDS:
                 raise AirtableRateLimited(f"no Airtable request slot for base {base_id} within "
                                           f"{MAX_LIMITER_WAIT_SECONDS:.0f} s")
             time.sleep(wait_ms / 1000 + random.uniform(0, 0.005))
+
+    def sent(self, base_id: str | None, member: str) -> None:
+        """The request of slot ``member`` has been answered (or failed): count the slot from now,
+        the latest moment Airtable can have received it."""
+        self._confirm(keys=self._window_keys(base_id)[0], args=[member])
 
     def penalize(self, base_id: str | None) -> None:
         """Record that ``base_id`` answered 429: every worker waits ``penalty_seconds`` from now
@@ -178,12 +214,21 @@ def _retry_safe(request: requests.PreparedRequest) -> bool:
 class LimitedAdapter(HTTPAdapter):
     """``requests`` adapter that rate-limits, waits out penalties and retries (module docstring)."""
 
-    def __init__(self, limiter: RateLimiter, stats: RequestStats, max_penalty_waits: int):
+    def __init__(self, limiter: RateLimiter, stats: RequestStats, max_penalty_waits: int,
+                 budget: ApiCallBudget | None = None, transient_retries: int = TRANSIENT_RETRIES,
+                 backoff_seconds: float = TRANSIENT_BACKOFF_SECONDS):
         super().__init__(max_retries=0)
         self.limiter = limiter
         self.stats = stats
         self.max_penalty_waits = max_penalty_waits
+        self.budget = budget
+        self.transient_retries = transient_retries
+        self.backoff_seconds = backoff_seconds
         self._lock = threading.Lock()
+
+    def _backoff(self, attempt: int) -> float:
+        """Seconds to wait before transient retry ``attempt`` (1-based): doubling, capped."""
+        return min(MAX_TRANSIENT_BACKOFF_SECONDS, self.backoff_seconds * 2 ** (attempt - 1))
 
     def _count(self, **deltas) -> None:
         with self._lock:
@@ -194,19 +239,32 @@ class LimitedAdapter(HTTPAdapter):
         base_id = base_id_of(request.url)
         penalties = transient = 0
         while True:
-            self._count(waited_seconds=self.limiter.acquire(base_id), requests=1)
+            if self.budget is not None:
+                self.budget.take()
+            waited, slot = self.limiter.acquire(base_id)
+            self._count(waited_seconds=waited, requests=1)
             try:
                 response = super().send(request, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if transient >= TRANSIENT_RETRIES or not _retry_safe(request):
+                self.limiter.sent(base_id, slot)
+                if transient >= self.transient_retries or not _retry_safe(request):
                     raise
                 transient += 1
                 self._count(transient_retries=1)
                 log.warning("airtable %s %s: %s; retry %d", request.method, base_id, type(exc).__name__,
                             transient)
-                time.sleep(TRANSIENT_BACKOFF_SECONDS * 2 ** (transient - 1))
+                time.sleep(self._backoff(transient))
                 continue
+            except BaseException:
+                self.limiter.sent(base_id, slot)
+                raise
+            self.limiter.sent(base_id, slot)
             if response.status_code == 429:
+                if _billing_limit(response):
+                    response.close()
+                    raise AirtableCallsExhausted(
+                        f"Airtable refused base {base_id}: the workspace's API calls for the month are spent "
+                        "(429 PUBLIC_API_BILLING_LIMIT_EXCEEDED)")
                 response.close()
                 self.limiter.penalize(base_id)
                 self._count(rate_limited=1)
@@ -217,40 +275,65 @@ class LimitedAdapter(HTTPAdapter):
                 self._count(penalty_waits=1)
                 log.warning("airtable base %s answered 429; waiting out the penalty (%d)", base_id, penalties)
                 continue
-            if response.status_code in TRANSIENT_STATUSES and transient < TRANSIENT_RETRIES \
+            if response.status_code in TRANSIENT_STATUSES and transient < self.transient_retries \
                     and _retry_safe(request):
                 response.close()
                 transient += 1
                 self._count(transient_retries=1)
-                time.sleep(TRANSIENT_BACKOFF_SECONDS * 2 ** (transient - 1))
+                log.warning("airtable %s %s answered %d; retry %d", request.method, base_id,
+                            response.status_code, transient)
+                time.sleep(self._backoff(transient))
                 continue
             return response
 
 
-def airtable_api(services, stats: RequestStats | None = None) -> Api:
+def _billing_limit(response) -> bool:
+    """True for Airtable's 429 ``PUBLIC_API_BILLING_LIMIT_EXCEEDED`` (monthly calls spent)."""
+    try:
+        return b"PUBLIC_API_BILLING_LIMIT_EXCEEDED" in (response.content or b"")[:2000]
+    except Exception:  # body unreadable: treat as an ordinary rate limit
+        return False
+
+
+def airtable_api(services, stats: RequestStats | None = None, budget: ApiCallBudget | None = None) -> Api:
     """A ``pyairtable.Api`` for ``AIRTABLE_ACCESS_TOKEN`` at ``AIRTABLE_API_URL`` (no ``/v0``),
     with (connect ≤ 10 s, read ``AIRTABLE_TIMEOUT_SECONDS``) timeouts, pyairtable's own retry off
     and :class:`LimitedAdapter` on its session. ``stats`` (created if None) is at
-    ``api.request_stats`` and counts what this client does."""
+    ``api.request_stats`` and counts what this client does; ``budget`` (optional) counts and
+    caps the workspace's monthly calls."""
     s = services.settings
     stats = stats if stats is not None else RequestStats()
     api = Api(s.airtable_access_token, timeout=(min(10.0, s.airtable_timeout_seconds), s.airtable_timeout_seconds),
               retry_strategy=None, endpoint_url=s.airtable_api_url)
     limiter = RateLimiter(services.redis, s.airtable_requests_per_second, 1.0 + s.airtable_rate_margin_seconds,
                           s.airtable_penalty_seconds, s.airtable_access_token, s.airtable_token_requests_per_second)
-    adapter = LimitedAdapter(limiter, stats, s.airtable_max_rate_limit_waits)
+    adapter = LimitedAdapter(limiter, stats, s.airtable_max_rate_limit_waits, budget, s.airtable_transient_retries,
+                             s.airtable_retry_backoff_seconds)
     api.session.mount("https://", adapter)
     api.session.mount("http://", adapter)
     api.request_stats = stats
     return api
 
 
-def open_base(services, tenant, stats: RequestStats | None = None) -> Base:
-    """The tenant's Airtable base through :func:`airtable_api`; its ``api.request_stats`` counts
-    requests. Raises ``AirtableNotConfigured`` when the tenant has no base id."""
+def call_budget(services, tenant) -> ApiCallBudget:
+    """The monthly API-call budget of ``tenant``'s workspace (this UTC month of the service
+    clock; the cap of its plan or explicit limit)."""
+    limits = tenant_limits(tenant, services.settings.airtable_capacity_margin)
+    return ApiCallBudget(services.redis, tenant.workspace_key, month_of(utc_now(services)),
+                         limits.api_calls_per_month, f"tenant {tenant.name}", services.db)
+
+
+def open_base(services, tenant, stats: RequestStats | None = None, base_id: str | None = None) -> Base:
+    """One of the tenant's Airtable bases (``base_id``, default its first) through
+    :func:`airtable_api`, counting calls in the workspace's :func:`call_budget`; its
+    ``api.request_stats`` counts requests. Raises ``AirtableNotConfigured`` when the tenant has
+    no base id or ``base_id`` is not one of its bases."""
     if not tenant.airtable_base_id:
         raise AirtableNotConfigured(f"tenant {tenant.name} has no Airtable base id")
-    return airtable_api(services, stats).base(tenant.airtable_base_id)
+    base_id = base_id or tenant.airtable_base_id
+    if base_id not in tenant.base_ids:
+        raise AirtableNotConfigured(f"base {base_id} is not one of tenant {tenant.name}'s bases")
+    return airtable_api(services, stats, call_budget(services, tenant)).base(base_id)
 
 
 def error_type(exc: BaseException) -> str | None:

@@ -8,6 +8,7 @@ import requests
 
 from server.utils.airtable.gateway import AirtableError, error_message
 from server.utils.airtable.schema import SchemaError
+from server.utils.airtable.usage import AirtableCallsExhausted
 from server.utils.jobs.runner import JobFailed
 from server.utils.tenants import Tenant, load_tenant
 
@@ -37,7 +38,7 @@ def run_airtable_call(call: Callable[[], dict]) -> dict:
         return call()
     except AirtableJobError as exc:
         raise JobFailed(str(exc), exc.result) from exc
-    except (AirtableError, SchemaError) as exc:
+    except (AirtableError, AirtableCallsExhausted, SchemaError) as exc:
         raise JobFailed(str(exc)) from exc
     except requests.RequestException as exc:
         raise JobFailed(f"Airtable request failed: {error_message(exc)}") from exc

@@ -17,7 +17,8 @@ import logging
 
 import requests
 
-from server.utils.airtable.gateway import error_message, error_type, open_base
+from server.utils.airtable.gateway import RequestStats, error_message, error_type, open_base
+from server.utils.airtable.placement import tables_per_base
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +120,32 @@ def _create_table(base, name: str) -> dict | None:
 
 def ensure_va_tables(services, tenant) -> dict:
     """Create the missing ``Daily_Outreach_Table_NN`` tables 1..``tenant.num_va_tables`` in the
-    tenant's base; existing tables are left alone and reported.
+    tenant's bases, each base getting its share (``placement.table_bases``); existing tables are
+    left alone and reported.
 
-    Returns ``{"base_id", "requested": int, "created": [names], "existing": [names],
-    "incomplete": {name: {"missing_fields"?: [...], "missing_options"?: [...]}},
-    "airtable_requests": {RequestStats}}``. Raises ``AirtableNotConfigured`` (no base id),
-    ``SchemaError`` (schema unreadable, create refused) or ``AirtableRateLimited``.
+    Returns ``{"base_id" (the first base), "requested": int, "created": [names], "existing":
+    [names], "incomplete": {name: {"missing_fields"?: [...], "missing_options"?: [...]}},
+    "bases": {base id: {"tables": [numbers], "created", "existing", "incomplete"}},
+    "airtable_requests": {RequestStats of all bases}}``. Raises ``AirtableNotConfigured`` (no
+    base id), ``SchemaError`` (schema unreadable, create refused), ``AirtableRateLimited`` or
+    ``AirtableCallsExhausted``.
     """
-    base = open_base(services, tenant)
-    result = ensure_tables(base, list(range(1, tenant.num_va_tables + 1)))
-    log.info("base %s: created %d VA tables, %d existed", base.id, len(result["created"]), len(result["existing"]))
-    return {"base_id": base.id, "requested": tenant.num_va_tables, **result,
-            "airtable_requests": base.api.request_stats.as_dict()}
+    out: dict = {"base_id": tenant.airtable_base_id, "requested": tenant.num_va_tables, "created": [],
+                 "existing": [], "incomplete": {}, "bases": {}}
+    stats = RequestStats()
+    if not tenant.airtable_base_id:
+        open_base(services, tenant)              # raises AirtableNotConfigured
+    for base_id, numbers in tables_per_base(tenant.num_va_tables, tenant.base_ids).items():
+        if not numbers:
+            out["bases"][base_id] = {"tables": [], "created": [], "existing": [], "incomplete": {}}
+            continue
+        base = open_base(services, tenant, stats, base_id)
+        result = ensure_tables(base, numbers)
+        log.info("base %s: created %d VA tables, %d existed", base.id, len(result["created"]),
+                 len(result["existing"]))
+        out["bases"][base_id] = {"tables": numbers, **result}
+        out["created"] += result["created"]
+        out["existing"] += result["existing"]
+        out["incomplete"].update(result["incomplete"])
+    out["airtable_requests"] = stats.as_dict()
+    return out

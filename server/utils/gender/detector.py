@@ -13,15 +13,27 @@ Evidence is added as log-odds (nats) of "female":
   name      per-name log-likelihood ratios from ``lookup`` (WGND 2.0, US SSA,
             nam_dict; each source calibrated against the others, see
             ``scripts/build_gender_table.py``); a romanised Chinese name (pinyin family
-            name + two-syllable given name) is read by the pinyin syllable model only;
+            name + two-syllable given name) is read by the pinyin syllable model only, a
+            romanised Korean one from the Korean records' Hangul names
+            (``origin.korean_romanised``); other Chinese/Korean table evidence is scaled
+            and capped (``Tuning.east_asian_scale`` / ``east_asian_cap``); names known
+            only as one-off WGND records weigh ``Tuning.rare_llr``; a given name in no
+            source, its ending (``Tuning.suffix_weight``); Arabic, Hebrew, Indic and Thai
+            script names not in the native keys, by consonant skeleton (``_skeleton_llr``);
   pronoun   a "(she/her)" / "he/him" set: ±PRONOUN_LLR (they/them or mixed sets: 0);
             a set against confident other evidence ("Michael (she/her)") gives unknown;
   title     Mrs/Ms/Miss/Lady... or Mr/Sir/...: ±TITLE_LLR;
   word      gendered words (mom, wife, queen / dad, husband, king ...): ±WORD_LLR.
-The answer is given only when the posterior reaches ``MIN_PROBABILITY``; business
+Name order: a family name first is moved last when the US census has it far more often
+as a family name (``wilson.emma``; ``Tuning.surname_margin``), as is a Korean family name
+before a Korean given name ("Park Minji") (``_given_first``). Every tunable value is in
+``data/tuning.json``, chosen by cross-validation (``bench/gender_cv.py``); ``use_tuning``
+installs another set (for that cross-validation).
+The answer is given only when the posterior reaches ``Tuning.min_probability``; business
 or organisation words, couples and families give unknown: "Anna & Tom", "Mr & Mrs
 Smith", "Smith Family", and, when both names are confident given names of opposite
-genders, "Anna 💑 Tom", "Anna y Carlos", "Anna x Tom". "Name | Tattoo Artist"
+genders, "Anna 💑 Tom", "Anna y Carlos", "Juan y María", "Anna x Tom"; shops named after a
+person in other languages ("Loja da Maria", "Chez Marie", "Casa de Ana"). "Name | Tattoo Artist"
 (or "•"): only the first segment is read as the name. After a title ("Mrs. Thompson",
 "Dr Reinhardt") a single remaining token is a surname. Camel-case words are split
 ("MariaGarcia") unless the whole word is a name ("DeShawn"). Names in Han characters
@@ -43,23 +55,45 @@ import re
 from typing import NamedTuple
 
 from server.utils.gender import names as nn
-from server.utils.gender.lookup import load_rare, load_source, load_syllables, load_table, rare_llr, syllable_llr
+from server.utils.gender import origin
+from server.utils.gender.lookup import (is_common_word, load_rare, load_skeletons, load_source, load_surnames, load_syllables,
+                                         load_suffixes, load_table, rare_llr, suffix_llr, surname_ratio,
+                                         syllable_llr)
+from server.utils.gender.tuning import Tuning, load_tuning
 
-# Posterior needed to answer: 0.75 (3:1 odds) at the margin; the average error among
-# answers is far lower (about 3 % on the benchmark's development half, 2.5 % on the
-# stand-in's followers). The operating point was chosen on aggregate results: the
-# development half meets errorCoded <= 0.11 and errorCodedWithoutNA <= 0.03 here, and
-# stand-in precision stays >= 97 %. Callers wanting fewer errors use GenderGuess.at_least.
-MIN_PROBABILITY = 0.75
-_MIN_LOGODDS = math.log(MIN_PROBABILITY / (1 - MIN_PROBABILITY))
 PRONOUN_LLR = 3.0   # self-declared, but may be decorative: ~95 % alone
 TITLE_LLR = 4.0     # Mrs/Mr: ~98 % alone
 WORD_LLR = 1.5      # "mom", "king", ...: weak, ~82 % alone
-# A given name read out of a username is less certain than from a display name
-# (surname-first usernames, segmentation): evidence halved.
-USERNAME_WEIGHT = 0.5
 MAX_USERNAME_LENGTH = 30  # Instagram's limit for a username
 MAX_INPUT_LENGTH = 200  # longer inputs are cut: Instagram allows 30 (username) and 64 (name) characters
+
+
+class _Active:
+    """The tuning in force, its fields as attributes and the cut as log-odds (read on every call)."""
+
+    def __init__(self, t: Tuning):
+        self.tuning = t
+        self.cut = t.cut
+        self.rare_llr = t.rare_llr
+        self.username_weight = t.username_weight
+        self.east_asian_scale = t.east_asian_scale
+        self.east_asian_cap = t.east_asian_cap
+        self.surname_margin = t.surname_margin
+        self.suffix_weight = t.suffix_weight
+        self.pinyin_scale = t.pinyin_scale
+
+
+_T: _Active = None  # type: ignore[assignment]  # set on the first call (_load_all) or by use_tuning
+
+
+def use_tuning(t: Tuning | None) -> Tuning:
+    """Install ``t`` for later calls (None: the shipped ``data/tuning.json``); returns the
+    tuning in force before. Used by the cross-validation (``bench/gender_cv.py``)."""
+    global _T
+    _load_all()
+    prev = _T.tuning
+    _T = _Active(load_tuning() if t is None else t)
+    return prev
 
 
 class GenderGuess(NamedTuple):
@@ -98,6 +132,8 @@ _TITLES_NEUTRAL = {"dr", "prof", "professor", "doctor", "rev", "ing", "eng", "ma
                    "by", "official", "team", "fan", "fans", "de", "van", "von", "der", "da", "di", "del",
                    "la", "le", "mx", "sgt", "capt", "st", "saint", "rn", "jr", "sr.", "just", "simply", "hello",
                    "love", "lil", "little", "only"}
+# Lead-in words ("I'm Anna", "Hey it's Tom") are skipped only before the name.
+_LEAD_INS = frozenset({"the", "its", "im", "iam", "i", "am", "hi", "hey", "hello", "just", "simply", "by"})
 _WORDS_F = {"mom", "mum", "mama", "mami", "mommy", "mummy", "momma", "wife", "girl", "girly", "gal", "queen",
             "princess", "sister", "sis", "daughter", "grandma", "granny", "nana", "auntie", "aunt", "mother",
             "woman", "wifey", "bride", "goddess", "babygirl", "mamma", "madre", "mutter", "femme", "girls",
@@ -121,7 +157,23 @@ _BUSINESS = {
     "rental", "cleaning", "plumbing", "construction", "studios", "florals", "bakehouse", "creamery",
     "roasters", "pizzeria", "taqueria", "trattoria", "emporium", "goods", "corp", "ltda", "srl", "nyc",
     "merch", "printing", "prints", "ventures",
+    # other languages: shops and trades often named after a person ("Loja da Maria", "Chez Marie",
+    # "Pasticceria di Anna", "Salão da Ana", "Bei Anna", "Магазин Ольги")
+    "loja", "lojas", "chez", "bei", "maison", "atelier", "atelie", "tienda", "peluqueria", "salao", "friseur",
+    "boulangerie", "patisserie", "panaderia", "pasteleria", "ristorante", "osteria", "pizzaria", "padaria",
+    "confeitaria", "doceria", "doces", "bolos", "cantinho", "cozinha", "cocina", "cucina", "moda", "modas",
+    "estetica", "kosmetik", "kosmetikstudio", "backerei", "metzgerei", "kuafor", "butik", "pastanesi",
+    "cafeteria", "confiteria", "floreria", "floristeria", "fleurs", "fleuriste", "joyeria", "joalheria",
+    "otica", "optica", "farmacia", "drogaria", "papelaria", "sorveteria", "lanchonete", "churrascaria",
+    "hamburgueria", "tasca", "taberna", "mercearia", "emporio", "negozio", "bottega", "gelateria",
+    "pasticceria", "macelleria", "salumeria", "sapataria", "roupas", "acessorios", "semijoias", "brecho",
+    "toko", "warung", "kedai", "magazin", "studiya", "kafe", "delicias", "sabores", "artesanato", "boutik",
+    "institut", "beaute", "coiffure", "coiffeur", "epicerie", "traiteur", "creperie", "brasserie", "friterie",
+    "heladeria", "carniceria", "zapateria", "libreria", "reposteria", "dulces", "postres", "tortas", "bazar",
 }
+# "Casa de Maria", "Casa da Ana": a business only before a name particle (Casa is also a family name)
+_BUSINESS_BEFORE_PARTICLE = {"casa", "cantina", "forno", "sabor", "mundo", "espaco", "espacio", "espace"}
+_PARTICLES = {"da", "de", "do", "di", "del", "della", "du", "des", "dos", "das"}
 # Professions after a separator ("Name | Tattoo Artist") describe a person, not a business.
 _HONORIFICS = {"dr", "prof", "professor", "doctor", "rev", "capt", "sgt", "ing", "mag", "dipl"}
 _USERNAME_PREFIXES = ("the", "its", "itz", "im", "iam", "real", "official", "hey", "hi", "mr", "mrs", "miss",
@@ -138,7 +190,7 @@ _COUPLE_EMOJI_RE = re.compile("[\U0001F491\U0001F48F\U0001F46B]")  # 💑 💏 �
 _FAMILY = {"family", "familia", "famille", "familie", "famiglia", "familj", "rodzina", "семья"}
 _HAN_COMPOUND_SURNAMES = {"欧阳", "司马", "诸葛", "上官", "司徒", "东方", "皇甫", "令狐", "慕容", "夏侯", "尉迟", "公孙",
                           "歐陽", "諸葛", "司馬", "東方", "長孫", "宇文"}
-_ANY_CUE = frozenset(_BUSINESS | _TITLES_F | _TITLES_M | _HONORIFICS | _WORDS_F | _WORDS_M | _TITLES_NEUTRAL
+_ANY_CUE = frozenset(_BUSINESS | _BUSINESS_BEFORE_PARTICLE | _TITLES_F | _TITLES_M | _HONORIFICS | _WORDS_F | _WORDS_M | _TITLES_NEUTRAL
                      | _PRONOUN_WORDS | _FAMILY)
 _LOGOGRAPHIC = ("han", "kana", "hangul")
 _CAMEL_WORD = re.compile(r"(?<![A-Za-z])[A-Z][a-z]+(?:[A-Z][a-z]+)+(?![A-Za-z])")
@@ -195,19 +247,53 @@ def _lookup_token(tok: str, table: dict[str, float]) -> float | None:
             v = table.get(nk)
             if v is not None:
                 return v
+        sk_script = nn.skeleton_script(tok)
+        if sk_script is not None:
+            return _skeleton_llr(tok, sk_script, table)
     k = _key(tok)
     if len(k) < 2:
         return None
     v = table.get(k)
     if v is None:
         v = rare_llr(k)
+        if v is not None:
+            v = _T.rare_llr if v > 0 else -_T.rare_llr
     if v is None and "-" in tok:  # hyphenated given name: first part
         first = _key(tok.split("-")[0])
         if len(first) >= 2:
             v = table.get(first)
     if v is None and not tok.isascii() and k.endswith("iya"):  # Cyrillic -ия read "iya"; Latin usage "ia"
         v = table.get(k[:-3] + "ia")
+    if v is None and _T.suffix_weight and "-" not in tok:  # a name in no source: its ending
+        v = suffix_llr(k)
+        if v is not None:
+            v *= _T.suffix_weight
     return v
+
+
+def _skeleton_llr(tok: str, script: str, table: dict[str, float]) -> float | None:
+    """Evidence for a token in Arabic, Hebrew, Indic or Thai script that the native keys lack.
+
+    Indic and Thai transliterations spell most vowels ("प्रिया" -> "priya"), so the folded
+    key is looked up first; Arabic and Hebrew ones do not ("محمد" -> "mhmd", which as a
+    Latin key would be noise). Then the consonant skeleton (``names.skeleton_keys``) in
+    that script's skeleton table; several keys (Hebrew vav) must agree.
+    """
+    if script in ("indic", "thai"):
+        k = _key(tok)
+        if len(k) >= 2:
+            v = table.get(k)
+            if v is None and script == "indic":  # a Thai transliteration lacks the unwritten
+                v = rare_llr(k)                  # vowels: its key would hit one-off records at random
+                if v is not None:
+                    v = _T.rare_llr if v > 0 else -_T.rare_llr
+            if v is not None:
+                return v
+    sk = load_skeletons()[script]
+    vals = [sk[k] for k in nn.skeleton_keys(tok) if k in sk]
+    if not vals or (min(vals) < 0 < max(vals)):
+        return None
+    return min(vals, key=abs)
 
 
 def _segment_prefix(chunk: str, table: dict[str, float], strip: int = 2) -> float | None:
@@ -230,7 +316,7 @@ def _segment_prefix(chunk: str, table: dict[str, float], strip: int = 2) -> floa
     found = []
     for end in range(min(len(chunk), 12), 2, -1):
         v = table.get(chunk[:end])
-        if v is not None and abs(v) >= _MIN_LOGODDS:
+        if v is not None and abs(v) >= _T.cut:
             found.append((end, v))
     if not found:
         return None
@@ -257,7 +343,7 @@ def _username_llr(username: str | None, table: dict[str, float],
     the display name ("mystic_cactus_66"): None.
     Without a display name, two or more separated chunks ("anna.smith_9") are read
     like the display name "Anna Smith" (full weight); a single or glued chunk
-    counts half (``USERNAME_WEIGHT``), and a glued one is segmented by its known
+    counts ``Tuning.username_weight``, and a glued one is segmented by its known
     name prefixes (``_segment_prefix``); a handle with no name but a gendered word
     ("proud_mom") gives ±WORD_LLR. Business and family handles ("smithfamily"): None.
     """
@@ -287,20 +373,27 @@ def _handle_name_llr(chunks: list[str], table: dict[str, float],
         chunks = [ch for ch in chunks if ch not in display]
     named = [ch for ch in chunks if ch not in _ANY_CUE and ch not in _USERNAME_PREFIXES]  # "dad_life": no name
     if len(named) >= 2:
-        names = [ch if len(ch) >= 2 else "" for ch in named]
+        # in the given-name order (``_given_first``: "smith.anna" -> anna, smith), a common
+        # English word before the family-name slot is no name ("brave.shadow") unless nam_dict,
+        # a dictionary of given names, has it ("grace.hill", "mark_stone", "kim.marie.jones")
+        given = load_source("namdict_names.tsv.gz")
+        named = _given_first([ch if len(ch) >= 2 else "" for ch in named], table)
+        last = len(named) - 1
+        names = [ch if i == last or not ch or ch in given or not is_common_word(ch) else ""
+                 for i, ch in enumerate(named)]
         v, _ = _name_evidence(names, table)
         return (v, 1.0) if v is not None else None
     if not named or len(named[0]) < 3:
         return None
     ch = named[0]
     v = table.get(ch)
-    if v is None or abs(v) < _MIN_LOGODDS:  # a lone pinyin given name, as in the display-name path
-        syl = syllable_llr(ch)
+    if v is None or abs(v) < _T.cut:  # a lone pinyin given name, as in the display-name path
+        syl = _pinyin(ch)
         if syl is not None:
             v = (v or 0.0) + syl
     if v is None:
         v = _segment_prefix(ch, table)
-    return (v, USERNAME_WEIGHT) if v is not None else None
+    return (v, _T.username_weight) if v is not None else None
 
 
 def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | None, str]:
@@ -312,26 +405,35 @@ def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | N
     name_llr = None
     name_src = "first_name"
     used_mid = False
-    cn = _chinese_given(names)
-    if cn is not None:
-        return cn, "first_name"
+    names = _given_first(names, table)
+    toks = [t for t in names if t] if "" in names else names
+    # Chinese or Korean: a pinyin syllable or a Chinese/Korean family name at either end
+    # (most names stop here)
+    cjk = len(toks) >= 2 and (_key(toks[-1]) in _cjk_keys() or _key(toks[0]) in _cjk_keys())
+    if cjk:
+        cn = _chinese_given(names)
+        if cn is not None:
+            return cn, "first_name"
+        ko = _korean_given(names)
+        if ko is not None:
+            return max(-_T.east_asian_cap, min(_T.east_asian_cap, ko * _T.east_asian_scale)), "first_name"
     if names and names[0]:
         first = names[0]
         mid = names[1] if len(names) >= 3 and names[1] else ""
         if mid:  # first + middle compound ("jean paul", "shao qing"); fallback to the first name
             comp = table.get(_key(first + mid))
-            if comp is not None and abs(comp) >= _MIN_LOGODDS:
+            if comp is not None and abs(comp) >= _T.cut:
                 name_llr, used_mid = comp, True
         if name_llr is None:
             name_llr = _lookup_token(first, table)
-        if (name_llr is None or abs(name_llr) < _MIN_LOGODDS) and len(names) == 1 and (
+        if (name_llr is None or abs(name_llr) < _T.cut) and len(names) == 1 and (
                 first.isascii() or nn.script_of(first) == "latin"):
             # a lone romanised given name of two pinyin syllables ("xiaoming", "xiao-ming"):
             # syllable model added to whatever (weak) evidence the whole name has
-            syl = syllable_llr(_key(first))
+            syl = _pinyin(_key(first))
             if syl is not None:
                 name_llr = (name_llr or 0.0) + syl
-        if (name_llr is None or abs(name_llr) < _MIN_LOGODDS) and mid and not used_mid:
+        if (name_llr is None or abs(name_llr) < _T.cut) and mid and not used_mid:
             m = _lookup_token(mid, table)  # the middle name as further evidence ("kim marie")
             if m is not None:
                 name_llr = (name_llr or 0.0) + m
@@ -341,17 +443,97 @@ def _name_evidence(names: list[str], table: dict[str, float]) -> tuple[float | N
                 name_llr = _lookup_token(mid, table)
                 name_src = "middle_name"
                 break
+    if name_llr is not None and cjk and _east_asian(names):
+        name_llr = max(-_T.east_asian_cap, min(_T.east_asian_cap, name_llr * _T.east_asian_scale))
     return name_llr, name_src
 
 
+def _given_first(names: list[str], table: dict[str, float]) -> list[str]:
+    """The name tokens with the given name first, for the two orders read here:
+
+    * romanised Korean written family name first: a Korean family name, then a
+      two-syllable Korean given name, as one token or two ("Park Minji", "park.min.ji",
+      "Kim Ji-won") -> "Minji ... Park";
+    * a family name first (``wilson.emma``, "Roberts Kelly"): the first token is borne as a
+      family name ``Tuning.surname_margin`` (log ratio) more often than as a given name in
+      the US census, and the last is not, and is a confident given name.
+    Anything else is returned unchanged.
+    """
+    toks = [t for t in names if t] if "" in names else names
+    if not 2 <= len(toks) <= 3 or not (toks[0].isascii() or nn.script_of(toks[0]) == "latin"):
+        return names
+    first = _key(toks[0])
+    if first in origin.KOREAN_SURNAMES:
+        last = _key(toks[-1])
+        keys = [_key(t) for t in toks]
+        given = "".join(keys[1:])
+        if origin.korean_given(given):
+            if last not in origin.KOREAN_SURNAMES:
+                return toks[1:] + toks[:1]
+            # "Park Hye Jin" or "Ha Lim Oh": both ends are family names; the Korean records
+            # know only one of the two given names
+            kr = origin.korean_romanised()
+            if len(toks) == 3 and given in kr and keys[0] + keys[1] not in kr:
+                return toks[1:] + toks[:1]
+    if len(toks) == 2 and surname_ratio(first) >= _T.surname_margin:
+        last = _key(toks[-1])
+        v = table.get(last) if last not in origin.CHINESE_SURNAMES else None
+        if v is not None and abs(v) >= _T.cut and surname_ratio(last) == 0.0:
+            return toks[::-1]
+    return names
+
+
+def _korean_given(names: list[str]) -> float | None:
+    """Log-odds for a romanised Korean name from the Korean records' own spellings
+    (``origin.korean_romanised``), or None if it is not one or they lack its given name.
+
+    A Korean name here is a Korean family name last and a two-syllable Korean given name
+    before it, as one token or two ("jihyun kim", "ji hyun kim", "ji-hyun kim"). The
+    folded Latin table mixes every language's use of the same letters ("hyungsoon" female
+    there, 형순 male in the Korean records), so the Korean records decide.
+    """
+    toks = [t for t in names if t] if "" in names else names
+    if not 2 <= len(toks) <= 3 or _key(toks[-1]) not in origin.KOREAN_SURNAMES or not all(t.isascii() for t in toks):
+        return None
+    given = "".join(_key(t) for t in toks[:-1])
+    if not origin.korean_given(given):
+        return None
+    return origin.korean_romanised().get(given)
+
+
+def _east_asian(names: list[str]) -> bool:
+    """True for a romanised Chinese or Korean name read from the table: a Chinese or Korean
+    family name last and a syllabic given name first ("ji hyun jang", "yu chen"), or two short
+    given-name words in any romanisation ("puay hoon tan", "sze ki luk"), that nam_dict does
+    not know confidently."""
+    toks = [t for t in names if t] if "" in names else names
+    if len(toks) < 2:
+        return False
+    last = _key(toks[-1])
+    if last not in origin.CHINESE_SURNAMES and last not in origin.KOREAN_SURNAMES:
+        return False
+    first = _key(toks[0])
+    if not (first in _syllables() or first in origin.korean_syllables() or origin.korean_given(first)
+            or syllable_llr(first) is not None
+            or (len(toks) == 3 and len(first) <= 5 and len(_key(toks[1])) <= 5)):  # "puay hoon tan"
+        return False
+    known = load_source("namdict_names.tsv.gz").get(first)
+    return known is None or abs(known) < _T.cut
+
+
 def _opposite(a: str, b: str) -> bool:
-    """True if tokens ``a`` and ``b`` are both confident given names of opposite genders in
-    nam_dict, a dictionary of given names only (the summed table also holds surnames that
-    babies were given, such as "smith" or "lopez")."""
+    """True if tokens ``a`` and ``b`` are given names of opposite genders: both in nam_dict, a
+    dictionary of given names only (the summed table also holds surnames that babies were
+    given, such as "smith" or "lopez"), with opposite directions there, and each read
+    confidently (at the answer cut) by the whole table in that direction."""
     given = load_source("namdict_names.tsv.gz")
-    va, vb = given.get(_key(a)), given.get(_key(b))
-    return (va is not None and vb is not None and abs(va) >= _MIN_LOGODDS and abs(vb) >= _MIN_LOGODDS
-            and (va > 0) != (vb > 0))
+    ka, kb = _key(a), _key(b)
+    ga, gb = given.get(ka), given.get(kb)
+    if ga is None or gb is None or (ga > 0) == (gb > 0):
+        return False
+    table = load_table()  # the direction is nam_dict's, the strength the whole table's ("juan", "maria")
+    va, vb = table.get(ka, 0.0), table.get(kb, 0.0)
+    return abs(va) >= _T.cut and abs(vb) >= _T.cut and (va > 0) == (ga > 0) and (vb > 0) == (gb > 0)
 
 
 def _couple_emoji(raw: str) -> bool:
@@ -449,23 +631,46 @@ def _chinese_given(names: list[str]) -> float | None:
     else:
         return None
     known = load_source("namdict_names.tsv.gz").get(given)
-    if known is not None and abs(known) >= _MIN_LOGODDS:
+    if known is not None and abs(known) >= _T.cut:
         return None  # a given name nam_dict knows ("sean", "anna"), not two syllables
-    return syllable_llr(given)
+    return _pinyin(given)
+
+
+def _pinyin(key: str) -> float | None:
+    """The pinyin syllable model's log-odds for ``key`` (``lookup.syllable_llr``) times
+    ``Tuning.pinyin_scale``, or None."""
+    v = syllable_llr(key)
+    return None if v is None else v * _T.pinyin_scale
 
 
 @functools.lru_cache(maxsize=1)
 def _load_all() -> dict[str, float]:
     """Load every lookup file on the first call (one pause of about a second per process,
     not one per kind of name); returns the main table."""
+    global _T
     load_source("namdict_names.tsv.gz")
     load_syllables()
     load_rare()
+    load_surnames()
+    load_skeletons()
+    load_suffixes()
+    origin.korean_syllables()
+    origin.korean_romanised()
+    _cjk_keys()
+    if _T is None:
+        _T = _Active(load_tuning())
     return load_table()
 
 
 def _key(tok: str) -> str:
     return nn._ascii_letters(tok) if tok.isascii() else nn.fold_key(tok)
+
+
+@functools.lru_cache(maxsize=1)
+def _cjk_keys() -> frozenset[str]:
+    """Pinyin syllables and Chinese and Korean family names: a name with none of them at
+    either end is neither Chinese nor Korean here."""
+    return frozenset(_syllables()) | origin.CHINESE_SURNAMES | origin.KOREAN_SURNAMES
 
 
 def _syllables() -> dict[str, float]:
@@ -513,6 +718,8 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             continue
         if key in _BUSINESS:
             return _UNKNOWN["business"]
+        if key in _BUSINESS_BEFORE_PARTICLE and i + 2 < len(tokens) and tokens[i + 1] in _PARTICLES:
+            return _UNKNOWN["business"]
         if t in _COUPLE and (names or title) and i + 1 < len(tokens):  # "Anna & Tom", "Mr & Mrs Smith"
             return _UNKNOWN["couple"]
         if (t in _COUPLE_MAYBE and i == 1 and len(tokens) == 3 and f"{t}." not in lower
@@ -535,6 +742,9 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
         if key in _WORDS_M:
             word = -WORD_LLR
             continue
+        if key in _LEAD_INS and names and t.isascii():  # "Hyungsoon Im": a family name after the name
+            names.append(t)
+            continue
         if key in _TITLES_NEUTRAL or key in _PRONOUN_WORDS and len(tokens) > 1:
             continue
         if t.isascii() and len(key) < 2:  # initials keep their slot ("j. smith": no first name)
@@ -554,7 +764,7 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
         parts.append((name_llr, name_src))
     total = title + pron + word + (name_llr or 0.0)
     user_llr = None
-    if -_MIN_LOGODDS < total < _MIN_LOGODDS and username:
+    if -_T.cut < total < _T.cut and username:
         u = _username_llr(username, table, [nn.fold_key(x) if x else "" for x in names])
         if u is not None:
             user_llr = u[1] * u[0]
@@ -562,11 +772,11 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             total += user_llr
     if not tokens and user_llr is None and pron == 0.0:
         return _UNKNOWN["not_found" if nn.split_username(username) else "empty"]
-    if pron and (total - pron) * pron < -_MIN_LOGODDS * PRONOUN_LLR:
+    if pron and (total - pron) * pron < -_T.cut * PRONOUN_LLR:
         # "Michael (she/her)", or "Jessica, Liam's mom (he/him)": a pronoun set against
         # confident other evidence may be the person's or someone else's: unknown
         return _UNKNOWN["ambiguous"]
-    if -_MIN_LOGODDS < total < _MIN_LOGODDS:
+    if -_T.cut < total < _T.cut:
         return _UNKNOWN["ambiguous" if (name_llr is not None or user_llr is not None) else "not_found"]
     female = total > 0
     source = (max(parts) if female else min(parts))[1]  # the strongest evidence for the answer

@@ -4,6 +4,9 @@ Files (built by ``scripts/build_gender_table.py``; see README.md for sources and
   open_names.tsv.gz     WGND 2.0 + US SSA evidence     (CC BY 4.0 / public domain)
   namdict_names.tsv.gz  nam_dict.txt evidence            (GNU FDL 1.2+)
   wgnd_rare.bin.gz      WGND-only rare names as hashes   (CC BY 4.0), see ``load_rare``
+  census_surnames.tsv.gz US 2020 census family vs given name bearers (public domain), ``load_surnames``
+  suffixes.json.gz      name endings -> gender counts, ``load_suffixes``
+  skeletons.json.gz     consonant skeletons for Arabic, Hebrew, Indic, Thai script names, ``load_skeletons``
 Each is gzip text: one ``#`` licence line, a header ``key<TAB>llr_female``, then rows.
 ``key`` is ``names.fold_key`` (ASCII letters) or ``native_key`` (Hangul,
 Cyrillic, ... as written); ``llr_female`` is a log-likelihood ratio in nats
@@ -22,6 +25,7 @@ import functools
 import gzip
 import itertools
 import json
+import math
 import os
 import sys
 import zlib
@@ -118,6 +122,75 @@ def rare_llr(key: str) -> float | None:
     i = bisect.bisect_left(m, h)
     if i < len(m) and m[i] == h:
         return lm
+    return None
+
+
+SURNAME_FILE = "census_surnames.tsv.gz"
+
+
+@functools.lru_cache(maxsize=1)
+def load_surnames() -> dict[str, float]:
+    """Key -> log ratio (nats, > 0) of family-name to given-name bearers in the US 2020
+    census (US Census Bureau, public domain), for keys borne more often as a family name
+    ("wilson" 3.0, "kim" 0.6); a key not in the file is borne more often as a given name
+    or is in neither census table. About 75k keys."""
+    return dict(_rows(SURNAME_FILE))
+
+
+def surname_ratio(key: str) -> float:
+    """``load_surnames()[key]``, or 0.0 for a key not in the file (see there)."""
+    return load_surnames().get(key, 0.0)
+
+
+SKELETON_FILE = "skeletons.json.gz"
+
+
+@functools.lru_cache(maxsize=1)
+def load_skeletons() -> dict[str, dict[str, float]]:
+    """Script ("arabic", "hebrew", "indic", "thai") -> consonant skeleton -> log-odds "female"
+    (nats). Built from the Latin names nam_dict records for the countries writing the script
+    (Thai: the whole open table), where all names of a skeleton agree; see
+    ``names.consonant_skeleton`` and ``scripts/build_gender_table.py``."""
+    with gzip.open(os.path.join(_DIR, SKELETON_FILE), "rt", encoding="utf-8") as fh:
+        return json.load(fh)["tables"]
+
+
+SUFFIX_FILE = "suffixes.json.gz"
+
+
+@functools.lru_cache(maxsize=1)
+def load_suffixes() -> tuple[dict[str, float], frozenset[int], tuple[int, ...]]:
+    """Name-ending model: (ending -> log-odds "female" in nats, CRC32 hashes of common English
+    words that are not given names (``is_common_word``), ending lengths longest first). An ending's log-odds is the class-balanced ratio of
+    the female and male source names carrying it (add-one), e.g. "-ko" female, "-toshi" male;
+    see ``scripts/build_gender_table.py`` (``suffix_model``)."""
+    with gzip.open(os.path.join(_DIR, SUFFIX_FILE), "rt", encoding="utf-8") as fh:
+        m = json.load(fh)
+    tf, tm = m["totals"]
+    llr = {s: math.log((f + 1) / tf) - math.log((c + 1) / tm) for s, (f, c) in m["suffixes"].items()}
+    return llr, frozenset(m["common_words_crc32"]), tuple(sorted(m["lengths"], reverse=True))
+
+
+def is_common_word(key: str) -> bool:
+    """True if ``key`` is a common English word that is not a given name (wordfreq 3.1.1,
+    Zipf >= 4; not in nam_dict, under 1,000 SSA births and 1,000 US census first-name bearers;
+    stored as CRC32 hashes in ``suffixes.json.gz``): "brave", "shadow"; not "faith", "miles"."""
+    return zlib.crc32(key.encode()) in load_suffixes()[1]
+
+
+def suffix_llr(key: str) -> float | None:
+    """Log-odds "female" from the longest known ending (2-5 letters) of ``key`` (ASCII, >= 4
+    letters, not a common English word), or None."""
+    if len(key) < 4:
+        return None
+    llr, common, lengths = load_suffixes()
+    if zlib.crc32(key.encode()) in common:
+        return None
+    for n in lengths:
+        if len(key) > n:
+            v = llr.get(key[-n:])
+            if v is not None:
+                return v
     return None
 
 

@@ -164,15 +164,84 @@ def fold_key(text: object) -> str:
     return _ascii_letters(_anyascii()(s).lower())
 
 
+# Arabic harakat, superscript alef and tatweel, Hebrew points: dropped from native keys
+# (names are written with or without them); Arabic alef forms and alef maqsura unified.
+_NATIVE_DROP = dict.fromkeys([*range(0x064B, 0x0660), 0x0670, 0x0640, *range(0x0591, 0x05C8)])
+_NATIVE_DROP.update({0x0623: "\u0627", 0x0625: "\u0627", 0x0622: "\u0627", 0x0671: "\u0627", 0x0649: "\u064A"})
+
+
 def native_key(text: object) -> str:
     """Script-native key for non-Latin names; ``""`` for Latin-only text."""
     if not isinstance(text, str) or not text:
         return ""
     s = unicodedata.normalize("NFKC", text).casefold()
+    if any(0x0590 <= ord(ch) <= 0x06FF for ch in s):
+        s = s.translate(_NATIVE_DROP)
     s = "".join(ch for ch in s if ch.isalpha() or unicodedata.category(ch)[0] == "M")
     if not s or all(_is_latin(ch) for ch in s if ch.isalpha()):
         return ""
     return s
+
+
+def skeleton_script(token: str) -> str | None:
+    """``"arabic"``, ``"hebrew"``, ``"indic"`` or ``"thai"`` for a token in one of the scripts
+    whose names are matched by consonant skeleton (``consonant_skeleton``), else None
+    (first letter decides)."""
+    for ch in token:
+        if not ch.isalpha():
+            continue
+        cp = ord(ch)
+        if 0x0600 <= cp <= 0x06FF or 0x0750 <= cp <= 0x077F or 0xFB50 <= cp <= 0xFEFF:
+            return "arabic"
+        if 0x0590 <= cp <= 0x05FF:
+            return "hebrew"
+        if 0x0900 <= cp <= 0x0DFF:  # Devanagari, Bengali, Gurmukhi, Gujarati, Oriya, Tamil ... Sinhala
+            return "indic"
+        if 0x0E00 <= cp <= 0x0E7F:
+            return "thai"
+        return None
+    return None
+
+
+_SKELETON_PAIRS = (("sh", "S"), ("ch", "k"), ("kh", "k"), ("th", "t"), ("dh", "d"), ("gh", "g"), ("ph", "f"),
+                   ("zh", "j"), ("q", "k"), ("c", "k"), ("x", "ks"), ("w", ""), ("y", ""))
+_VOWELS = str.maketrans("", "", "aeiou")
+
+
+def consonant_skeleton(key: str) -> str:
+    """Consonant skeleton of an ASCII lower-case key, the common ground of a Latin spelling
+    and the transliteration of a script that writes few vowels: "mohammed" and "mhmd"
+    (محمد) -> "mhmd", "fatima" and "ftmh" (فاطمة) -> "ftm", "sarah" and "srh" (שרה) -> "sr".
+    Digraphs are merged (sh; ch, kh, c, q as k; th ...), vowels, w and y dropped, doubled letters
+    collapsed, a final h dropped. ``""`` for an empty key."""
+    s = key
+    for a, b in _SKELETON_PAIRS:
+        if a in s:
+            s = s.replace(a, b)
+    s = s.translate(_VOWELS)
+    out = []
+    for ch in s:
+        if not out or out[-1] != ch:
+            out.append(ch)
+    if out and out[-1] == "h":
+        out.pop()
+    return "".join(out)
+
+
+def skeleton_keys(token: str) -> list[str]:
+    """Skeleton lookup keys for a token of an Arabic, Hebrew, Indic or Thai script (see
+    ``skeleton_script``): the skeleton of its transliteration, and for Hebrew also with
+    vav read as a vowel (anyascii writes it "v": "יוסי" -> "yvsy" -> "vs" and "s")."""
+    s = token.replace("\u0902", "n").replace("\u0901", "n")  # Devanagari anusvara / candrabindu before a consonant
+    k = _ascii_letters(_anyascii()(unicodedata.normalize("NFKC", s)).lower())
+    sk = consonant_skeleton(k)
+    keys = [sk] if sk else []
+    if skeleton_script(token) == "hebrew":  # vav as a vowel; het (anyascii "h") as Latin "ch"
+        for alt in (k.replace("v", ""), k[:-1].replace("h", "k") + k[-1:]):
+            ask = consonant_skeleton(alt)
+            if ask and ask not in keys:
+                keys.append(ask)
+    return keys
 
 
 def script_of(token: str) -> str:

@@ -6,6 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from server.utils.jobs import broker_generation
+
 
 @dataclass
 class StaleWork:
@@ -15,12 +17,22 @@ class StaleWork:
     jobs_to_start: list[UUID] = field(default_factory=list)
     jobs_to_refill: list[UUID] = field(default_factory=list)
     jobs_to_rerun: list[UUID] = field(default_factory=list)
+    broker_lost: bool = False  # the generation marker was missing: write a new one after sending
+    unsent_jobs: list[UUID] = field(default_factory=list)  # had enqueue_failed_at; clear it after
 
     def summary(self) -> dict:
-        """Counts for logs: ``{"chunks": n, "jobs": n, "refills": n, "reruns": n}``."""
+        """Counts for logs: ``{"chunks", "jobs", "refills", "reruns", "broker_lost"}``."""
         return {"chunks": sum(len(v) for v in self.chunks_to_resend.values()),
                 "jobs": len(self.jobs_to_start), "refills": len(self.jobs_to_refill),
-                "reruns": len(self.jobs_to_rerun)}
+                "reruns": len(self.jobs_to_rerun), "broker_lost": self.broker_lost}
+
+    def add(self, chunks: dict[UUID, list[int]], scrape_jobs: list[UUID], other_jobs: list[UUID]) -> None:
+        """Merge more work to re-send, without sending anything twice in one run."""
+        for job_id, indexes in chunks.items():
+            merged = set(self.chunks_to_resend.get(job_id, [])) | set(indexes)
+            self.chunks_to_resend[job_id] = sorted(merged)
+        self.jobs_to_start += [j for j in scrape_jobs if j not in self.jobs_to_start]
+        self.jobs_to_rerun += [j for j in other_jobs if j not in self.jobs_to_rerun]
 
 
 def find_stale(services, limit: int = 5000) -> StaleWork:
@@ -30,6 +42,10 @@ def find_stale(services, limit: int = 5000) -> StaleWork:
     without sending the next chunk, e.g. a worker died between the two);
     single-step jobs queued for over 5 minutes or whose heartbeat is older than twice the hard
     task time limit (no live task can be behind them).
+
+    Besides, jobs whose first message the API could not send, and - when the broker's
+    generation marker is missing (Redis lost its data) - everything Postgres says is in the
+    broker (``server.utils.jobs.broker_generation``).
 
     Re-sending is always safe: chunk tasks claim before working and job handlers are idempotent.
     """
@@ -66,4 +82,10 @@ def find_stale(services, limit: int = 5000) -> StaleWork:
             " (status = 'queued' AND created_at < now() - interval '5 minutes')"
             " OR (status = 'processing' AND heartbeat_at < now() - make_interval(secs => %s)))"
             " LIMIT 100", (2 * s.task_time_limit,)).fetchall()]
+        scrape_unsent, other_unsent = broker_generation.unsent_jobs(conn)
+        out.add({}, scrape_unsent, other_unsent)
+        out.unsent_jobs = scrape_unsent + other_unsent
+        if broker_generation.marker_missing(services):
+            out.broker_lost = True
+            out.add(*broker_generation.work_in_broker(conn, limit))
     return out

@@ -30,10 +30,16 @@ class NewJob:
 
 def insert_job(conn: Connection, tenant_id: UUID, kind: str, params: dict,
                idempotency_key: str | None = None, fingerprint: str | None = None, **columns) -> NewJob:
-    """Insert a ``queued`` job; with an idempotency key already used for this tenant and kind,
-    return the existing job instead. ``fingerprint`` identifies the request; a key reused with
-    another fingerprint raises ``IdempotencyKeyReused``. ``columns`` sets counter columns (e.g.
-    ``total_batches``)."""
+    """Insert a ``queued`` job; with an idempotency key already used, return the existing job
+    instead. ``fingerprint`` identifies a client's request (endpoint and body): a client key is
+    one per tenant across every endpoint, and reusing it with another fingerprint raises
+    ``IdempotencyKeyReused``. Without a fingerprint (keys the service makes itself, e.g.
+    ``auto-ingest-<job id>``) the key is unique per tenant and kind. ``columns`` sets counter
+    columns (e.g. ``total_batches``)."""
+    if idempotency_key and fingerprint:
+        existing = job_for_idempotency_key(conn, tenant_id, kind, idempotency_key, fingerprint)
+        if existing:
+            return NewJob(existing, False)
     names = ["tenant_id", "kind", "params", "idempotency_key", "request_fingerprint", *columns]
     values = [tenant_id, kind, Jsonb(params), idempotency_key, fingerprint, *columns.values()]
     placeholders = ", ".join(["%s"] * len(values))
@@ -50,12 +56,23 @@ def insert_job(conn: Connection, tenant_id: UUID, kind: str, params: dict,
 
 def job_for_idempotency_key(conn: Connection, tenant_id: UUID, kind: str, key: str,
                             fingerprint: str | None) -> dict | None:
-    """The tenant's ``kind`` job created with ``key``, or None. Raises ``IdempotencyKeyReused``
-    when it was created by a request with another fingerprint."""
+    """The job the tenant created with ``key``, or None.
+
+    With a ``fingerprint`` (a client's request) the key is looked up across every kind, under a
+    transaction-scoped advisory lock on (tenant, key) so two concurrent requests with one key
+    cannot both create a job; it raises ``IdempotencyKeyReused`` when the job was created by a
+    request with another fingerprint or on another endpoint (another kind). Without one, only
+    the tenant's ``kind`` jobs are searched."""
+    if not fingerprint:
+        return conn.execute(
+            "SELECT * FROM scrape_jobs WHERE tenant_id = %s AND kind = %s AND idempotency_key = %s",
+            (tenant_id, kind, key)).fetchone()
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('idempotency:' || %s::text || ':' || %s))",
+                 (tenant_id, key))
     job = conn.execute(
-        "SELECT * FROM scrape_jobs WHERE tenant_id = %s AND kind = %s AND idempotency_key = %s",
-        (tenant_id, kind, key)).fetchone()
-    if job and fingerprint and job["request_fingerprint"] not in (None, fingerprint):
+        "SELECT * FROM scrape_jobs WHERE tenant_id = %s AND idempotency_key = %s"
+        " ORDER BY (kind = %s) DESC, created_at LIMIT 1", (tenant_id, key, kind)).fetchone()
+    if job and (job["kind"] != kind or job["request_fingerprint"] not in (None, fingerprint)):
         raise IdempotencyKeyReused(key)
     return job
 

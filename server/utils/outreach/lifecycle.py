@@ -11,7 +11,9 @@ Each rule compares a timestamp with ``now`` (given by the caller; the job handle
   → records deleted from Airtable (10 per request), rows archived (``archived_at``,
   ``archive_reason = 'completed'``) after each request.
 - :func:`expire_pending`: ``pending`` with ``coalesce(pushed_at, created_at) <= now -
-  EXPIRE_PENDING_AFTER_DAYS`` → deleted from Airtable, archived with ``'expired'``. Run it after a
+  EXPIRE_PENDING_AFTER_DAYS`` → deleted from Airtable, archived with ``'expired'``. Rows of a
+  ``partial`` campaign that still wait for room in Airtable are not expired: they were never
+  shown to a VA, and their age starts when they are pushed. Run it after a
   status sync (run-daily does), or a row a VA just started could be expired.
 
 Airtable comes first, the DB second, one batch at a time: a crash in between leaves a row whose
@@ -28,7 +30,7 @@ from datetime import datetime, timedelta
 
 import requests
 
-from server.utils.airtable.gateway import error_message, open_base
+from server.utils.airtable.gateway import RequestStats, airtable_api, call_budget, error_message, open_base
 from server.utils.airtable.jobs import job_tenant, run_airtable_call
 from server.utils.airtable.records import delete_records, update_fields
 from server.utils.airtable.schema import va_table_name
@@ -39,15 +41,46 @@ log = logging.getLogger(__name__)
 MAX_REPORTED = 100
 
 
-def _candidates(services, sql: str, params: tuple) -> dict[int | None, list[dict]]:
-    """Rows of ``sql`` grouped by ``va_table_number`` (None: never pushed / no table)."""
+def _candidates(services, tenant, sql: str, params: tuple) -> dict[tuple[str, int] | None, list[dict]]:
+    """Rows of ``sql`` grouped by ``(base id, va_table_number)`` of their record (None: never
+    pushed / no table). Records without a stored base live in the tenant's first base."""
     with services.db.transaction() as conn:
         rows = conn.execute(sql, params).fetchall()
-    groups: dict[int | None, list[dict]] = defaultdict(list)
+    groups: dict[tuple[str, int] | None, list[dict]] = defaultdict(list)
     for row in rows:
-        key = row["va_table_number"] if row["airtable_record_id"] else None
+        key = ((row["airtable_base_id"] or tenant.airtable_base_id, row["va_table_number"])
+               if row["airtable_record_id"] else None)
         groups[key].append(row)
     return groups
+
+
+class _Bases:
+    """The Airtable bases a lifecycle rule touches, opened once each, with shared request stats."""
+
+    def __init__(self, services, tenant):
+        self.services, self.tenant = services, tenant
+        self.stats = RequestStats()
+        self._open: dict = {}
+
+    def table(self, base_id: str, n: int):
+        """``pyairtable.Table`` of VA table ``n`` in ``base_id`` (a base the tenant no longer
+        lists still holds its old records, so it is opened too)."""
+        if base_id not in self._open:
+            if base_id in self.tenant.base_ids or not self.tenant.airtable_base_id:
+                self._open[base_id] = open_base(self.services, self.tenant, self.stats, base_id)
+            else:
+                self._open[base_id] = airtable_api(self.services, self.stats,
+                                                   call_budget(self.services, self.tenant)).base(base_id)
+        return self._open[base_id].table(va_table_name(n))
+
+    @property
+    def used(self) -> bool:
+        return bool(self._open)
+
+
+def _label(bases: _Bases, base_id: str, n: int) -> str:
+    name = va_table_name(n)
+    return name if len(bases.tenant.base_ids) <= 1 and base_id == bases.tenant.airtable_base_id else f"{base_id}/{name}"
 
 
 def _archive(services, tenant_id, assignment_ids: list[int], reason: str, now: datetime) -> int:
@@ -65,10 +98,10 @@ def _base_result(cutoff: datetime, due: int) -> dict:
     return {"cutoff": cutoff.isoformat(), "due": due, "errors": [], "failed": []}
 
 
-def _finish(result: dict, base) -> dict:
+def _finish(result: dict, bases: _Bases) -> dict:
     result["failed"] = result["failed"][:MAX_REPORTED]
-    if base is not None:
-        result["airtable_requests"] = base.api.request_stats.as_dict()
+    if bases.used:
+        result["airtable_requests"] = bases.stats.as_dict()
     return result
 
 
@@ -83,8 +116,8 @@ def mark_unfollow_due(services, tenant, now: datetime) -> dict:
     """
     cutoff = now - timedelta(days=services.settings.unfollow_after_days)
     tid = tenant.tenant_id
-    groups = _candidates(services, """
-        SELECT assignment_id, va_table_number, airtable_record_id FROM daily_assignments
+    groups = _candidates(services, tenant, """
+        SELECT assignment_id, va_table_number, airtable_record_id, airtable_base_id FROM daily_assignments
         WHERE tenant_id = %s AND status = 'followed' AND archived_at IS NULL AND followed_at <= %s
         ORDER BY va_table_number, assignment_id
         """, (tid, cutoff))
@@ -106,8 +139,8 @@ def mark_unfollow_due(services, tenant, now: datetime) -> dict:
                 """, (days, tid, assignment_ids)).rowcount
 
     mark_in_db([r["assignment_id"] for r in groups.pop(None, [])])   # no Airtable record to update
-    base = open_base(services, tenant) if groups else None
-    for n, rows in sorted(groups.items()):
+    bases = _Bases(services, tenant)
+    for (base_id, n), rows in sorted(groups.items()):
         by_record = {r["airtable_record_id"]: r["assignment_id"] for r in rows}
 
         def on_batch(done: list[str], missing: list[str], by_record=by_record) -> None:
@@ -118,23 +151,23 @@ def mark_unfollow_due(services, tenant, now: datetime) -> dict:
             result["deleted_by_va"].extend({"assignment_id": by_record[i], "record_id": i} for i in missing)
 
         try:
-            outcome = update_fields(base.table(va_table_name(n)), list(by_record), {"progress_status": "unfollow"},
+            outcome = update_fields(bases.table(base_id, n), list(by_record), {"progress_status": "unfollow"},
                                     on_batch)
             result["failed"].extend(outcome.failed)
         except requests.RequestException as exc:
-            result["errors"].append({"table": va_table_name(n), "error": error_message(exc)})
+            result["errors"].append({"table": _label(bases, base_id, n), "error": error_message(exc)})
     result["deleted_by_va"] = result["deleted_by_va"][:MAX_REPORTED]
-    return _finish(result, base)
+    return _finish(result, bases)
 
 
 def _delete_and_archive(services, tenant, now: datetime, cutoff: datetime, sql: str, reason: str) -> dict:
     tid = tenant.tenant_id
-    groups = _candidates(services, sql, (tid, cutoff))
+    groups = _candidates(services, tenant, sql, (tid, cutoff))
     result = _base_result(cutoff, sum(len(g) for g in groups.values()))
     result.update(deleted=0, already_gone=0, archived=0)
     result["archived"] += _archive(services, tid, [r["assignment_id"] for r in groups.pop(None, [])], reason, now)
-    base = open_base(services, tenant) if groups else None
-    for n, rows in sorted(groups.items()):
+    bases = _Bases(services, tenant)
+    for (base_id, n), rows in sorted(groups.items()):
         by_record = {r["airtable_record_id"]: r["assignment_id"] for r in rows}
 
         def on_batch(done: list[str], missing: list[str], by_record=by_record) -> None:
@@ -143,11 +176,11 @@ def _delete_and_archive(services, tenant, now: datetime, cutoff: datetime, sql: 
             result["archived"] += _archive(services, tid, [by_record[i] for i in done + missing], reason, now)
 
         try:
-            outcome = delete_records(base.table(va_table_name(n)), list(by_record), on_batch)
+            outcome = delete_records(bases.table(base_id, n), list(by_record), on_batch)
             result["failed"].extend(outcome.failed)
         except requests.RequestException as exc:
-            result["errors"].append({"table": va_table_name(n), "error": error_message(exc)})
-    return _finish(result, base)
+            result["errors"].append({"table": _label(bases, base_id, n), "error": error_message(exc)})
+    return _finish(result, bases)
 
 
 def delete_completed(services, tenant, now: datetime) -> dict:
@@ -160,7 +193,7 @@ def delete_completed(services, tenant, now: datetime) -> dict:
     """
     cutoff = now - timedelta(hours=services.settings.delete_completed_after_hours)
     return _delete_and_archive(services, tenant, now, cutoff, """
-        SELECT assignment_id, va_table_number, airtable_record_id FROM daily_assignments
+        SELECT assignment_id, va_table_number, airtable_record_id, airtable_base_id FROM daily_assignments
         WHERE tenant_id = %s AND status = 'completed' AND archived_at IS NULL AND completed_at <= %s
         ORDER BY va_table_number, assignment_id
         """, "completed")
@@ -174,10 +207,12 @@ def expire_pending(services, tenant, now: datetime) -> dict:
     """
     cutoff = now - timedelta(days=services.settings.expire_pending_after_days)
     return _delete_and_archive(services, tenant, now, cutoff, """
-        SELECT assignment_id, va_table_number, airtable_record_id FROM daily_assignments
-        WHERE tenant_id = %s AND status = 'pending' AND archived_at IS NULL
-          AND coalesce(pushed_at, created_at) <= %s
-        ORDER BY va_table_number, assignment_id
+        SELECT d.assignment_id, d.va_table_number, d.airtable_record_id, d.airtable_base_id
+          FROM daily_assignments d JOIN campaigns c ON c.campaign_id = d.campaign_id AND c.tenant_id = d.tenant_id
+        WHERE d.tenant_id = %s AND d.status = 'pending' AND d.archived_at IS NULL
+          AND coalesce(d.pushed_at, d.created_at) <= %s
+          AND (d.airtable_record_id IS NOT NULL OR c.status <> 'partial')
+        ORDER BY d.va_table_number, d.assignment_id
         """, "expired")
 
 

@@ -1,7 +1,8 @@
 """Run-daily: a tenant's whole daily pipeline as one background job (DESIGN.md §4, §6).
 
 Steps, in order: ``status_sync`` (pull VA statuses) → ``mark_unfollow`` → ``delete_completed``
-→ ``expire_pending`` → ``select`` → ``distribute`` → ``push``. Each step's summary is stored
+→ ``expire_pending`` → ``select`` → ``distribute`` → ``push`` (campaigns still waiting for room in
+Airtable first, then the day's). Each step's summary is stored
 under ``result["steps"][name]`` and progress is reported after each step. A step that raises
 stops the later ones; the job fails with ``"step <name> failed: <reason>"`` and keeps the
 summaries of the steps that ran. An empty pool is not a failure: ``select`` reports it and
@@ -83,9 +84,7 @@ def _step_plan(services, tenant: Tenant, params: dict, state: dict, sub_report):
         return distribute_for_tenant(services, tenant, state["campaign_id"]).to_json()
 
     def push():
-        if state.get("campaign_id") is None:
-            return {"skipped": "no campaign: the pool had no unused profiles"}
-        return airtable_push.push_campaign(services, tenant, state["campaign_id"], sub_report("push"))
+        return airtable_push.push_waiting_then(services, tenant, state.get("campaign_id"), sub_report("push"))
 
     return [
         ("status_sync", lambda: status_sync.sync_statuses(services, tenant, sub_report("status_sync"))),
@@ -147,11 +146,13 @@ def run_daily_job(services, job: dict, report) -> dict:
 
 def _problems(steps: dict) -> list[str]:
     """Readable problems in step summaries that did not raise: a push that ended ``failed``
-    (records rejected by Airtable) or tables a step could not read (``errors``)."""
+    (records rejected by Airtable) or ``partial`` (a base or the month's API calls are full:
+    the reason names the base and the limit; the rest waits for the next run), or tables a step
+    could not read (``errors``)."""
     problems = []
     for name, summary in steps.items():
-        if summary.get("status") == "failed":
-            problems.append(f"{name}: {summary.get('error_message') or 'failed'}")
+        if summary.get("status") in ("failed", "partial"):
+            problems.append(f"{name}: {summary.get('error_message') or summary['status']}")
         if summary.get("errors"):
             problems.append(f"{name}: {len(summary['errors'])} error(s), first: {summary['errors'][0]}")
     return problems

@@ -1,7 +1,7 @@
 """Pulling the VAs' progress from Airtable into ``daily_assignments`` (DESIGN.md §6 "Status sync").
 
-For every VA table that holds active (not archived) pushed assignments of the tenant, the whole
-table is read page by page (100 records per request, only the ``progress_status`` field), then:
+For every VA table (in the base its records were pushed to) that holds active (not archived)
+pushed assignments of the tenant, the whole table is read page by page (100 records per request, only the ``progress_status`` field), then:
 - each value is mapped to one of ``pending``, ``followed``, ``unfollow``, ``completed``
   (:func:`normalize_status`: case, spaces, ``_`` and ``-`` ignored; aliases such as
   ``unfollowed`` → ``completed``). Unknown values are reported and never copied; empty cells are
@@ -21,7 +21,7 @@ import re
 
 import requests
 
-from server.utils.airtable.gateway import error_message, error_type, open_base
+from server.utils.airtable.gateway import RequestStats, airtable_api, call_budget, error_message, error_type, open_base
 from server.utils.airtable.jobs import job_tenant, run_airtable_call
 from server.utils.airtable.schema import va_table_name
 from server.utils.clock import utc_now
@@ -51,16 +51,17 @@ def normalize_status(value: object) -> str | None:
     return STATUS_ALIASES.get(_SEPARATORS.sub(" ", value.strip().casefold()).strip())
 
 
-def _tables_to_sync(services, tenant_id) -> list[int]:
+def _tables_to_sync(services, tenant) -> list[tuple[str, int]]:
+    """``(base id, table number)`` of every VA table holding live pushed records of ``tenant``."""
     with services.db.transaction() as conn:
         rows = conn.execute(
             """
-            SELECT DISTINCT va_table_number AS n FROM daily_assignments
+            SELECT DISTINCT coalesce(airtable_base_id, %s) AS base_id, va_table_number AS n FROM daily_assignments
             WHERE tenant_id = %s AND archived_at IS NULL AND airtable_record_id IS NOT NULL
               AND va_table_number IS NOT NULL
-            ORDER BY 1
-            """, (tenant_id,)).fetchall()
-    return [r["n"] for r in rows]
+            ORDER BY 1, 2
+            """, (tenant.airtable_base_id, tenant.tenant_id)).fetchall()
+    return [(r["base_id"], r["n"]) for r in rows]
 
 
 def _read_table(table) -> dict[str, object]:
@@ -86,6 +87,7 @@ WITH v AS (
     SELECT d.assignment_id, d.status AS old_status
     FROM daily_assignments d JOIN v ON v.record_id = d.airtable_record_id
     WHERE d.tenant_id = %(tenant)s AND d.va_table_number = %(n)s AND d.archived_at IS NULL
+      AND coalesce(d.airtable_base_id, %(first_base)s) = %(base)s
 )
 UPDATE daily_assignments d SET
     status = v.status,
@@ -104,13 +106,14 @@ RETURNING old.old_status, d.status
 _ARCHIVE_DELETED_SQL = """
 UPDATE daily_assignments SET archived_at = %(now)s, archive_reason = 'deleted_by_va', updated_at = now()
 WHERE tenant_id = %(tenant)s AND va_table_number = %(n)s AND archived_at IS NULL
+  AND coalesce(airtable_base_id, %(first_base)s) = %(base)s
   AND airtable_record_id IS NOT NULL AND pushed_at < %(listed_at)s
   AND NOT (airtable_record_id = ANY(%(seen)s::text[]))
 RETURNING assignment_id, airtable_record_id, username, status
 """
 
 
-def _sync_table(services, tenant, table, n: int) -> dict:
+def _sync_table(services, tenant, table, n: int, base_id: str) -> dict:
     listed_at = utc_now(services)
     seen = _read_table(table)
     name = va_table_name(n)
@@ -127,12 +130,12 @@ def _sync_table(services, tenant, table, n: int) -> dict:
         statuses.append(status)
     now = utc_now(services)
     with services.db.transaction() as conn:
+        where = {"tenant": tenant.tenant_id, "n": n, "base": base_id, "first_base": tenant.airtable_base_id}
         changed = conn.execute(_UPDATE_SQL, {
-            "ids": ids, "statuses": statuses, "tenant": tenant.tenant_id, "n": n, "now": now,
+            **where, "ids": ids, "statuses": statuses, "now": now,
             "days": services.settings.unfollow_after_days}).fetchall()
         deleted = conn.execute(_ARCHIVE_DELETED_SQL, {
-            "now": now, "tenant": tenant.tenant_id, "n": n, "listed_at": listed_at,
-            "seen": list(seen)}).fetchall()
+            **where, "now": now, "listed_at": listed_at, "seen": list(seen)}).fetchall()
     transitions: dict[str, int] = {}
     for row in changed:
         if row["old_status"] != row["status"]:
@@ -154,25 +157,33 @@ def sync_statuses(services, tenant, report=None) -> dict:
     "unknown_count", "unknown": [{"table", "record_id", "value"}] (≤ 100), "empty_status",
     "deleted_by_va_count", "deleted_by_va": [{"table", "assignment_id", "record_id", "username",
     "status"}] (≤ 100), "tables": {name: {"records", "matched", "updated", "unknown",
-    "empty_status", "deleted_by_va"}} (counts), "errors": [{"table", "error"}],
+    "empty_status", "deleted_by_va"}} (counts; keys are ``<base id>/<name>`` when the tenant
+    has several bases), "errors": [{"table", "error"}],
     "airtable_requests": {RequestStats}}``.
 
     A table Airtable refuses (missing table, 5xx after retries) is listed in ``errors`` and
     skipped. Raises ``AirtableNotConfigured`` and ``AirtableRateLimited``.
     """
     report = report or (lambda progress, partial=None: None)
-    base = open_base(services, tenant)
-    numbers = _tables_to_sync(services, tenant.tenant_id)
+    stats = RequestStats()
+    open_base(services, tenant, stats)           # AirtableNotConfigured without a base
+    bases: dict = {}
+    numbers = _tables_to_sync(services, tenant)
+    several = len({b for b, _ in numbers} | set(tenant.base_ids)) > 1
     out = {"tables_synced": 0, "records_read": 0, "updated": 0, "transitions": {}, "unknown_count": 0,
            "unknown": [], "empty_status": 0, "deleted_by_va_count": 0, "deleted_by_va": [], "tables": {},
            "errors": []}
-    for index, n in enumerate(numbers, start=1):
+    for index, (base_id, n) in enumerate(numbers, start=1):
         name = va_table_name(n)
+        label = f"{base_id}/{name}" if several else name
         try:
-            one = _sync_table(services, tenant, base.table(name), n)
+            if base_id not in bases:
+                bases[base_id] = open_base(services, tenant, stats, base_id) if base_id in tenant.base_ids \
+                    else airtable_api(services, stats, call_budget(services, tenant)).base(base_id)
+            one = _sync_table(services, tenant, bases[base_id].table(name), n, base_id)
         except requests.RequestException as exc:
-            log.warning("status sync of %s/%s failed: %s", base.id, name, error_message(exc))
-            out["errors"].append({"table": name, "error": error_message(exc)})
+            log.warning("status sync of %s/%s failed: %s", base_id, name, error_message(exc))
+            out["errors"].append({"table": label, "error": error_message(exc)})
             continue
         out["tables_synced"] += 1
         out["records_read"] += one["records"]
@@ -184,11 +195,11 @@ def sync_statuses(services, tenant, report=None) -> dict:
         out["empty_status"] += one["empty_status"]
         out["deleted_by_va_count"] += len(one["deleted_by_va"])
         out["deleted_by_va"] = (out["deleted_by_va"] + one["deleted_by_va"])[:MAX_REPORTED]
-        out["tables"][name] = {"records": one["records"], "matched": one["matched"], "updated": one["updated"],
+        out["tables"][label] = {"records": one["records"], "matched": one["matched"], "updated": one["updated"],
                                "unknown": len(one["unknown"]), "empty_status": one["empty_status"],
                                "deleted_by_va": len(one["deleted_by_va"])}
         report(int(99 * index / len(numbers)), {"tables_synced": out["tables_synced"], "tables_total": len(numbers)})
-    out["airtable_requests"] = base.api.request_stats.as_dict()
+    out["airtable_requests"] = stats.as_dict()
     return out
 
 

@@ -35,6 +35,24 @@ def per_account_limit(accounts: int, max_profiles: int | None, target_gender: st
     return max(1, min(PER_ACCOUNT_CEILING, ceil(max_profiles * DUPLICATE_HEADROOM / (accounts * keep_rate))))
 
 
+def scrape_params(options: dict, accepted: int, rejected: int, duplicates: int,
+                  default_per_account: int) -> dict:
+    """The ``params`` stored on a scrape job: the request's ``options`` (``targetGender``,
+    ``includeUnknown``, ``minGenderProbability``, ``platform``, ``autoIngest``,
+    ``totalScrapeCount`` or None) plus the per-account follower cap for ``accepted`` accounts
+    and how many accounts were rejected or duplicates."""
+    max_profiles = options.get("totalScrapeCount")
+    return {
+        "targetGender": options["targetGender"], "includeUnknown": options["includeUnknown"],
+        "minGenderProbability": options.get("minGenderProbability"),
+        "platform": options.get("platform", "instagram"), "autoIngest": options.get("autoIngest", False),
+        "totalScrapeCount": max_profiles,
+        "per_account_limit": per_account_limit(accepted, max_profiles, options["targetGender"],
+                                               default_per_account),
+        "accounts_rejected": rejected, "duplicates_removed": duplicates,
+    }
+
+
 def create_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], params: dict,
                       chunk_size: int, max_profiles: int | None,
                       idempotency_key: str | None, fingerprint: str | None = None) -> NewJob:

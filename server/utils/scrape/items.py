@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from server.utils.accounts import is_platform_id, normalise_username
+from server.utils.accounts import canonical_platform_id, canonical_username, normalise_username
 from server.utils.text import clean_text
 
 SOURCE_FIELDS = ("username_scrape", "source_username", "following_of", "sourceUsername")
@@ -97,9 +97,9 @@ def classify_item(item, default_source: str | None = None) -> Follower | SourceE
         return SourceError(kind, message, _source(item, SOURCE_FIELDS + ERROR_SOURCE_FIELDS, debug=True)
                            or default_source)
     raw_id = item.get("id") or item.get("pk") or item.get("user_id") or item.get("userId")
-    profile_id = clean_text(raw_id, 40)
-    username = clean_text(item.get("username"), 64).lower()
-    if not is_platform_id(profile_id) or not username:
+    profile_id = canonical_platform_id(raw_id)
+    username = canonical_username(item.get("username"))
+    if profile_id is None or username is None:
         return Unusable(source)
     return Follower(
         profile_id=profile_id,

@@ -8,6 +8,10 @@ from uuid import UUID
 
 from psycopg import Connection
 
+# OWASP "CSV Injection": a cell starting with one of these is read as a formula by Excel,
+# LibreOffice and Google Sheets; such text cells get a leading apostrophe. Numbers stay as they are.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+TEXT_COLUMNS = frozenset({"username", "full_name", "gender", "gender_source", "source_account"})
 RESULT_COLUMNS = ("profile_id", "username", "full_name", "gender", "gender_probability",
                   "gender_source", "source_account", "is_private", "is_verified")
 _SELECT = "SELECT result_id, " + ", ".join(RESULT_COLUMNS) + " FROM scrape_results WHERE job_id = %s"
@@ -31,9 +35,18 @@ def results_page(conn: Connection, job_id: UUID, page: int, limit: int,
     return rows, next_id
 
 
+def csv_cell(column: str, value):
+    """The CSV form of ``value`` of ``column``: text cells starting with ``=``, ``+``, ``-``,
+    ``@``, tab or carriage return are prefixed with ``'`` (OWASP's rule for CSV injection);
+    numbers, booleans and empty cells are written unchanged."""
+    if column in TEXT_COLUMNS and isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def iter_results_csv(db, job_id: UUID, fetch_size: int = 2000) -> Iterator[str]:
     """CSV text of every result of the job, header first, read through a server-side cursor so
-    memory stays flat whatever the job size."""
+    memory stays flat whatever the job size; text cells are neutralised by ``csv_cell``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(RESULT_COLUMNS)
@@ -44,7 +57,7 @@ def iter_results_csv(db, job_id: UUID, fetch_size: int = 2000) -> Iterator[str]:
             cur.execute(_SELECT + " ORDER BY result_id", (job_id,))
             count = 0
             for row in cur:
-                writer.writerow([row[c] for c in RESULT_COLUMNS])
+                writer.writerow([csv_cell(c, row[c]) for c in RESULT_COLUMNS])
                 count += 1
                 if count % fetch_size == 0:
                     yield _drain(buffer)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
 from apify_client.errors import ApifyApiError
 
+from server.db import retry_on_disconnect
 from server.services import Services
 from server.utils.gender import detect_gender
 from server.utils.jobs.table import TERMINAL, load_job
@@ -139,10 +141,13 @@ class ChunkRunner:
             run_timeout=timedelta(seconds=self.settings.apify_run_timeout_seconds),
         )
         # Recorded before any waiting: a redelivered message resumes this run instead of paying
-        # for a new one.
-        with self.db.transaction() as conn:
-            fenced_update(conn, self.claim, self.lease, apify_run_id=run.id,
-                          apify_dataset_id=run.default_dataset_id, apify_run_status=_status(run))
+        # for a new one; a dropped Postgres connection is retried on a fresh one, not a new run.
+        @retry_on_disconnect
+        def record():
+            with self.db.transaction() as conn:
+                fenced_update(conn, self.claim, self.lease, apify_run_id=run.id,
+                              apify_dataset_id=run.default_dataset_id, apify_run_status=_status(run))
+        record()
         self.claim.chunk.update(apify_run_id=run.id, apify_dataset_id=run.default_dataset_id)
         return run.id
 
@@ -176,7 +181,8 @@ class ChunkRunner:
         stopped early: ``cancelled``, ``cap_reached`` or None).
 
         Advances by the number of items each page really returned and stops at the dataset's
-        total, so a short page never ends the read early (apify-client-python#539).
+        total, so a short page never ends the read early (apify-client-python#539). A job
+        cancelled meanwhile is seen by the next batch write (it writes nothing then).
         """
         params = self.job["params"]
         target = params.get("targetGender", "any")
@@ -186,39 +192,65 @@ class ChunkRunner:
         dataset = client.dataset(dataset_id)
         offset = self.claim.chunk["dataset_offset"]
         kept = errors = 0
-        while True:
-            if self._job_status() != "processing":
-                return kept, errors, "cancelled"
-            page = dataset.list_items(offset=offset, limit=DATASET_PAGE)
-            items = page.items
-            if not items:
-                break
-            rows = []
-            tally = PageTally(page.total)  # per-source accounting (sources.py), written with the batch
-            for item in items:
-                follower = classify_item(item, default_source)  # error items: items.py
-                tally.add(follower)
-                if not isinstance(follower, Follower):
-                    errors += 1
-                    continue
-                guess = detect_gender(follower.full_name, follower.username).at_least(min_probability)
-                if target != "any" and guess.gender != target and not (
-                        include_unknown and guess.gender == "unknown"):
-                    continue
-                rows.append(KeptProfile(follower.profile_id, follower.username, follower.full_name,
-                                        guess.gender, guess.probability, guess.source,
-                                        follower.source_account, follower.is_private, follower.is_verified))
-            offset += len(items)
-            with self.db.transaction() as conn:
-                outcome = write_batch(conn, self.claim, rows, len(items), offset, self.lease, tally)
-            kept += outcome.inserted
-            if outcome.job_stopped:
-                return kept, errors, "cancelled"
-            if outcome.cap_reached:
-                return kept, errors, "cap_reached"
-            if offset >= page.total:
-                break
+        if self._job_status() != "processing":
+            return kept, errors, "cancelled"
+        # Two helpers overlap the waits with the CPU work: while a page is parsed and classified,
+        # the next page is being fetched and the previous batch written. Writes stay in order,
+        # one at a time, and none starts after one reported the job stopped or the cap reached.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk-io") as io:
+            upcoming = io.submit(dataset.list_items, offset=offset, limit=DATASET_PAGE)
+            writing = None
+            while True:
+                page = upcoming.result()
+                items = page.items
+                if not items:
+                    break
+                next_offset = offset + len(items)
+                upcoming = (io.submit(dataset.list_items, offset=next_offset, limit=DATASET_PAGE)
+                            if next_offset < page.total else None)
+                rows = []
+                tally = PageTally(page.total)  # per-source accounting (sources.py), written with the batch
+                for item in items:
+                    follower = classify_item(item, default_source)  # error items: items.py
+                    tally.add(follower)
+                    if not isinstance(follower, Follower):
+                        errors += 1
+                        continue
+                    guess = detect_gender(follower.full_name, follower.username).at_least(min_probability)
+                    if target != "any" and guess.gender != target and not (
+                            include_unknown and guess.gender == "unknown"):
+                        continue
+                    rows.append(KeptProfile(follower.profile_id, follower.username, follower.full_name,
+                                            guess.gender, guess.probability, guess.source,
+                                            follower.source_account, follower.is_private, follower.is_verified))
+                if writing is not None:
+                    kept, stop = self._settle(writing, kept)
+                    if stop:
+                        return kept, errors, stop
+                writing = io.submit(self._write, rows, len(items), next_offset, tally)
+                offset = next_offset
+                if upcoming is None:
+                    break
+            if writing is not None:
+                kept, stop = self._settle(writing, kept)
+                if stop:
+                    return kept, errors, stop
         return kept, errors, None
+
+    def _write(self, batch: list[KeptProfile], items_read: int, next_offset: int, tally: PageTally):
+        with self.db.transaction() as conn:
+            return write_batch(conn, self.claim, batch, items_read, next_offset, self.lease, tally)
+
+    @staticmethod
+    def _settle(writing, kept: int) -> tuple[int, str | None]:
+        """Wait for a batch write; returns the new kept count and ``cancelled``/``cap_reached``/None."""
+        outcome = writing.result()
+        kept += outcome.inserted
+        if outcome.job_stopped:
+            return kept, "cancelled"
+        if outcome.cap_reached:
+            return kept, "cap_reached"
+        return kept, None
 
     # -- endings -----------------------------------------------------------------------------
     def _finish(self, status: str, message: str | None, cost: float = 0.0,

@@ -1,16 +1,21 @@
 """Bulk insert of kept followers into ``scrape_results``, counted exactly on the job.
 
 One transaction per batch (≤ 1000 rows): lock the job row (serialises the ``totalScrapeCount``
-cap across chunks), renew the chunk's fenced lease and record the dataset offset, insert with
-``ON CONFLICT DO NOTHING`` and add the number of rows really inserted to the job's counters and
-to the per-source accounting (``sources.py``).
+cap across chunks and every insert of the job), COPY the rows straight into ``scrape_results``
+(a savepoint catches the rare batch holding a profile the job stored before, from another
+chunk: that batch looks the stored ones up and COPYs the rest; near the cap the lookup comes
+first; no other writer can race while the job's row is locked; migration 0008 explains why
+there are no per-row foreign-key checks), then renew the chunk's fenced lease, record the
+dataset offset and add the number of rows really inserted to the job's counters (one
+statement) and to the per-source accounting (``sources.py``). The batch commits
+asynchronously (see ``_LOCK_JOB``).
 A redelivered chunk therefore re-reads at most one page and never double-counts.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from psycopg import Connection
+from psycopg import Connection, errors
 
 from server.utils.scrape.chunks import Claim, LeaseLost
 from server.utils.scrape.sources import Owned, PageTally, record_batch
@@ -42,33 +47,82 @@ class BatchOutcome:
 
 
 def dedupe(rows: list[KeptProfile]) -> list[KeptProfile]:
-    """Rows with the first occurrence of each ``profile_id`` kept (Postgres rejects one
-    INSERT … ON CONFLICT touching the same key twice)."""
+    """Rows with the first occurrence of each ``profile_id`` kept (a batch is COPYed as it is,
+    so a profile twice in it would break the unique index)."""
     seen: dict[str, KeptProfile] = {}
     for row in rows:
         seen.setdefault(row.profile_id, row)
     return list(seen.values())
 
 
-_ROWS = """
-SELECT %(job_id)s, %(tenant_id)s, t.* FROM unnest(
-    %(profile_id)s::text[], %(username)s::text[], %(full_name)s::text[], %(gender)s::text[],
-    %(probability)s::real[], %(source)s::text[], %(source_account)s::text[], %(is_private)s::bool[],
-    %(is_verified)s::bool[]) AS t(profile_id, username, full_name, gender, gender_probability,
-                                  gender_source, source_account, is_private, is_verified)
+_FIELDS = ("profile_id", "username", "full_name", "gender", "gender_probability", "gender_source",
+           "source_account", "is_private", "is_verified")
+_COPY = f"COPY scrape_results (job_id, tenant_id, {', '.join(_FIELDS)}) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ("uuid", "uuid", "text", "text", "text", "text", "float4", "text", "text", "bool", "bool")
+# Which of the batch's profiles the job has stored before (by another chunk, or before a
+# redelivery): one index probe each (LATERAL … LIMIT 1 keeps the planner from reading every row
+# the job has, which it would do for a big job whose size the statistics do not know yet).
+_STORED = """
+SELECT u.profile_id FROM unnest(%s::text[]) AS u(profile_id)
+ CROSS JOIN LATERAL (SELECT 1 FROM scrape_results r
+                      WHERE r.job_id = %s AND r.profile_id = u.profile_id LIMIT 1) AS stored
 """
-_INSERT_HEAD = """
-INSERT INTO scrape_results (job_id, tenant_id, profile_id, username, full_name, gender,
-                            gender_probability, gender_source, source_account, is_private, is_verified)
+# Locks the job row (serialising every writer of the job) and makes this transaction's commit
+# asynchronous: a crash may lose the last batches, but each batch's rows, counters and chunk
+# offset are lost together, so the chunk simply re-reads them; the chunk's finish commits
+# synchronously, which makes every batch before it durable too (WAL is sequential).
+_LOCK_JOB = """
+SELECT status, max_profiles, profiles_scraped, set_config('synchronous_commit', 'off', true)
+  FROM scrape_jobs WHERE job_id = %s FOR UPDATE
 """
-_CONFLICT = " ON CONFLICT (job_id, profile_id) DO NOTHING RETURNING profile_id, source_account, gender"
-# Everything fits under the cap: let the unique index drop rows stored before.
-_INSERT = _INSERT_HEAD + _ROWS + _CONFLICT
-# Near the cap: only rows not stored yet may take the remaining room.
-_INSERT_CAPPED = _INSERT_HEAD + _ROWS + """
-WHERE NOT EXISTS (SELECT 1 FROM scrape_results r
-                  WHERE r.job_id = %(job_id)s AND r.profile_id = t.profile_id)
-LIMIT %(room)s""" + _CONFLICT
+# Renew the fenced lease, record the offset and count the batch on chunk and job in one
+# statement; no row back means the lease is lost (and the job is not counted).
+_COUNT = """
+WITH chunk AS (
+    UPDATE scrape_job_chunks
+       SET dataset_offset = %(offset)s, items_read = items_read + %(read)s,
+           items_kept = items_kept + %(inserted)s, lease_until = now() + make_interval(secs => %(lease)s),
+           dataset_total = coalesce(%(dataset_total)s, dataset_total), updated_at = now()
+     WHERE job_id = %(job_id)s AND chunk_index = %(chunk_index)s AND lease_token = %(token)s
+       AND status = 'running'
+    RETURNING 1
+)
+UPDATE scrape_jobs
+   SET profiles_scraped = profiles_scraped + %(inserted)s, items_read = items_read + %(read)s,
+       updated_at = now(), heartbeat_at = now()
+ WHERE job_id = %(job_id)s AND EXISTS (SELECT 1 FROM chunk)
+RETURNING profiles_scraped, max_profiles
+"""
+
+
+def copy_rows(conn: Connection, job_id, tenant_id, rows: list[KeptProfile]) -> None:
+    """COPY (binary) ``rows`` of job ``job_id`` into ``scrape_results`` in the caller's transaction."""
+    with conn.cursor() as cur, cur.copy(_COPY) as copy:
+        copy.set_types(_COPY_TYPES)
+        for r in rows:
+            copy.write_row((job_id, tenant_id, r.profile_id, r.username, r.full_name, r.gender,
+                            r.gender_probability, r.gender_source, r.source_account, r.is_private,
+                            r.is_verified))
+
+
+def _store(conn: Connection, job_id, tenant_id, rows: list[KeptProfile], room: int) -> list[KeptProfile]:
+    """COPY the first ``room`` of ``rows`` the job has not stored yet; returns those rows.
+
+    When all of them fit, the COPY is tried straight away in a savepoint (most batches share no
+    profile with what the job stored before); a unique violation rolls it back and the batch
+    goes the careful way: look up the stored ones, COPY the rest."""
+    if room >= len(rows):
+        try:
+            with conn.transaction():
+                copy_rows(conn, job_id, tenant_id, rows)
+            return rows
+        except errors.UniqueViolation:
+            pass
+    stored = {r["profile_id"] for r in conn.execute(_STORED, ([r.profile_id for r in rows], job_id))}
+    fresh = [r for r in rows if r.profile_id not in stored][:room]
+    if fresh:
+        copy_rows(conn, job_id, tenant_id, fresh)
+    return fresh
 
 
 def write_batch(conn: Connection, claim: Claim, offered: list[KeptProfile], items_read: int,
@@ -80,45 +134,30 @@ def write_batch(conn: Connection, claim: Claim, offered: list[KeptProfile], item
     ``items_read`` is how many dataset items this batch consumed and ``next_offset`` where the
     chunk resumes. ``tally`` (the page's per-source counts) is added to the job's source
     accounting in the same transaction (``sources.record_batch``). Raises ``LeaseLost`` if the
-    chunk is no longer ours (nothing is written).
+    chunk is no longer ours (the caller rolls everything back).
     """
     chunk = claim.chunk
     rows = dedupe(offered)
-    job = conn.execute(
-        "SELECT status, max_profiles, profiles_scraped FROM scrape_jobs WHERE job_id = %s FOR UPDATE",
-        (chunk["job_id"],)).fetchone()
+    job = conn.execute(_LOCK_JOB, (chunk["job_id"],)).fetchone()
     if job["status"] != "processing":
         return BatchOutcome(0, False, job_stopped=True)
     room = len(rows)
     if job["max_profiles"] is not None:
         room = max(0, min(room, job["max_profiles"] - job["profiles_scraped"]))
-    returned: list[dict] = []
+    stored: list[KeptProfile] = []
     if room and rows:
-        cur = conn.execute(_INSERT if room >= len(rows) else _INSERT_CAPPED, {
-            "job_id": chunk["job_id"], "tenant_id": chunk["tenant_id"], "room": room,
-            "profile_id": [r.profile_id for r in rows], "username": [r.username for r in rows],
-            "full_name": [r.full_name for r in rows], "gender": [r.gender for r in rows],
-            "probability": [r.gender_probability for r in rows], "source": [r.gender_source for r in rows],
-            "source_account": [r.source_account for r in rows], "is_private": [r.is_private for r in rows],
-            "is_verified": [r.is_verified for r in rows],
-        })
-        returned = cur.fetchall()
-    inserted = len(returned)
-    cur = conn.execute(
-        "UPDATE scrape_job_chunks SET dataset_offset = %s, items_read = items_read + %s,"
-        " items_kept = items_kept + %s, dataset_total = coalesce(%s, dataset_total),"
-        " lease_until = now() + make_interval(secs => %s), updated_at = now()"
-        " WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'running'",
-        (next_offset, items_read, inserted, tally.dataset_total if tally else None, lease_seconds,
-         chunk["job_id"], chunk["chunk_index"], claim.token))
-    if cur.rowcount != 1:
+        stored = _store(conn, chunk["job_id"], chunk["tenant_id"], rows, room)
+    inserted = len(stored)
+    total = conn.execute(_COUNT, {
+        "job_id": chunk["job_id"], "chunk_index": chunk["chunk_index"], "token": claim.token,
+        "offset": next_offset, "read": items_read, "inserted": inserted, "lease": lease_seconds,
+        "dataset_total": tally.dataset_total if tally else None}).fetchone()
+    if total is None:  # the chunk's lease is another worker's: the caller rolls everything back
         raise LeaseLost()
     if tally is not None:
-        record_batch(conn, chunk, tally, [Owned(r.profile_id, r.source_account) for r in offered], returned)
-    total = conn.execute(
-        "UPDATE scrape_jobs SET profiles_scraped = profiles_scraped + %s, items_read = items_read + %s,"
-        " updated_at = now(), heartbeat_at = now() WHERE job_id = %s RETURNING profiles_scraped, max_profiles",
-        (inserted, items_read, chunk["job_id"])).fetchone()
+        record_batch(conn, chunk, tally, [Owned(r.profile_id, r.source_account) for r in offered],
+                     [{"profile_id": r.profile_id, "source_account": r.source_account, "gender": r.gender}
+                      for r in stored])
     cap_reached = total["max_profiles"] is not None and total["profiles_scraped"] >= total["max_profiles"]
     return BatchOutcome(inserted, cap_reached)
 

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""HTTP latency and throughput of the API against ``/healthz``, measured side by side (DESIGN.md §11).
+
+Drives a running web server with ``hey`` (Debian package ``hey``: ``apt-get install hey``) at
+1 and at many concurrent clients and prints, for each endpoint, requests/s, p50 and p99, and its
+throughput divided by ``/healthz``'s at the same concurrency:
+
+- ``GET /api/job-status/<id>`` (one job of the key's tenant),
+- ``GET /api/job-results/<id>?limit=100`` (one page of a finished job),
+- ``POST /api/scrape-followers`` with 3 accounts (a new job each time; no worker consumes it).
+
+By default the benchmark starts its own stack on free ports: a scratch database (created,
+migrated and dropped), a Celery queue of its own on ``--redis-url`` that no worker listens to
+(deleted afterwards, so the worker is idle), and gunicorn with 2 workers × 4 threads as in
+``scripts/stack.py``. The rate limits are raised so they count every request without refusing
+any. ``--url URL --api-key KEY --job-id ID`` measures a stack that is already running instead
+(``ID``: a finished scrape job of the key's tenant).
+
+Usage: ``.venv/bin/python bench/api_latency.py [--seconds 5] [--clients 32] [--post-clients 8]``
+with Postgres and Redis running (``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` as for the tests).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from server.migrate import apply_migrations  # noqa: E402
+from server.services import Services  # noqa: E402
+from server.settings import Settings  # noqa: E402
+from server.utils import tenants  # noqa: E402
+from server.utils.scrape.create import create_scrape_job  # noqa: E402
+
+RESULT_ROWS = 5000
+UNLIMITED = "100000000 per minute"
+
+
+@dataclass
+class Run:
+    """One ``hey`` run: requests/s, p50 and p99 in ms, and answers by status code."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[str, int]
+    errors: int
+
+
+def hey(url: str, clients: int, seconds: float, method: str = "GET", headers: dict | None = None,
+        body: str | None = None) -> Run:
+    """Run ``hey`` for ``seconds`` with ``clients`` concurrent clients and parse its summary."""
+    args = ["hey", "-z", f"{seconds}s", "-c", str(clients), "-m", method, "-disable-compression"]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    if body is not None:
+        args += ["-T", "application/json", "-d", body]
+    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    if "99% in" not in out:
+        raise RuntimeError(f"hey gave no latency distribution for {method} {url}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = float(re.search(r"50% in ([\d.]+) secs", out).group(1)) * 1000
+    p99 = float(re.search(r"99% in ([\d.]+) secs", out).group(1)) * 1000
+    statuses = {m.group(1): int(m.group(2)) for m in re.finditer(r"\[(\d{3})\]\s+(\d+) responses", out)}
+    errors_block = out.split("Error distribution:", 1)
+    errors = sum(int(n) for n in re.findall(r"\[(\d+)\]", errors_block[1])) if len(errors_block) > 1 else 0
+    return Run(rps, p50, p99, statuses, errors)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class OwnStack:
+    """Scratch database + gunicorn (2 workers × 4 threads) on a free port; ``stop()`` removes all."""
+
+    def __init__(self, server_url: str, redis_url: str):
+        self.server_url = server_url
+        self.redis_url = redis_url
+        self.db_name = f"bench_api_{uuid.uuid4().hex[:8]}"
+        self.db_url = server_url.rsplit("/", 1)[0] + "/" + self.db_name
+        self.queue = f"bench-api-{uuid.uuid4().hex[:8]}"
+        self.proc: subprocess.Popen | None = None
+        self.log = tempfile.NamedTemporaryFile(prefix="bench-api-", suffix=".log", delete=False)
+        self.url = ""
+
+    def env(self) -> dict:
+        return {**os.environ, "DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url,
+                "ENVIRONMENT": "development", "APIFY_API_KEY": "bench", "APIFY_API_URL": "http://127.0.0.1:9",
+                "AIRTABLE_ACCESS_TOKEN": "bench", "AIRTABLE_API_URL": "http://127.0.0.1:9",
+                "AIRTABLE_BASE_ID": "appBenchBench0001", "CELERY_QUEUE": self.queue,
+                "RATELIMIT_DEFAULT": UNLIMITED, "RATELIMIT_PER_ADDRESS": UNLIMITED,
+                "SENTRY_DSN": "", "PYTHONUNBUFFERED": "1"}
+
+    def start(self) -> tuple[str, str, str]:
+        """Create and seed the database, start gunicorn; returns (url, api key, finished job id)."""
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        apply_migrations(self.db_url)
+        key, job_id = seed(self.db_url, self.redis_url)
+        port = free_port()
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        self.proc = subprocess.Popen(
+            [gunicorn, "server.wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+             "--timeout", "60"], cwd=ROOT, env=self.env(), stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"gunicorn exited; log: {self.log.name}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self.url, key, job_id
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"gunicorn not ready after 60 s; log: {self.log.name}")
+
+    def stop(self) -> None:
+        """Stop gunicorn, drop the database, delete the benchmark's queue."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        redis.Redis.from_url(self.redis_url).delete(self.queue)
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+
+
+def seed(db_url: str, redis_url: str) -> tuple[str, str]:
+    """A tenant, its API key and a completed scrape job with ``RESULT_ROWS`` results."""
+    settings = Settings.from_env(database_url=db_url, redis_url=redis_url, apify_api_key="bench",
+                                 airtable_access_token="bench", airtable_base_id="appBenchBench0001",
+                                 environment="test")
+    services = Services(settings)
+    with services.db.transaction() as conn:
+        tenant = tenants.upsert_tenant(conn, "bench", None, 1, 1)
+        key = tenants.create_api_key(conn, tenant, "bench")
+        job = create_scrape_job(conn, tenant.tenant_id, ["bench_a", "bench_b", "bench_c"],
+                                {"targetGender": "any", "includeUnknown": True}, 50, None, None).job
+        conn.execute(
+            """INSERT INTO scrape_results (job_id, tenant_id, profile_id, username, full_name, gender,
+                                            gender_probability, gender_source, source_account)
+               SELECT %s, %s, (1000000 + g)::text, 'bench_user_' || g, 'Bench Person ' || g, 'female', 0.9,
+                      'bench', 'bench_a' FROM generate_series(1, %s) g""",
+            (job["job_id"], tenant.tenant_id, RESULT_ROWS))
+        conn.execute("UPDATE scrape_jobs SET status = 'completed', progress = 100, profiles_scraped = %s,"
+                     " completed_at = now() WHERE job_id = %s", (RESULT_ROWS, job["job_id"]))
+    services.db.close()
+    return key, str(job["job_id"])
+
+
+def main() -> int:
+    """Run the benchmark and print its table; returns the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each hey run")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients of the GET runs")
+    parser.add_argument("--post-clients", type=int, default=8, help="concurrent clients of the POST run")
+    parser.add_argument("--url", help="measure this running stack instead of starting one")
+    parser.add_argument("--api-key")
+    parser.add_argument("--job-id", help="a finished scrape job of the key's tenant (with --url)")
+    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL",
+                                                                 "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    args = parser.parse_args()
+    if shutil.which("hey") is None:
+        raise SystemExit("hey is not installed: apt-get install hey")
+
+    stack = None
+    try:
+        if args.url:
+            if not (args.api_key and args.job_id):
+                raise SystemExit("--url needs --api-key and --job-id")
+            url, key, job_id = args.url.rstrip("/"), args.api_key, args.job_id
+        else:
+            stack = OwnStack(args.database_url, args.redis_url)
+            url, key, job_id = stack.start()
+        auth = {"Authorization": f"Bearer {key}"}
+        post_body = json.dumps({"accounts": ["nasa", "natgeo", "instagram"], "targetGender": "female"})
+        scenarios = [
+            ("job-status", "GET", f"/api/job-status/{job_id}", None),
+            ("job-results page (100 rows)", "GET", f"/api/job-results/{job_id}?limit=100", None),
+            ("POST scrape-followers (3 accounts)", "POST", "/api/scrape-followers", post_body),
+        ]
+        for _, method, path, body in scenarios:  # warm up every worker and pool
+            hey(url + path, 8, 1, method, auth, body)
+        hey(url + "/healthz", 8, 1)
+
+        seconds = args.seconds
+        print(f"stack: {url}  (each run {seconds:g} s with hey; ratio = requests/s ÷ /healthz requests/s "
+              "at the same concurrency)")
+        print(f"{'endpoint':<36}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'÷ healthz':>11}  statuses")
+        for clients in sorted({1, args.post_clients, args.clients}):
+            base = hey(url + "/healthz", clients, seconds)
+            print(f"{'/healthz':<36}{clients:>8}{base.rps:>10.0f}{base.p50_ms:>9.2f}{base.p99_ms:>9.2f}"
+                  f"{1.0:>11.2f}  {base.statuses}")
+            for name, method, path, body in scenarios:
+                if method == "POST" and clients not in (1, args.post_clients):
+                    continue
+                run = hey(url + path, clients, seconds, method, auth, body)
+                errors = f" errors={run.errors}" if run.errors else ""
+                print(f"{name:<36}{clients:>8}{run.rps:>10.0f}{run.p50_ms:>9.2f}{run.p99_ms:>9.2f}"
+                      f"{run.rps / base.rps:>11.2f}  {run.statuses}{errors}")
+        return 0
+    finally:
+        if stack is not None:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

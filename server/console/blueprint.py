@@ -1,0 +1,7 @@
+"""The console's Flask blueprint, shared by its view modules."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
+               static_folder="static", static_url_path="/static")
