@@ -92,7 +92,7 @@ def _kept(*ids):
 
 def test_batches_sharing_profiles_with_stored_ones_count_exactly_and_respect_the_cap(stack, app, tenant):
     from server.utils.jobs.table import mark_processing
-    from server.utils.scrape.chunks import claim_chunk
+    from server.utils.scrape.chunks import claim_collect
     from server.utils.scrape.create import create_scrape_job
     from server.utils.scrape.writer import write_batch
 
@@ -101,8 +101,10 @@ def test_batches_sharing_profiles_with_stored_ones_count_exactly_and_respect_the
     with db.transaction() as conn:
         job = create_scrape_job(conn, t.tenant_id, ["a", "b"], {}, 1, 6, None).job
         mark_processing(conn, job["job_id"])
-        first = claim_chunk(conn, job["job_id"], 0, 60)
-        second = claim_chunk(conn, job["job_id"], 1, 60)
+        conn.execute("UPDATE scrape_job_chunks SET status = 'running', apify_run_id = 'run-' || chunk_index"
+                     " WHERE job_id = %s", (job["job_id"],))  # both runs ended: their datasets are read
+        first = claim_collect(conn, job["job_id"], 0, 60)
+        second = claim_collect(conn, job["job_id"], 1, 60)
     with db.transaction() as conn:
         assert write_batch(conn, first, _kept(1, 2, 3), 3, 3, 60).inserted == 3
     with db.transaction() as conn:  # 2 and 3 came through the other chunk too
