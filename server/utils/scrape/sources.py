@@ -95,7 +95,7 @@ def record_batch(conn: Connection, chunk: dict, tally: PageTally, offered: list[
     """Add one written page to its sources, in the caller's (the batch's) transaction.
 
     ``offered`` are the rows that passed the gender filter, in page order, before in-batch
-    de-duplication; ``inserted`` the rows ``INSERT … RETURNING`` gave back
+    de-duplication; ``inserted`` the rows the batch stored (``writer._store``: COPYed)
     (``profile_id``, ``source_account``, ``gender``). A follower counts as a duplicate for its
     source when the row kept for it (in this batch or before) came from another source, and as
     ``over_cap`` when no row was kept for it because ``totalScrapeCount`` had been reached.
