@@ -77,15 +77,32 @@ PER_ACCOUNT = 30  # followers asked per source account (APIFY_MAX_FOLLOWERS_PER_
 def private(stack, tmp_path):
     """A ``PrivateStack`` with its own redis-server and queue; one chunk per account."""
     server = RedisServer(tmp_path).start()
+    # No PUBLIC_BASE_URL: Apify's webhooks would reach the shared stack's app and queue, so the
+    # private stack learns run ends from its own poller, as a service without a public URL does.
     env = {**stack.env, "REDIS_URL": server.url, "CELERY_QUEUE": f"fault-{uuid.uuid4().hex[:8]}",
-           "CHUNK_SIZE": "1", "DB_POOL_SIZE": "2", "DB_POOL_TIMEOUT_SECONDS": "2",
+           "CHUNK_SIZE": "1", "DB_POOL_SIZE": "2", "DB_POOL_TIMEOUT_SECONDS": "2", "PUBLIC_BASE_URL": "",
            "APIFY_MAX_FOLLOWERS_PER_ACCOUNT": str(PER_ACCOUNT)}
     app = create_app(Settings.from_env(**{k.lower(): v for k, v in env.items()}))
+    stop = threading.Event()
+    poller = threading.Thread(target=_poll_runs_forever, args=(app, stop), daemon=True)
+    poller.start()
     try:
         yield PrivateStack(server, env, app, app.test_client(), tmp_path)
     finally:
+        stop.set()
+        poller.join(5)
         app.extensions["services"].db.close()
         server.stop()
+
+
+def _poll_runs_forever(app, stop: threading.Event, every: float = 0.5) -> None:
+    """Send ``scrape.poll_runs`` every ``every`` seconds on the private broker, as beat does;
+    a Redis that is down on purpose only skips ticks."""
+    while not stop.wait(every):
+        try:
+            app.extensions["celery"].send_task("scrape.poll_runs")
+        except Exception:  # noqa: BLE001 - beat would try again at its next tick too
+            pass
 
 
 def submit_scrape(client, key, accounts) -> dict:

@@ -24,15 +24,12 @@ def test_redis_restarted_empty_mid_job_resumes_on_the_next_reaper_run(stack, pri
         accounts = _accounts("rloss", 4)
         job = submit_scrape(private.client, key, accounts)
 
-        def one_running_rest_waiting():
+        def runs_going():
             with private.db.transaction() as conn:
-                rows = conn.execute("SELECT status, enqueued_at FROM scrape_job_chunks WHERE job_id = %s",
-                                    (job["job_id"],)).fetchall()
-            return (any(r["status"] == "running" for r in rows)
-                    and sum(r["status"] == "queued" and r["enqueued_at"] is not None for r in rows) >= 2)
+                return conn.execute("SELECT count(*) AS n FROM scrape_job_chunks WHERE job_id = %s"
+                                    " AND status = 'running'", (job["job_id"],)).fetchone()["n"]
 
-        wait_until(one_running_rest_waiting)
-        assert private.redis.client().llen(private.env["CELERY_QUEUE"]) >= 1  # messages sit in Redis
+        wait_until(runs_going)  # runs are going at Apify; their ends are not reported yet
         private.redis.restart_empty()  # every queued message is gone, and the marker with it
         private.reap()  # beat's next tick (waits in Redis until the worker has reconnected)
         assert_scrape_matches_truth(stack, private.client, private.db, key, job["job_id"], accounts)
