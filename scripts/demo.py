@@ -3,9 +3,10 @@
 Starts the local stack unless it is already up, creates a fresh demo tenant (4 VA tables × 25)
 with its own Airtable base and API key, scrapes the followers of the 120 source accounts in
 ``demo/source_accounts.txt`` (``totalScrapeCount`` 5000, ``targetGender`` female) while showing
-a progress bar, prints the summary, continues with the daily outreach week, and stops what it
-started. It prints the console URL and the demo's API key first, so the scrape and the week can
-be watched in the console while they run.
+a progress bar, prints the summary and the five best and five worst source accounts by kept
+female followers per dollar, continues with the daily outreach week, and stops what it started.
+It prints the console URL and the demo's API key first, so the scrape and the week can be
+watched in the console while they run.
 """
 from __future__ import annotations
 
@@ -83,7 +84,34 @@ def scrape(session: requests.Session, base_url: str) -> dict:
     for p in results["profiles"]:
         print(f"  {p['username']:<28} {p['full_name'][:30]:<30} {p['gender']:<8} "
               f"{p['gender_probability']:.2f}  from @{p['source_account']}")
+    print_source_ranking(lambda path, params: session.get(f"{stack.WEB_URL}{path}", params=params, timeout=30).json(),
+                         job["job_id"])
     return job
+
+
+def print_source_ranking(get, job_id: str, count: int = 5) -> tuple[list[dict], list[dict]]:
+    """Print the ``count`` best and worst source accounts of the job by kept target-gender
+    followers per dollar (``GET /api/jobs/<job_id>/sources``); ``get(path, params)`` returns the
+    decoded JSON. Sources never read (skipped) are left out. Returns (best, worst)."""
+    path = f"/api/jobs/{job_id}/sources"
+    page = get(path, {"sort": "kept_target_per_usd", "order": "desc", "limit": 1000})
+    read = [s for s in page["sources"] if s["status"] not in ("skipped", "pending")]
+    complete = [s for s in read if not s["over_cap"]]  # not cut short by totalScrapeCount
+    target = page["target_gender"]
+    what = f"kept {target} followers" if target != "any" else "kept followers"
+    best, worst = read[:count], list(reversed(complete[-count:]))
+    counts = ", ".join(f"{k} {v}" for k, v in page["counts"].items() if v)
+    print(f"\n== Source accounts ({counts}) by {what} per dollar ==")
+    for title, rows in (("best", best), ("worst", worst)):
+        print(title)
+        for s in rows:
+            per_usd = "-" if s["kept_target_per_usd"] is None else f"{s['kept_target_per_usd']:.0f}"
+            note = f"  {s['error'][:60]}" if s["error"] and s["status"] != "ok" else ""
+            print(f"  @{s['source_account']:<26} {s['status']:<9} {per_usd:>6} per $  {s['kept_target']:>4} of "
+                  f"{s['followers_read']:>4} read, {s['duplicates']:>3} duplicates, ${s['cost_usd']:.4f}{note}")
+    if len(read) > len(complete):
+        print(f"({len(read) - len(complete)} sources read after totalScrapeCount was reached are not ranked worst)")
+    return best, worst
 
 
 def print_console_hint(key: str) -> None:

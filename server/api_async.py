@@ -20,11 +20,12 @@ from server.api_common import (IDEMPOTENCY_KEY_PARAMETER, LOCATION_HEADER, ApiBl
                                accepted, decode_cursor, encode_cursor, enqueue, idempotency_key,
                                request_fingerprint)
 from server.request_db import request_connection, request_transaction
-from server.utils.accounts import normalise_accounts
+from server.utils.accounts import normalise_accounts, normalise_username
 from server.utils.jobs import table as jobs
 from server.utils.jobs.listing import list_jobs
 from server.utils.scrape.create import create_scrape_job, scrape_params
 from server.utils.scrape.results import iter_results_csv, results_page
+from server.utils.scrape.source_report import accounts_to_exclude, below_target, status_counts
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +52,45 @@ def scrape_followers(body: dict):
         reasons = sorted({r["reason"] for r in norm.rejected})
         raise ApiError(400, "VALIDATION_ERROR", "no valid Instagram account in accounts",
                        {"accounts": [f"no valid account ({', '.join(reasons)})"]})
+    excluded = _exclude_by_last_status(norm, body["accounts"], body["excludeSourceStatuses"])
     max_profiles = body.get("totalScrapeCount")
     params = scrape_params(body, len(norm.accepted), len(norm.rejected), norm.duplicates,
                            settings.apify_max_followers_per_account)
+    params.update(excludeSourceStatuses=body["excludeSourceStatuses"], accounts_excluded=excluded)
     with request_transaction() as conn:
         new = create_scrape_job(conn, g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
                                 max_profiles, idempotency_key(), request_fingerprint(body))
     if new.created:
         enqueue("scrape.start", str(new.job["job_id"]))
     return accepted(new.job, accounts_accepted=len(norm.accepted), accounts_rejected=len(norm.rejected),
-                    duplicates_removed=norm.duplicates, rejected=norm.rejected[:REJECTS_SHOWN])
+                    accounts_excluded=excluded, duplicates_removed=norm.duplicates,
+                    rejected=norm.rejected[:REJECTS_SHOWN])
+
+
+def _exclude_by_last_status(norm, raw_accounts: list[str], statuses: list[str]) -> int:
+    """Move the accepted accounts whose last known status is one of ``statuses`` to
+    ``norm.rejected`` (with that status as the reason), so they are never scraped or paid for;
+    returns how many. 400 when no account is left."""
+    if not statuses:
+        return 0
+    with request_transaction() as conn:
+        found = accounts_to_exclude(conn, g.tenant.tenant_id, norm.accepted, statuses)
+    if not found:
+        return 0
+    excluded = len(found)
+    norm.accepted = [a for a in norm.accepted if a not in found]
+    for index, raw in enumerate(raw_accounts):
+        username, _ = normalise_username(raw)
+        last = found.pop(username, None)
+        if last:
+            norm.rejected.append({"index": index, "value": raw[:100], "reason": (
+                f"excluded: last status {last['status']} (job {last['job_id']}, {last['at']})")})
+        if not found:
+            break
+    if not norm.accepted:
+        raise ApiError(400, "VALIDATION_ERROR", "every account was excluded by excludeSourceStatuses",
+                       {"accounts": ["every account's last known status is in excludeSourceStatuses"]})
+    return excluded
 
 
 def job_or_404(conn, job_id: UUID) -> dict:
@@ -93,8 +123,15 @@ def list_tenant_jobs(query: dict):
 @blp.alt_response(404, description="Unknown job, or another tenant's")
 def job_status(job_id: UUID):
     """Status, progress, counters and cost of one of the tenant's jobs."""
-    job = job_or_404(request_connection(), job_id)
-    return {"success": True, **jobs.job_to_json(job)}
+    conn = request_connection()
+    job = job_or_404(conn, job_id)
+    body = jobs.job_to_json(job)
+    if job["kind"] == "scrape":  # per-source counts, and why a capped job fell short
+        body["sources"] = status_counts(conn, job)
+        shortfall = below_target(job, body["sources"])
+        if shortfall:
+            body["result"] = {**body["result"], "below_target": shortfall}
+    return {"success": True, **body}
 
 
 @blp.get("/job-results/<job_id:job_id>")

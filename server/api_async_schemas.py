@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from webargs.fields import DelimitedList
 
 from server.api_common import CappedList, JobAcceptedSchema, StrictBoolean, StrictNumber
+from server.utils.scrape.sources import FINAL_STATUSES
 
 GENDERS = ("male", "female", "any")
 
@@ -39,6 +40,12 @@ class ScrapeRequestSchema(Schema):
     platform = fields.String(load_default="instagram", validate=validate.OneOf(["instagram"]))
     autoIngest = StrictBoolean(load_default=False,
                                 metadata={"description": "Ingest kept profiles into the pool when done."})
+    excludeSourceStatuses = fields.List(
+        fields.String(validate=validate.OneOf(FINAL_STATUSES)), load_default=list,
+        validate=validate.Length(max=len(FINAL_STATUSES)),
+        metadata={"description": "Skip accounts whose last known status (GET /api/source-accounts) is one of "
+                                 "these, e.g. [\"private\", \"not_found\"]: they are reported in `rejected` "
+                                 "with that reason and never scraped or paid for."})
 
 
 class ScrapeAcceptedSchema(JobAcceptedSchema):
@@ -46,6 +53,7 @@ class ScrapeAcceptedSchema(JobAcceptedSchema):
 
     accounts_accepted = fields.Integer()
     accounts_rejected = fields.Integer()
+    accounts_excluded = fields.Integer(metadata={"description": "rejected by excludeSourceStatuses"})
     duplicates_removed = fields.Integer()
     rejected = fields.List(fields.Dict())
 
@@ -69,7 +77,13 @@ class JobSchema(Schema):
     cost_usd = fields.Float()
     error_message = fields.String(allow_none=True)
     params = fields.Dict()
-    result = fields.Dict()
+    result = fields.Dict(metadata={"description": "outcome; a scrape job that ended below totalScrapeCount has "
+                                                  "below_target: {reason: sources_exhausted | cost_cap | cancelled | "
+                                                  "failed, kept, target, short_by, sources_without_followers}"})
+    sources = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                          metadata={"description": "scrape jobs: source accounts per status (ok, private, not_found, "
+                                                   "empty, failed, skipped, pending); details at "
+                                                   "/api/jobs/<job_id>/sources"})
     created_at = fields.String()
     started_at = fields.String(allow_none=True)
     completed_at = fields.String(allow_none=True)

@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from server.api_async import blp as jobs_blp
     from server.api_outreach import blp as daily_blp
+    from server.api_sources import blp as sources_blp
     from server.api_webhooks import blp as webhooks_blp
     from server.auth import install_auth
     from server.cli import register_cli
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "bearerAuth": {"type": "http", "scheme": "bearer"},
         "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         "security": [{"bearerAuth": []}, {"apiKeyHeader": []}]})
-    for blueprint in (jobs_blp, daily_blp, webhooks_blp):
+    for blueprint in (jobs_blp, daily_blp, webhooks_blp, sources_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(health_blp)
     install_request_db(app)

@@ -125,6 +125,8 @@ def read_dataset_task(self, job_id: str, chunk_index: int) -> str:
         abort_job_runs(services, UUID(job_id), "skipped", CAP_REACHED, follow_ups)
         for follow_up in follow_ups:
             self.app.send_task("jobs.run", args=[follow_up])
+    if outcome.queued_more:  # sources asked once more: their new chunk takes a free slot now
+        dispatch(self.app, services, start_here=True)
     if outcome.follow_up_job_id:  # committed with the job's completion (autoIngest)
         self.app.send_task("jobs.run", args=[outcome.follow_up_job_id])
     log.info("chunk %s/%s collect: %s %s", job_id, chunk_index, outcome.status, outcome.detail)

@@ -229,7 +229,9 @@ def _clean_faults(request):
     if "stack" in request.fixturenames:
         request.getfixturevalue("stack").apify_control("faults", {
             "run_status": None, "fail_next_runs": 0, "http_429": 0, "http_500": 0, "run_seconds": 0.3,
-            "error_item_share": 0.0, "short_pages": False, "page_limit_cap": None})
+            "error_item_share": 0.0, "short_pages": False, "page_limit_cap": None, "private_accounts": None,
+            "not_found_accounts": None, "rate_limited_accounts": None, "empty_accounts": None,
+            "empty_once_accounts": None})
         request.getfixturevalue("stack").apify_control("account", {
             "max_memory_mbytes": 262144, "max_concurrent_runs": 128, "run_seconds_per_item": 0.0,
             "reset_peaks": True})

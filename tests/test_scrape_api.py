@@ -201,12 +201,20 @@ def test_openapi_description_lists_the_endpoints(client):
                  "/api/distribute/{campaign_id}", "/api/campaigns/{campaign_id}",
                  "/api/airtable-sync/{campaign_id}", "/api/airtable/create-base",
                  "/api/sync-airtable-statuses", "/api/mark-unfollow-due",
-                 "/api/delete-completed-after-delay", "/api/expire-pending", "/api/run-daily"):
+                 "/api/delete-completed-after-delay", "/api/expire-pending", "/api/run-daily",
+                 "/api/jobs/{job_id}/sources", "/api/source-accounts"):
         assert path in spec["paths"], path
     schemas = spec["components"]["schemas"].values()
     scrape = next(s for s in schemas if "minGenderProbability" in s.get("properties", {}))
     field = scrape["properties"]["minGenderProbability"]
     assert field["type"] == "number" and (field["minimum"], field["maximum"]) == (0.5, 1.0)
+    excluded = scrape["properties"]["excludeSourceStatuses"]
+    assert excluded["items"]["enum"] == ["ok", "private", "not_found", "empty", "failed"]
+    source = next(s for s in schemas if "kept_female_per_usd" in s.get("properties", {}) and "runs" in s["properties"])
+    assert {"status", "followers_read", "kept", "kept_female", "kept_male", "kept_unknown", "duplicates", "cost_usd",
+            "error"} <= set(source["properties"])
+    job = next(s for s in schemas if "failed_batches" in s.get("properties", {}))
+    assert "sources" in job["properties"] and "below_target" in job["properties"]["result"]["description"]
 
 
 def test_absurdly_nested_json_is_400_not_a_crash(client, tenant):

@@ -14,7 +14,9 @@ Apify routes (all need ``Authorization: Bearer <token>`` or ``?token=``):
 
 Control routes (no token): ``GET|POST /_control/faults``, ``GET|POST /_control/account``,
 ``GET|POST /_control/webhooks``, ``POST /_control/reset``,
-``GET /_control/runs``, ``GET /_control/stats``, ``GET /_control/datasets/{id}/truth``.
+``GET /_control/runs``, ``GET /_control/stats``, ``GET /_control/datasets/{id}/truth``,
+``GET /_control/runs/{runId}/sources[?followers=false]`` (per-source ground truth of a finished
+run: outcome, items, error message, cost and the followers with their true gender).
 """
 from __future__ import annotations
 
@@ -333,6 +335,17 @@ def create_app(config: StandinConfig | dict | None = None) -> Flask:
             for idx in seg.indices or ():
                 f = person(idx)
                 rows.append({"id": f.id, "username": f.username, "truth_gender": f.truth_gender})
+        return _json(rows)
+
+    @app.get("/_control/runs/<run_id>/sources")
+    def control_run_sources(run_id: str):
+        with_followers = request.args.get("followers", "true").strip().lower() not in ("0", "false", "no")
+        try:
+            rows = _store().run_sources(run_id, with_followers)
+        except ValueError as exc:
+            return _error(409, "run-not-finished", str(exc))
+        if rows is None:
+            return _error(404, "record-not-found", "Actor run was not found")
         return _json(rows)
 
     @app.get("/_control/health")

@@ -64,27 +64,35 @@ class Dataset:
         return [self.item(offset + j) for j in range(count)]
 
 
-def planned_total(spec: shapes.ScrapeSpec, max_items: int | None, *, private_share: float = 0.0,
-                  private_accounts=()) -> int:
-    """Items a complete run of ``spec`` would emit (error items count as one), capped by ``max_items``."""
+def planned_total(spec: shapes.ScrapeSpec, max_items: int | None, outcomes: dict[str, str] | None = None) -> int:
+    """Items a complete run of ``spec`` would emit, capped by ``max_items``. ``outcomes`` maps an
+    account to what it gives instead of followers (``shapes.OUTCOMES``): an error item counts
+    as one item, an empty account as none."""
     total = 0
     for acct in spec.accounts:
-        err = shapes.account_error(acct, private_share=private_share, private_accounts=private_accounts)
-        total += 1 if err else spec.per_account
+        total += _account_len(spec, (outcomes or {}).get(acct))
     return total if max_items is None else min(total, max_items)
 
 
-def build_segments(spec: shapes.ScrapeSpec, limit: int, *, private_share: float = 0.0,
-                   private_accounts=()) -> list[Segment]:
-    """The first ``limit`` items of ``spec`` as segments, accounts in input order."""
+def _account_len(spec: shapes.ScrapeSpec, outcome: str | None) -> int:
+    if outcome == shapes.EMPTY:
+        return 0
+    return 1 if outcome else spec.per_account
+
+
+def build_segments(spec: shapes.ScrapeSpec, limit: int, outcomes: dict[str, str] | None = None) -> list[Segment]:
+    """The first ``limit`` items of ``spec`` as segments, accounts in input order (``outcomes``
+    as for ``planned_total``)."""
     out: list[Segment] = []
     remaining = limit
     for acct in spec.accounts:
         if remaining <= 0:
             break
-        err = shapes.account_error(acct, private_share=private_share, private_accounts=private_accounts)
-        if err:
-            out.append(Segment(acct, item=shapes.error_item(spec.shape, acct, err)))
+        outcome = (outcomes or {}).get(acct)
+        if outcome == shapes.EMPTY:
+            continue
+        if outcome:
+            out.append(Segment(acct, item=shapes.error_item(spec.shape, acct, outcome, spec.relation)))
             remaining -= 1
             continue
         n = min(spec.per_account, remaining)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from standins.apify import shapes
 from standins.apify.datasets import Dataset, build_segments, planned_total
+from standins.followers import person
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
 _ALPHABET = string.ascii_letters + string.digits
@@ -65,8 +66,7 @@ class RunRecord:
     plan_end: float = 0.0
     plan_fraction: float = 1.0
     plan_message: str = ""
-    private_share: float = 0.0
-    private_accounts: tuple[str, ...] = ()
+    outcomes: dict[str, str] = field(default_factory=dict)  # account -> shapes.OUTCOMES entry
     user_agent: str | None = None
     client_ip: str | None = None
     id: str = field(default_factory=new_id)
@@ -141,11 +141,9 @@ class RunRecord:
     def _finish(self, status: str, fraction: float, at: float, message: str) -> None:
         n = 0
         if self.spec is not None:
-            total = planned_total(self.spec, self.max_items, private_share=self.private_share,
-                                  private_accounts=self.private_accounts)
+            total = planned_total(self.spec, self.max_items, self.outcomes)
             n = total if status == "SUCCEEDED" else int(math.floor(total * max(0.0, min(1.0, fraction))))
-            self.dataset.fill(build_segments(self.spec, n, private_share=self.private_share,
-                                             private_accounts=self.private_accounts))
+            self.dataset.fill(build_segments(self.spec, n, self.outcomes))
         self.item_count = n
         self.status = status
         self.finished_offset = at
@@ -201,6 +199,32 @@ class RunRecord:
         return {"id": self.id, "actId": self.act_id, "actorName": self.actor_name, "input": self.run_input,
                 "status": self.status, "startedAt": iso(self.started_wall), "itemCount": self.item_count,
                 "usageTotalUsd": self.usage_total_usd, "datasetId": self.dataset.id}
+
+    def source_truth(self, with_followers: bool = True) -> list[dict]:
+        """Ground truth per source account of a finished run, in input order: ``outcome``
+        (``ok``, ``private``, ``not_found``, ``rate_limited``, ``empty``, or ``not_reached``
+        when the run ended before the account's items), ``items`` in the dataset (an error item
+        counts one), the error ``message`` of its error item, ``cost_usd`` (its items × the price
+        per result) and, with ``with_followers``, its followers with their true gender."""
+        names = {shapes.PRIVATE: "private", shapes.NOT_FOUND: "not_found",
+                 shapes.RATE_LIMITED: "rate_limited", shapes.EMPTY: "empty"}
+        segments = {seg.source: seg for seg in self.dataset.segments}
+        out = []
+        for acct in (self.spec.accounts if self.spec is not None else ()):
+            seg, outcome = segments.get(acct), self.outcomes.get(acct)
+            items = len(seg) if seg is not None else 0
+            row = {"source": acct, "outcome": names.get(outcome, "ok"), "items": items,
+                   "message": None, "cost_usd": round(items * self.price_per_result, 6)}
+            if outcome in shapes.ERROR_OUTCOMES:
+                row["message"] = shapes.ERROR_DESCRIPTIONS[outcome].format(acct=acct)
+            if seg is None and outcome != shapes.EMPTY:
+                row["outcome"] = "not_reached"
+            if with_followers:
+                row["followers"] = [
+                    {"id": f.id, "username": f.username, "full_name": f.full_name, "truth_gender": f.truth_gender}
+                    for f in map(person, seg.indices or ())] if seg is not None else []
+            out.append(row)
+        return out
 
     def log_text(self, now: float) -> str:
         """Plain-text run log."""

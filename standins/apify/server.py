@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--http-500", type=int, help="the next N /v2 requests answer 500")
     f.add_argument("--error-item-share", type=float, help="share of source accounts that are private (0..1)")
     f.add_argument("--private-accounts", help="comma-separated source accounts that are private")
+    f.add_argument("--not-found-accounts", help="comma-separated source accounts that do not exist")
+    f.add_argument("--rate-limited-accounts", help="comma-separated source accounts Instagram rate-limits")
+    f.add_argument("--empty-accounts", help="comma-separated public source accounts whose runs give no item")
     f.add_argument("--short-pages", action="store_true", default=None,
                    help="dataset pages return fewer items than the limit while more remain")
     f.add_argument("--page-limit-cap", type=int, help="dataset pages return at most N items")
@@ -90,8 +93,9 @@ def config_from_args(args: argparse.Namespace) -> StandinConfig:
     faults = {k: getattr(args, k) for k in ("run_status", "fail_next_runs", "http_429", "http_500",
                                             "error_item_share", "short_pages", "page_limit_cap")
               if getattr(args, k) is not None}
-    if args.private_accounts:
-        faults["private_accounts"] = [a for a in args.private_accounts.split(",") if a.strip()]
+    for key in ("private_accounts", "not_found_accounts", "rate_limited_accounts", "empty_accounts"):
+        if getattr(args, key):
+            faults[key] = [a for a in getattr(args, key).split(",") if a.strip()]
     return StandinConfig(token=args.token, run_seconds=args.run_seconds, price_per_result=args.price_per_result,
                          wait_cap_seconds=args.wait_cap_seconds, max_memory_mbytes=args.max_memory_mbytes,
                          max_concurrent_runs=args.max_concurrent_runs,

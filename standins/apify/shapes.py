@@ -9,16 +9,27 @@ Input shape -> output shape (chosen by the input's keys, checked in this order):
 - ``username`` (thenetaji): ``{"username": [...], "type": "followers", "maxItem": N}``
   -> ``{id, username, full_name, profile_pic_url, is_private, is_verified, source_username}``
 
-``N`` is the per-account cap. Source accounts named ``private_*`` (or picked by a fault switch)
-yield one ``{"error": "private_account", ...}`` item, ``missing_*`` one ``not_found`` item.
+``N`` is the per-account cap. A source account that gives no followers yields one error item
+instead, in the form its actor uses (``error_item``): ``private_*`` names (or accounts picked by
+a fault switch) are private, ``missing_*`` do not exist, ``ratelimited_*`` hit Instagram's rate
+limit; ``empty_*`` names (or accounts picked by a fault switch) are public accounts whose
+follower list comes back with no item at all.
+
+Error item forms per shape (the service recognises each of them):
+- ``usernames``: ``{"error": "<code>", "errorDescription": "...", "source_username": acct}``
+- ``Account``: private -> the source's own profile item with ``is_private: true``
+  (``username`` equals ``username_scrape``); not found / rate limited ->
+  ``{"username_scrape": acct, "type": "Followers", "success": false, "message": "..."}``
+- ``username``: ``{"#error": true, "#debug": {"requestUrl": ..., "errorMessages": ["..."]},
+  "source_username": acct}``
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from standins.followers import (Follower, account_fraction, follower_indices, normalize_account,
-                                person)
+from standins.followers import (Follower, account_fraction, account_key, follower_indices,
+                                normalize_account, person)
 
 SHAPE_ACCOUNT = "Account"
 SHAPE_USERNAMES = "usernames"
@@ -29,9 +40,17 @@ SOURCE_FIELD = {SHAPE_USERNAMES: "source_username", SHAPE_ACCOUNT: "username_scr
 DEFAULT_PER_ACCOUNT = 100
 MAX_PER_ACCOUNT = 10_000_000
 
+PRIVATE = "private_account"
+NOT_FOUND = "not_found"
+RATE_LIMITED = "rate_limited"
+EMPTY = "empty"
+OUTCOMES = (PRIVATE, NOT_FOUND, RATE_LIMITED, EMPTY)  # what an account can give instead of followers
+ERROR_OUTCOMES = (PRIVATE, NOT_FOUND, RATE_LIMITED)  # those that emit one error item
 ERROR_DESCRIPTIONS = {
-    "private_account": "Account @{acct} is private; its followers are not visible.",
-    "not_found": "Account @{acct} does not exist or is unavailable.",
+    PRIVATE: "Account @{acct} is private; its followers are not visible.",
+    NOT_FOUND: "Account @{acct} does not exist or is unavailable.",
+    RATE_LIMITED: "Instagram answered 429 Too Many Requests while reading the followers of @{acct}; "
+                  "rate limited, try again later.",
 }
 
 
@@ -95,19 +114,33 @@ def parse_input(run_input) -> ScrapeSpec:
     raise InputError("Input does not match this actor: expected 'usernames', 'Account' or 'username'.")
 
 
-def account_error(account: str, *, private_share: float = 0.0, private_accounts=()) -> str | None:
-    """``"private_account"``, ``"not_found"`` or ``None`` for a normalized source account.
+def account_outcome(account: str, *, private_share: float = 0.0, private_accounts=(),
+                    not_found_accounts=(), rate_limited_accounts=(), empty_accounts=()) -> str | None:
+    """What a normalized source account gives instead of followers: one of ``OUTCOMES``, or
+    ``None`` when it gives its followers.
 
-    ``private_*`` names and names listed in ``private_accounts`` are private; with
+    By name: ``missing_*`` not found, ``private_*`` private, ``ratelimited_*`` rate limited,
+    ``empty_*`` empty. By fault switch: the accounts listed in ``*_accounts``; with
     ``private_share`` > 0 that share of all accounts (stable per name) is private too.
     """
-    if account.startswith("missing_"):
-        return "not_found"
+    if account.startswith("missing_") or account in not_found_accounts:
+        return NOT_FOUND
     if account.startswith("private_") or account in private_accounts:
-        return "private_account"
+        return PRIVATE
+    if account.startswith("ratelimited_") or account in rate_limited_accounts:
+        return RATE_LIMITED
+    if account.startswith("empty_") or account in empty_accounts:
+        return EMPTY
     if private_share > 0 and account_fraction(account) < private_share:
-        return "private_account"
+        return PRIVATE
     return None
+
+
+def account_error(account: str, *, private_share: float = 0.0, private_accounts=()) -> str | None:
+    """``account_outcome`` limited to the outcomes that emit an error item (kept for callers
+    that only know the private switches)."""
+    outcome = account_outcome(account, private_share=private_share, private_accounts=private_accounts)
+    return outcome if outcome in ERROR_OUTCOMES else None
 
 
 def follower_item(shape: str, source: str, f: Follower, relation: str = "followers") -> dict:
@@ -124,18 +157,32 @@ def follower_item(shape: str, source: str, f: Follower, relation: str = "followe
             "is_verified": f.is_verified, "profile_pic_url": f.profile_pic_url, "source_username": source}
 
 
-def error_item(shape: str, source: str, kind: str) -> dict:
-    """Error item ``{"error", "errorDescription", <source field>}`` for an unusable source account."""
-    return {"error": kind, "errorDescription": ERROR_DESCRIPTIONS[kind].format(acct=source),
-            SOURCE_FIELD[shape]: source}
+def error_item(shape: str, source: str, kind: str, relation: str = "followers") -> dict:
+    """The error item the actor of ``shape`` emits for an unusable source account; ``kind`` is
+    one of ``ERROR_OUTCOMES`` (see the module doc for the form of each shape)."""
+    message = ERROR_DESCRIPTIONS[kind].format(acct=source)
+    if shape == SHAPE_ACCOUNT:
+        kind_label = "Followers" if relation == "followers" else "Following"
+        if kind == PRIVATE:  # the actor returns the source's own profile, flagged private
+            own_id = str(10_000_000_000 + account_key(source) % 10**9)
+            return {"username_scrape": source, "type": kind_label, "id": own_id, "username": source,
+                    "full_name": "", "is_private": True, "is_verified": False, "profile_pic_url": ""}
+        return {"username_scrape": source, "type": kind_label, "success": False, "message": message}
+    if shape == SHAPE_USERNAME:
+        return {"#error": True, "#debug": {"requestUrl": f"https://www.instagram.com/{source}/",
+                                           "errorMessages": [message]}, "source_username": source}
+    return {"error": kind, "errorDescription": message, SOURCE_FIELD[shape]: source}
 
 
 def account_items(shape: str, source: str, count: int, *, relation: str = "followers",
                   private_share: float = 0.0, private_accounts=()) -> Iterator[tuple[dict, Follower | None]]:
-    """Yield ``(item, follower)`` for one account, as the stand-in emits them (follower None for errors)."""
-    err = account_error(source, private_share=private_share, private_accounts=private_accounts)
-    if err:
-        yield error_item(shape, source, err), None
+    """Yield ``(item, follower)`` for one account, as the stand-in emits them (follower None for
+    error items; nothing at all for an empty account)."""
+    outcome = account_outcome(source, private_share=private_share, private_accounts=private_accounts)
+    if outcome == EMPTY:
+        return
+    if outcome:
+        yield error_item(shape, source, outcome, relation), None
         return
     for idx in follower_indices(source, count, relation):
         f = person(idx)

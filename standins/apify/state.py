@@ -19,6 +19,8 @@ from standins.apify.runs import RunRecord, iso, stable_id
 from standins.apify.webhooks import EVENT_BY_STATUS, WebhookDispatcher
 
 RUN_STATUS_FAULTS = ("FAILED", "TIMED-OUT")
+ACCOUNT_LISTS = ("private_accounts", "not_found_accounts", "rate_limited_accounts", "empty_accounts",
+                 "empty_once_accounts")
 
 
 @dataclass
@@ -32,6 +34,10 @@ class Faults:
     run_seconds: float | None = None  # overrides the configured run duration for new runs
     error_item_share: float = 0.0  # share of source accounts (stable per name) that are private
     private_accounts: list[str] = field(default_factory=list)  # extra private source accounts
+    not_found_accounts: list[str] = field(default_factory=list)  # accounts that do not exist
+    rate_limited_accounts: list[str] = field(default_factory=list)  # Instagram rate-limits these
+    empty_accounts: list[str] = field(default_factory=list)  # public, but every run gives no item
+    empty_once_accounts: list[str] = field(default_factory=list)  # no item in their first run only
     short_pages: bool = False  # dataset pages return fewer items than asked while more remain
     page_limit_cap: int | None = None  # dataset pages never return more than this
 
@@ -68,9 +74,9 @@ class Faults:
                 if not isinstance(value, bool):
                     raise ValueError("short_pages must be a boolean")
                 new[key] = value
-            elif key == "private_accounts":
+            elif key in ACCOUNT_LISTS:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ValueError("private_accounts must be a list of strings")
+                    raise ValueError(f"{key} must be a list of strings")
                 new[key] = [shapes.normalize_account(v) for v in value]
         for key, value in new.items():
             setattr(self, key, value)
@@ -106,6 +112,7 @@ class Store:
         self._counts: Counter[str] = Counter()
         self._actors: dict[str, str] = {}  # actId -> "user~name"
         self._actor_runs: Counter[str] = Counter()  # "user~name" -> runs started
+        self._empty_served: set[str] = set()  # empty_once accounts that already had their empty run
         self.faults = Faults()
         self.faults.update(dict(config.faults))
         self._active: dict[str, RunRecord] = {}  # runs not terminal when last looked at
@@ -145,6 +152,8 @@ class Store:
         """Apply fault changes (``ValueError`` on bad input); returns the switches now in force."""
         with self._cond:
             self.faults.update(changes)
+            if isinstance(changes, dict) and "empty_once_accounts" in changes:
+                self._empty_served.clear()  # a new list: each account gets its one empty run again
             return self.faults.as_dict()
 
     def get_faults(self) -> dict:
@@ -161,6 +170,7 @@ class Store:
             self._actors.clear()
             self._actor_runs.clear()
             self._active.clear()
+            self._empty_served.clear()
             self.faults = Faults()
             self.account = self._new_account()
             self._cond.notify_all()
@@ -185,8 +195,8 @@ class Store:
             self.account.admit(running, memory, memory_mbytes)
             f = self.faults
             base_seconds = self.config.run_seconds if f.run_seconds is None else f.run_seconds
-            items = planned_total(spec, max_items, private_share=f.error_item_share,
-                                  private_accounts=tuple(f.private_accounts)) if spec is not None else 0
+            outcomes = self._outcomes(spec)  # once per run: an empty_once account is empty in one run only
+            items = planned_total(spec, max_items, outcomes) if spec is not None else 0
             forced = f.run_status
             if f.fail_next_runs > 0:
                 f.fail_next_runs -= 1
@@ -198,8 +208,8 @@ class Store:
                 run_seconds=self.account.run_seconds(base_seconds, items,
                                                      json.dumps(run_input, sort_keys=True, default=str)),
                 timeout_secs=timeout_secs, memory_mbytes=memory_mbytes, max_items=max_items,
-                price_per_result=self.config.price_per_result, private_share=f.error_item_share,
-                private_accounts=tuple(f.private_accounts), user_agent=user_agent, client_ip=client_ip)
+                price_per_result=self.config.price_per_result, outcomes=outcomes,
+                user_agent=user_agent, client_ip=client_ip)
             run.plan(forced)
             run.refresh(time.monotonic())
             self._runs[run.id] = run
@@ -251,6 +261,36 @@ class Store:
             running, memory = self._in_use(time.monotonic())
             usage = sum(r.usage_total_usd for r in self._runs.values())
             return self.account.limits_view(running, memory, usage)
+
+    def _outcomes(self, spec: shapes.ScrapeSpec | None) -> dict[str, str]:
+        """What each account of a new run gives instead of followers (caller holds the lock);
+        an ``empty_once`` account is empty in the first run that asks for it only."""
+        if spec is None:
+            return {}
+        f, out = self.faults, {}
+        for acct in spec.accounts:
+            outcome = shapes.account_outcome(
+                acct, private_share=f.error_item_share, private_accounts=f.private_accounts,
+                not_found_accounts=f.not_found_accounts, rate_limited_accounts=f.rate_limited_accounts,
+                empty_accounts=f.empty_accounts)
+            if outcome is None and acct in f.empty_once_accounts and acct not in self._empty_served:
+                self._empty_served.add(acct)
+                outcome = shapes.EMPTY
+            if outcome:
+                out[acct] = outcome
+        return out
+
+    def run_sources(self, run_id: str, with_followers: bool = True) -> list[dict] | None:
+        """Per-source ground truth of a run (``RunRecord.source_truth``); None if the run is
+        unknown. Raises ``ValueError`` while the run is still going."""
+        with self._cond:
+            run = self._runs.get(run_id)
+            if run is None:
+                return None
+            run.refresh(time.monotonic())
+            if not run.terminal:
+                raise ValueError(f"run {run_id} is still {run.status}")
+            return run.source_truth(with_followers)
 
     def resolve_actor(self, actor: str) -> tuple[str, int]:
         """``(user~name, runs started)`` for an actor name or a known actId; unknown ids pass through."""

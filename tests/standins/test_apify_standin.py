@@ -294,24 +294,49 @@ SHAPE_KEYS = {
 
 
 @pytest.mark.parametrize("run_input,shape,actor", [
-    ({"usernames": ["@Nike", "private_club", "missing_ghost"], "max_count": 20}, "usernames", ACTOR),
-    ({"Account": ["nike", "private_club", "missing_ghost"], "resultsLimit": 20, "dataToScrape": "Followers"},
-     "Account", "scraping_solutions/instagram-scraper-followers-following-no-cookies"),
-    ({"username": ["nike", "private_club", "missing_ghost"], "type": "followers", "maxItem": 20}, "username",
-     "thenetaji/instagram-followers-followings-scraper"),
+    ({"usernames": ["@Nike", "private_club", "missing_ghost", "empty_shop", "ratelimited_star"], "max_count": 20},
+     "usernames", ACTOR),
+    ({"Account": ["nike", "private_club", "missing_ghost", "empty_shop", "ratelimited_star"], "resultsLimit": 20,
+      "dataToScrape": "Followers"}, "Account", "scraping_solutions/instagram-scraper-followers-following-no-cookies"),
+    ({"username": ["nike", "private_club", "missing_ghost", "empty_shop", "ratelimited_star"], "type": "followers",
+      "maxItem": 20}, "username", "thenetaji/instagram-followers-followings-scraper"),
 ])
 def test_item_shapes_and_error_items(client, run_input, shape, actor):
     run = call(client, run_input, actor=actor)
     items = client.dataset(run.default_dataset_id).list_items().items
-    assert len(items) == 22
+    assert len(items) == 23  # 20 followers, one error item each for 3 accounts, none for the empty one
     assert all(list(i) == SHAPE_KEYS[shape] for i in items[:20])
     source_field = "username_scrape" if shape == "Account" else "source_username"
     assert {i[source_field] for i in items[:20]} == {"nike"}
-    assert items[20]["error"] == "private_account" and items[20][source_field] == "private_club"
-    assert items[21]["error"] == "not_found" and items[21][source_field] == "missing_ghost"
+    assert [i[source_field] for i in items[20:]] == ["private_club", "missing_ghost", "ratelimited_star"]
+    private, missing, limited = items[20:]
+    if shape == "usernames":  # {"error": code, "errorDescription": message}
+        assert (private["error"], missing["error"], limited["error"]) == ("private_account", "not_found", "rate_limited")
+        assert "does not exist" in missing["errorDescription"]
+    elif shape == "Account":  # the source's own profile flagged private; success: false with a message
+        assert private["username"] == "private_club" and private["is_private"] is True
+        assert missing["success"] is False and "does not exist" in missing["message"]
+        assert limited["success"] is False and "429" in limited["message"]
+    else:  # {"#error": true, "#debug": {"errorMessages": [...]}}
+        assert all(i["#error"] is True for i in items[20:])
+        assert "private" in private["#debug"]["errorMessages"][0]
     assert all("truth_gender" not in i for i in items)
     if shape == "Account":
         assert {i["type"] for i in items[:20]} == {"Followers"}
+
+
+def test_source_truth_route_reports_every_account(client, server_url):
+    set_faults(server_url, empty_once_accounts=["shy"], not_found_accounts=["gone"])
+    run = call(client, {"usernames": ["nike", "shy", "gone", "private_x"], "max_count": 5})
+    truth = {r["source"]: r for r in control(server_url, f"runs/{run.id}/sources")}
+    assert {s: (r["outcome"], r["items"]) for s, r in truth.items()} == {
+        "nike": ("ok", 5), "shy": ("empty", 0), "gone": ("not_found", 1), "private_x": ("private", 1)}
+    assert truth["nike"]["cost_usd"] == pytest.approx(5 * PRICE)
+    assert [f["id"] for f in truth["nike"]["followers"]] == [f.id for f in generate_followers("nike", 5)]
+    assert "does not exist" in truth["gone"]["message"]
+    again = call(client, {"usernames": ["shy"], "max_count": 5})  # empty_once: only the first run
+    assert control(server_url, f"runs/{again.id}/sources")[0]["outcome"] == "ok"
+    assert requests.get(f"{server_url}/_control/runs/nope/sources", timeout=5).status_code == 404
 
 
 def test_error_item_share_fault(client, server_url):

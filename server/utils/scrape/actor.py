@@ -8,15 +8,12 @@ Facts from shared/reference/apify.md §11:
   ``username_scrape`` (the source account) and ``type``.
 - ``thenetaji/instagram-followers-followings-scraper``: input
   ``{"username": [...], "type": "followers", "maxItem": N}``.
-The source account of an item is read from whichever of ``username_scrape``,
-``source_username``, ``following_of`` it carries.
+The source account of an item, and the error and placeholder items the actors emit, are read
+by ``items.py``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from server.utils.accounts import canonical_platform_id, canonical_username
-from server.utils.text import clean_text
+from server.utils.scrape.items import Follower, classify_item
 
 INPUT_STYLE_BY_ACTOR = {
     "datadoping/instagram-followers-scraper": "usernames",
@@ -24,7 +21,6 @@ INPUT_STYLE_BY_ACTOR = {
     "thenetaji/instagram-followers-followings-scraper": "username",
     "thenetaji/instagram-followers-scraper": "username",
 }
-SOURCE_FIELDS = ("username_scrape", "source_username", "following_of", "sourceUsername")
 
 
 def input_style(actor_id: str, configured: str = "auto") -> str:
@@ -44,38 +40,8 @@ def build_run_input(style: str, accounts: list[str], per_account: int) -> dict:
     return {"usernames": accounts, "max_count": per_account}
 
 
-@dataclass(frozen=True)
-class Follower:
-    """One follower as stored: platform id, username, display name and where it was found."""
-
-    profile_id: str
-    username: str
-    full_name: str
-    source_account: str | None
-    is_private: bool | None
-    is_verified: bool | None
-
-
 def parse_item(item, default_source: str | None = None) -> Follower | None:
     """A ``Follower`` from one dataset item, or None for an error item or an item without a
-    usable id and username (those are counted by the caller, never stored)."""
-    if not isinstance(item, dict) or item.get("error") or item.get("errorDescription"):
-        return None
-    raw_id = item.get("id") or item.get("pk") or item.get("user_id") or item.get("userId")
-    profile_id = canonical_platform_id(raw_id)
-    username = canonical_username(item.get("username"))
-    if profile_id is None or username is None:
-        return None
-    source = next((item[f] for f in SOURCE_FIELDS if item.get(f)), default_source)
-    return Follower(
-        profile_id=profile_id,
-        username=username,
-        full_name=clean_text(item.get("full_name", item.get("fullName")), 256),
-        source_account=clean_text(source, 64).lower() or None,
-        is_private=_bool(item.get("is_private", item.get("private"))),
-        is_verified=_bool(item.get("is_verified", item.get("verified"))),
-    )
-
-
-def _bool(value) -> bool | None:
-    return bool(value) if value is not None else None
+    usable id and username (``items.classify_item`` tells which; neither is ever stored)."""
+    parsed = classify_item(item, default_source)
+    return parsed if isinstance(parsed, Follower) else None

@@ -14,6 +14,14 @@ Lifecycle (the only place the statuses and their transitions are defined)::
     collecting ──dataset read, parsed, gendered and written──▶ done | failed
     (a read that dies half-way is claimed again after its lease and resumes at ``dataset_offset``)
     queued/starting/running/collecting ──job cancelled / cap reached──▶ cancelled | skipped
+    (new) ──a finished chunk's sources gave nothing (empty, rate-limited): asked once more──▶ queued
+          (``sources.finish_chunk_sources`` appends it with ``retry_of`` and adds it to the
+          job's ``total_batches``; the dispatcher picks it like any queued chunk)
+
+Every transition to a terminal status settles the chunk's per-source accounting in its
+transaction (``sources.finish_chunk_sources``): ``finish_chunk``, ``skip_remaining_chunks``,
+``runs.abort_job_runs`` and, for chunks a cancel request stopped while queued,
+``sources.settle_cancelled_chunks``.
 
 A chunk in ``starting`` or ``running`` holds one slot of the service-wide run budget
 (``server.utils.scrape.dispatch``); a slot comes back as soon as the chunk leaves those statuses,
@@ -35,6 +43,7 @@ from psycopg import Connection
 
 from server.utils.jobs.table import finish_job
 from server.utils.outreach.ingest import create_auto_ingest_job
+from server.utils.scrape.sources import finish_chunk_sources
 
 CHUNK_TERMINAL = ("done", "failed", "skipped", "cancelled")
 CHUNK_OPEN = ("queued", "starting", "running", "collecting")
@@ -236,6 +245,9 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
     ``token`` fences a claimed (``starting``/``collecting``) chunk; None finishes it whatever its
     open status (a queued chunk, or a running one being stopped). The chunk's Apify cost is
     added to the job whatever the job's status (money spent is spent, cancelled or not).
+    The chunk's sources are settled in the same transaction (``sources.finish_chunk_sources``);
+    sources that gave nothing are asked once more in a new ``queued`` chunk, whose accounts the
+    counters list as ``retried_sources`` (the caller dispatches after commit).
     Returns the job's counters after this chunk, or None when the chunk was not ours to finish
     (already terminal, or the lease moved on) or the job is no longer processing. When this
     chunk completes a scrape job whose params have ``autoIngest``, the counters carry
@@ -252,21 +264,27 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
                lease_until = NULL, updated_at = now()
          WHERE job_id = %s AND chunk_index = %s AND status NOT IN ('done', 'failed', 'skipped', 'cancelled')
            AND (%s::uuid IS NULL OR lease_token = %s)
+        RETURNING *
         """,
         (status, error_message, cost_usd, run_status, job_id, chunk_index, token, token))
-    if cur.rowcount != 1 or job is None:
+    chunk = cur.fetchone()
+    if chunk is None or job is None:
         return None
+    # per-source accounting: statuses, cost shares, one more run for sources that gave nothing
+    retried = finish_chunk_sources(conn, job, chunk, status, cost_usd, chunk["error_message"])
     if job["status"] != "processing":
         add_cost(conn, job_id, cost_usd)
         return None
     if status == "done":
         conn.execute(
             "INSERT INTO source_profiles (tenant_id, username, last_scraped_at)"
-            " SELECT tenant_id, unnest(accounts), now() FROM scrape_job_chunks"
-            " WHERE job_id = %s AND chunk_index = %s"
+            " SELECT tenant_id, account, now() FROM scrape_job_chunks, unnest(accounts) AS account"
+            " WHERE job_id = %s AND chunk_index = %s ORDER BY account"
             " ON CONFLICT (tenant_id, username) DO UPDATE SET last_scraped_at = EXCLUDED.last_scraped_at",
             (job_id, chunk_index))
-    return _count_finished(conn, job, job_id, 1, 1 if status == "failed" else 0, cost_usd)
+    counters = _count_finished(conn, job, job_id, 1, 1 if status == "failed" else 0, cost_usd)
+    counters["retried_sources"] = retried
+    return counters
 
 
 def skip_remaining_chunks(conn: Connection, job_id: UUID, reason: str,
@@ -282,10 +300,12 @@ def skip_remaining_chunks(conn: Connection, job_id: UUID, reason: str,
     if stopped_by:
         conn.execute("UPDATE scrape_jobs SET result = result || jsonb_build_object('stopped_by', %s::text)"
                      " WHERE job_id = %s", (stopped_by, job_id))
-    skipped = conn.execute(
+    chunks = conn.execute(
         "UPDATE scrape_job_chunks SET status = 'skipped', error_message = %s, finished_at = now(),"
-        " updated_at = now() WHERE job_id = %s AND status = 'queued'", (reason, job_id)).rowcount
-    return _count_finished(conn, job, job_id, skipped, 0, 0.0)
+        " updated_at = now() WHERE job_id = %s AND status = 'queued' RETURNING *", (reason, job_id)).fetchall()
+    for chunk in sorted(chunks, key=lambda c: c["chunk_index"]):
+        finish_chunk_sources(conn, job, chunk, "skipped", 0.0, reason)  # their sources: skipped
+    return _count_finished(conn, job, job_id, len(chunks), 0, 0.0)
 
 
 def add_cost(conn: Connection, job_id: UUID, cost_usd: float) -> None:

@@ -18,11 +18,12 @@ from uuid import UUID
 
 from server.utils.gender import detect_gender
 from server.utils.jobs.table import load_job
-from server.utils.scrape.actor import parse_item
 from server.utils.scrape.chunks import (Claim, LeaseLost, add_worker_seconds, back_to_running, claim_collect,
                                         claim_read, finish_chunk, hand_over, skip_remaining_chunks)
+from server.utils.scrape.items import Follower, classify_item
+from server.utils.scrape.sources import PageTally
 from server.utils.scrape.start import run_status
-from server.utils.scrape.writer import KeptProfile, dedupe, write_batch
+from server.utils.scrape.writer import KeptProfile, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class CollectOutcome:
     detail: str = ""
     follow_up_job_id: str | None = None  # a single-step job (auto-ingest) to enqueue now
     cap_reached: bool = False  # the job's totalScrapeCount is reached: stop its other runs
+    queued_more: bool = False  # a retry chunk was queued (sources asked once more): dispatch now
 
 
 @dataclass(frozen=True)
@@ -52,17 +54,23 @@ class DatasetCollected:
     io_seconds: float
 
 
-def keep_profiles(items: list, params: dict, default_source: str | None) -> tuple[list[KeptProfile], int]:
-    """Parse dataset ``items`` and keep those passing the job's gender filter (``params``:
-    ``targetGender``, ``includeUnknown``, ``minGenderProbability``). Returns the kept rows
-    (de-duplicated by profile id) and the number of error or unusable items."""
+def keep_profiles(items: list, params: dict, default_source: str | None,
+                  tally: PageTally | None = None) -> tuple[list[KeptProfile], int]:
+    """Classify dataset ``items`` (``items.classify_item``: follower, error item or unusable)
+    and keep the followers passing the job's gender filter (``params``: ``targetGender``,
+    ``includeUnknown``, ``minGenderProbability``). Every classified item is added to ``tally``
+    (per-source accounting, ``sources.PageTally``) when given. Returns the kept rows in page
+    order (repeats included: ``writer.write_batch`` drops them and counts them per source) and
+    the number of error or unusable items."""
     target = params.get("targetGender", "any")
     include_unknown = params.get("includeUnknown", True)
     min_probability = params.get("minGenderProbability")
     rows, errors = [], 0
     for item in items:
-        follower = parse_item(item, default_source)
-        if follower is None:
+        follower = classify_item(item, default_source)
+        if tally is not None:
+            tally.add(follower)
+        if not isinstance(follower, Follower):
             errors += 1
             continue
         guess = detect_gender(follower.full_name, follower.username).at_least(min_probability)
@@ -71,12 +79,13 @@ def keep_profiles(items: list, params: dict, default_source: str | None) -> tupl
         rows.append(KeptProfile(follower.profile_id, follower.username, follower.full_name, guess.gender,
                                 guess.probability, guess.source, follower.source_account,
                                 follower.is_private, follower.is_verified))
-    return dedupe(rows), errors
+    return rows, errors
 
 
 def collect_dataset(db, client, job: dict, claim: Claim, lease_seconds: int) -> DatasetCollected:
     """The collect step of one chunk: read its run's dataset from the recorded offset, parse,
-    infer gender, filter and write each page (``keep_profiles`` + ``writer.write_batch``).
+    classify, infer gender, filter and write each page with its per-source counts
+    (``keep_profiles`` + ``writer.write_batch``).
 
     ``client`` is an ``ApifyClient``; ``claim`` the ``collecting`` claim. Advances by the number
     of items each page really returned and stops at the dataset's total, so a short page never
@@ -95,12 +104,13 @@ def collect_dataset(db, client, job: dict, claim: Claim, lease_seconds: int) -> 
         io_seconds += time.perf_counter() - t0
         if not page.items:
             break
-        rows, bad = keep_profiles(page.items, job["params"], default_source)
+        tally = PageTally(page.total)  # per-source counts, written with the batch (sources.py)
+        rows, bad = keep_profiles(page.items, job["params"], default_source, tally)
         errors += bad
         offset += len(page.items)
         t0 = time.perf_counter()
         with db.transaction() as conn:
-            outcome = write_batch(conn, claim, rows, len(page.items), offset, lease_seconds, bad)
+            outcome = write_batch(conn, claim, rows, len(page.items), offset, lease_seconds, bad, tally)
         io_seconds += time.perf_counter() - t0
         kept += outcome.inserted
         if outcome.job_stopped:
@@ -231,4 +241,5 @@ def _finish(services, claim: Claim, status: str, message: str | None, cost: floa
     if counters is None:
         return CollectOutcome("noop", "chunk already finished elsewhere", cap_reached=cap_reached)
     follow_up = counters.get("auto_ingest_job_id")
-    return CollectOutcome(status, message or "", str(follow_up) if follow_up else None, cap_reached)
+    return CollectOutcome(status, message or "", str(follow_up) if follow_up else None, cap_reached,
+                          bool(counters.get("retried_sources")))

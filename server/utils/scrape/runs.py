@@ -7,6 +7,7 @@ from uuid import UUID
 from apify_client.errors import ApifyApiError
 
 from server.utils.scrape.chunks import add_cost, finish_chunk
+from server.utils.scrape.sources import finish_chunk_sources, settle_cancelled_chunks
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ def abort_job_runs(services, job_id: UUID, status: str = "cancelled",
     auto-ingest job id to ``follow_ups`` (the caller enqueues it). Returns how many runs were aborted."""
     open_statuses = list(STOPPABLE[status])
     with services.db.transaction() as conn:
+        if status == "cancelled":  # chunks the cancel request stopped before they started
+            settle_cancelled_chunks(conn, job_id)
         rows = conn.execute(
             "SELECT chunk_index, apify_run_id FROM scrape_job_chunks WHERE job_id = %s"
             " AND apify_run_id IS NOT NULL AND status = ANY(%s)", (job_id, open_statuses)).fetchall()
@@ -45,12 +48,13 @@ def abort_job_runs(services, job_id: UUID, status: str = "cancelled",
                     follow_ups.append(str(counters["auto_ingest_job_id"]))
                 continue
             # job row first, like every chunk task, so the two never deadlock
-            conn.execute("SELECT 1 FROM scrape_jobs WHERE job_id = %s FOR UPDATE", (job_id,))
-            moved = conn.execute(
+            job = conn.execute("SELECT status FROM scrape_jobs WHERE job_id = %s FOR UPDATE", (job_id,)).fetchone()
+            chunk = conn.execute(
                 "UPDATE scrape_job_chunks SET status = 'cancelled', cost_usd = %s, apify_run_status = 'ABORTED',"
                 " lease_until = NULL, lease_token = NULL, finished_at = now(), updated_at = now()"
-                " WHERE job_id = %s AND chunk_index = %s AND status = ANY(%s)",
-                (cost, job_id, row["chunk_index"], open_statuses)).rowcount
-            if moved:
+                " WHERE job_id = %s AND chunk_index = %s AND status = ANY(%s) RETURNING *",
+                (cost, job_id, row["chunk_index"], open_statuses)).fetchone()
+            if chunk:
                 add_cost(conn, job_id, cost)
+                finish_chunk_sources(conn, job, chunk, "cancelled", cost, None)
     return aborted

@@ -7,7 +7,8 @@ chunk: that batch looks the stored ones up and COPYs the rest; near the cap the 
 first; no other writer can race while the job's row is locked; migration 0008 explains why
 there are no per-row foreign-key checks), then renew the chunk's fenced lease, record the
 dataset offset and add the number of rows really inserted to the job's counters (one
-statement). The batch commits asynchronously (see ``_LOCK_JOB``).
+statement) and to the per-source accounting (``sources.py``). The batch commits
+asynchronously (see ``_LOCK_JOB``).
 A redelivered chunk therefore re-reads at most one page and never double-counts.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from psycopg import Connection, errors
 
 from server.utils.scrape.chunks import Claim, LeaseLost
+from server.utils.scrape.sources import Owned, PageTally, record_batch
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ WITH chunk AS (
     UPDATE scrape_job_chunks
        SET dataset_offset = %(offset)s, items_read = items_read + %(read)s,
            items_kept = items_kept + %(inserted)s, error_items = error_items + %(errors)s,
-           lease_until = now() + make_interval(secs => %(lease)s), updated_at = now()
+           lease_until = now() + make_interval(secs => %(lease)s),
+           dataset_total = coalesce(%(dataset_total)s, dataset_total), updated_at = now()
      WHERE job_id = %(job_id)s AND chunk_index = %(chunk_index)s AND lease_token = %(token)s
        AND status = 'collecting'
     RETURNING 1
@@ -103,8 +106,8 @@ def copy_rows(conn: Connection, job_id, tenant_id, rows: list[KeptProfile]) -> N
                             r.is_verified))
 
 
-def _store(conn: Connection, job_id, tenant_id, rows: list[KeptProfile], room: int) -> int:
-    """COPY the first ``room`` of ``rows`` the job has not stored yet; returns how many.
+def _store(conn: Connection, job_id, tenant_id, rows: list[KeptProfile], room: int) -> list[KeptProfile]:
+    """COPY the first ``room`` of ``rows`` the job has not stored yet; returns those rows.
 
     When all of them fit, the COPY is tried straight away in a savepoint (most batches share no
     profile with what the job stored before); a unique violation rolls it back and the batch
@@ -113,41 +116,51 @@ def _store(conn: Connection, job_id, tenant_id, rows: list[KeptProfile], room: i
         try:
             with conn.transaction():
                 copy_rows(conn, job_id, tenant_id, rows)
-            return len(rows)
+            return rows
         except errors.UniqueViolation:
             pass
     stored = {r["profile_id"] for r in conn.execute(_STORED, ([r.profile_id for r in rows], job_id))}
     fresh = [r for r in rows if r.profile_id not in stored][:room]
     if fresh:
         copy_rows(conn, job_id, tenant_id, fresh)
-    return len(fresh)
+    return fresh
 
 
-def write_batch(conn: Connection, claim: Claim, rows: list[KeptProfile], items_read: int,
-                next_offset: int, lease_seconds: int, error_items: int = 0) -> BatchOutcome:
-    """Insert ``rows`` (already de-duplicated) for the claimed chunk in the caller's transaction;
-    nothing is written once the job is no longer processing (cancelled).
+def write_batch(conn: Connection, claim: Claim, offered: list[KeptProfile], items_read: int,
+                next_offset: int, lease_seconds: int, error_items: int = 0,
+                tally: PageTally | None = None) -> BatchOutcome:
+    """Insert the rows ``offered`` by one dataset page (in page order; repeats of a profile are
+    dropped here) for the claimed ``collecting`` chunk in the caller's transaction; nothing is
+    written once the job is no longer processing (cancelled).
 
     ``items_read`` is how many dataset items this batch consumed (``error_items`` of them error
-    or unusable items) and ``next_offset`` where the chunk resumes. Raises ``LeaseLost`` if the
-    chunk is no longer ours (nothing is written).
+    or unusable items) and ``next_offset`` where the chunk resumes. ``tally`` (the page's
+    per-source counts) is added to the job's source accounting in the same transaction
+    (``sources.record_batch``). Raises ``LeaseLost`` if the chunk is no longer ours (the caller
+    rolls everything back).
     """
     chunk = claim.chunk
+    rows = dedupe(offered)
     job = conn.execute(_LOCK_JOB, (chunk["job_id"],)).fetchone()
     if job["status"] != "processing":
         return BatchOutcome(0, False, job_stopped=True)
     room = len(rows)
     if job["max_profiles"] is not None:
         room = max(0, min(room, job["max_profiles"] - job["profiles_scraped"]))
-    inserted = 0
+    stored: list[KeptProfile] = []
     if room and rows:
-        inserted = _store(conn, chunk["job_id"], chunk["tenant_id"], rows, room)
+        stored = _store(conn, chunk["job_id"], chunk["tenant_id"], rows, room)
+    inserted = len(stored)
     total = conn.execute(_COUNT, {
         "job_id": chunk["job_id"], "chunk_index": chunk["chunk_index"], "token": claim.token,
         "offset": next_offset, "read": items_read, "inserted": inserted, "errors": error_items,
-        "lease": lease_seconds}).fetchone()
+        "lease": lease_seconds, "dataset_total": tally.dataset_total if tally else None}).fetchone()
     if total is None:  # the chunk's lease is another worker's: the caller rolls everything back
         raise LeaseLost()
+    if tally is not None:
+        record_batch(conn, chunk, tally, [Owned(r.profile_id, r.source_account) for r in offered],
+                     [{"profile_id": r.profile_id, "source_account": r.source_account, "gender": r.gender}
+                      for r in stored])
     cap_reached = total["max_profiles"] is not None and total["profiles_scraped"] >= total["max_profiles"]
     return BatchOutcome(inserted, cap_reached)
 
