@@ -1,4 +1,4 @@
--- depends: 0003.request-fingerprints
+-- depends: 0004.run-budget
 -- Per-source accounting of scrape jobs: what each source account of a job gave (its status,
 -- followers read, kept by gender, duplicates with other sources, cost share, the actor's own
 -- error), written in the same transactions as the result rows it counts; and each source

@@ -1,4 +1,4 @@
--- depends: 0003.request-fingerprints
+-- depends: 0005.source-accounting
 -- A client's Idempotency-Key is looked up across every endpoint of its tenant (a key reused on
 -- another endpoint is a 409), so index the key without the job kind.
 CREATE INDEX IF NOT EXISTS scrape_jobs_tenant_idempotency ON scrape_jobs (tenant_id, idempotency_key)

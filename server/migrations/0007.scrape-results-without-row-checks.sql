@@ -1,4 +1,4 @@
--- depends: 0003.request-fingerprints
+-- depends: 0006.broker-faults
 -- Kept followers are written in bulk (a binary COPY per 1000-row batch). Per-row foreign-key
 -- checks cost as much as the write itself, and they checked
 -- what the writer already guarantees: it inserts only for a job whose row it has locked in the

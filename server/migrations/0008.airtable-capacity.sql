@@ -1,4 +1,4 @@
--- depends: 0003.request-fingerprints
+-- depends: 0007.scrape-results-without-row-checks
 -- Airtable capacity: the tenant's Airtable plan (or explicit limits), the extra bases of a tenant
 -- (after tenants.airtable_base_id, in order), the base each pushed record lives in, and campaign
 -- status 'partial' (what fitted was pushed, the rest waits for room).
