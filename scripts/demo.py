@@ -84,7 +84,7 @@ def scrape(session: requests.Session, base_url: str) -> dict:
     for p in results["profiles"]:
         print(f"  {p['username']:<28} {p['full_name'][:30]:<30} {p['gender']:<8} "
               f"{p['gender_probability']:.2f}  from @{p['source_account']}")
-    print_source_ranking(lambda path, params: session.get(f"{stack.WEB_URL}{path}", params=params, timeout=30).json(),
+    print_source_ranking(lambda path, params: session.get(f"{base_url}{path}", params=params, timeout=30).json(),
                          job["job_id"])
     return job
 
@@ -114,13 +114,13 @@ def print_source_ranking(get, job_id: str, count: int = 5) -> tuple[list[dict], 
     return best, worst
 
 
-def print_console_hint(key: str) -> None:
+def print_console_hint(base_url: str, key: str) -> None:
     """Where to watch the demo: the console URL and the key to sign in with, Swagger UI and the CLI."""
     print("\n== Watch it live ==")
-    print(f"console       {stack.WEB_URL}/console/")
+    print(f"console       {base_url}/console/")
     print(f"API key       {key}   (sign in with it; it is revoked when the demo ends)")
-    print(f"Swagger UI    {stack.WEB_URL}/api/docs/swagger-ui")
-    print(f"CLI           FOLLOWER_API_URL={stack.WEB_URL} FOLLOWER_API_KEY={key} .venv/bin/follower jobs\n")
+    print(f"Swagger UI    {base_url}/api/docs/swagger-ui")
+    print(f"CLI           FOLLOWER_API_URL={base_url} FOLLOWER_API_KEY={key} .venv/bin/follower jobs\n")
 
 
 def main() -> int:
@@ -134,7 +134,7 @@ def main() -> int:
     try:
         name, base, key = create_demo_tenant(env)
         print(f"demo tenant {name} (Airtable base {base})")
-        print_console_hint(key)
+        print_console_hint(base_url, key)
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {key}"
         job = scrape(session, base_url)

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-seconds", type=float, default=20.0)
     args = parser.parse_args(argv)
     env = stack.stack_env()
+    web = stack.web_url(env)
     apify = env["APIFY_API_URL"]
     requests.post(f"{apify}/_control/faults", json={"run_seconds": args.run_seconds}, timeout=10).raise_for_status()
     requests.post(f"{apify}/_control/account", json={"reset_peaks": True}, timeout=10).raise_for_status()
@@ -39,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     session.headers["Authorization"] = f"Bearer {key}"
     accounts = [f"scale{i:06d}" for i in range(args.accounts)]
     started = time.monotonic()
-    answer = session.post(f"{stack.WEB_URL}/api/scrape-followers", timeout=60, json={
+    answer = session.post(f"{web}/api/scrape-followers", timeout=60, json={
         "accounts": accounts, "targetGender": "any", "totalScrapeCount": args.total})
     answer.raise_for_status()
     job_id = answer.json()["job_id"]
     peak_seen = 0
     while True:
-        job = session.get(f"{stack.WEB_URL}/api/job-status/{job_id}", timeout=10).json()
+        job = session.get(f"{web}/api/job-status/{job_id}", timeout=10).json()
         peak_seen = max(peak_seen, requests.get(f"{apify}/_control/account", timeout=10).json()["running"])
         if job["status"] in TERMINAL:
             break
