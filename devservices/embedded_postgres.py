@@ -16,7 +16,6 @@ execute (enter, not list) bit for others; the caller is told which.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import pwd
 import shutil
@@ -25,10 +24,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from devservices.process import EmbeddedError, free_port, is_our_process, tail, terminate, wait_until
+from devservices.process import (EmbeddedError, is_our_process, package_file, start_on_free_port, tail, terminate,
+                                 wait_until)
 
 SYSTEM_USER = "pgserver"
-INSTALL_HINT = "install the development packages: .venv/bin/pip install -r requirements-dev.txt (make setup does)"
 
 
 @dataclass(frozen=True)
@@ -74,13 +73,7 @@ def bin_dir() -> Path:
 
     Raises ``EmbeddedError`` when ``pgserver`` is not installed.
     """
-    spec = importlib.util.find_spec("pgserver")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedError(f"embedded Postgres needs the pgserver package; {INSTALL_HINT}")
-    path = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
-    if not (path / "postgres").exists():
-        raise EmbeddedError(f"the pgserver package has no PostgreSQL build at {path}; reinstall it ({INSTALL_HINT})")
-    return path
+    return package_file("pgserver", "pginstall/bin/postgres", "embedded Postgres").parent
 
 
 def run_as() -> RunAs | None:
@@ -183,17 +176,22 @@ def start(base: Path, *, durable: bool = True, attempts: int = 3) -> PostgresSer
     options = "-h 127.0.0.1 -k ''"
     if not durable:
         options += " -F -c synchronous_commit=off -c full_page_writes=off"
-    for _ in range(attempts):
-        port = free_port()
+    errors = []
+
+    def launch(port: int) -> PostgresServer | None:
         result = _run([bins / "pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o", f"{options} -p {port}",
                        "start"], account, base)
         pid = _postmaster_pid(data)
         if result.returncode == 0 and pid:
             return PostgresServer(data, port, pid, log, version, account.name if account else None)
-        if "could not bind" not in tail(log, 5):
-            break
-    raise EmbeddedError(f"the embedded Postgres in {data} did not start:\n{result.stderr.strip()}\n"
-                        f"end of {log}:\n{tail(log)}")
+        errors.append(result.stderr.strip())
+        return None
+
+    server = start_on_free_port(launch, log, "could not bind", attempts)
+    if server is None:
+        raise EmbeddedError(f"the embedded Postgres in {data} did not start:\n{errors[-1]}\n"
+                            f"end of {log}:\n{tail(log)}")
+    return server
 
 
 def is_running(data_dir: Path, pid: int) -> bool:

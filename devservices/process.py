@@ -1,16 +1,36 @@
-"""Small process helpers shared by the embedded servers: free ports, pid checks, waiting."""
+"""Small process helpers shared by the embedded servers: finding their binary, free ports,
+starting on one, pid checks, waiting."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
+
+Server = TypeVar("Server")
 
 
 class EmbeddedError(RuntimeError):
     """An embedded server could not be started or stopped; the message says why and what to do."""
+
+
+INSTALL_HINT = "install the development packages: .venv/bin/pip install -r requirements-dev.txt (make setup does)"
+
+
+def package_file(package: str, relative: str, needed_by: str) -> Path:
+    """The file ``relative`` (a path inside the installed Python package ``package``, e.g. a
+    server binary its wheel ships). Raises ``EmbeddedError`` saying that ``needed_by`` needs the
+    package, or that the package lacks the file, and how to install it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedError(f"{needed_by} needs the {package} package; {INSTALL_HINT}")
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.exists():
+        raise EmbeddedError(f"the {package} package has no {relative} at {path}; reinstall it ({INSTALL_HINT})")
+    return path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -21,6 +41,22 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def start_on_free_port(launch: Callable[[int], Server | None], log: Path, port_taken: str,
+                       attempts: int = 3) -> Server | None:
+    """Start a server on a free port: ``launch(port)`` starts it on ``port`` and waits for it,
+    returning the running server, or None when it did not come up. A free port can be taken by
+    another process between ``free_port`` and the server's bind, so when the last lines of the
+    server's ``log`` contain ``port_taken`` (its bind error) another port is tried, ``attempts``
+    in all. Returns the server, or None when it did not start (the caller says why)."""
+    for _ in range(attempts):
+        started = launch(free_port())
+        if started is not None:
+            return started
+        if port_taken not in tail(log, 5):
+            return None
+    return None
 
 
 def command_line(pid: int) -> list[str]:

@@ -8,7 +8,8 @@ from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from webargs.fields import DelimitedList
 
-from server.api_common import CappedList, JobAcceptedSchema, StrictBoolean, StrictNumber
+from server.api_common import (CappedList, JobAcceptedSchema, KeysetPageSchema, KeysetQuerySchema,
+                               NumberedPageQuerySchema, NumberedPageSchema, StrictBoolean, StrictNumber)
 from server.utils.scrape.sources import FINAL_STATUSES
 
 GENDERS = ("male", "female", "any")
@@ -90,11 +91,9 @@ class JobSchema(Schema):
     updated_at = fields.String()
 
 
-class ResultsQuerySchema(Schema):
+class ResultsQuerySchema(NumberedPageQuerySchema):
     """Query of ``GET /api/job-results/<job_id>``."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     cursor = fields.String(validate=validate.Length(max=64),
                            metadata={"description": "next_cursor of the previous page (keyset paging)"})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
@@ -119,15 +118,10 @@ class ProfileSchema(Schema):
     is_verified = fields.Boolean(allow_none=True)
 
 
-class ResultsPageSchema(Schema):
+class ResultsPageSchema(NumberedPageSchema):
     """A page of results."""
 
-    success = fields.Boolean()
     profiles = fields.List(fields.Nested(ProfileSchema))
-    page = fields.Integer()
-    limit = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
     next_cursor = fields.String(allow_none=True)
 
 
@@ -136,7 +130,7 @@ JOB_KINDS = ("scrape", "ingest", "run_daily", "airtable_push", "status_sync", "m
 JOB_STATUSES = ("queued", "processing", "completed", "completed_with_errors", "failed", "cancelled")
 
 
-class JobsQuerySchema(Schema):
+class JobsQuerySchema(KeysetQuerySchema):
     """Query of ``GET /api/jobs``."""
 
     kind = fields.String(validate=validate.OneOf(JOB_KINDS))
@@ -147,8 +141,6 @@ class JobsQuerySchema(Schema):
     created_before = fields.AwareDateTime(default_timezone=timezone.utc,
                                           metadata={"description": "ISO 8601; jobs created before it."})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.String(validate=validate.Length(max=200),
-                           metadata={"description": "next_cursor of the previous page"})
 
     @validates_schema
     def _window(self, data, **kwargs):
@@ -163,9 +155,7 @@ class JobItemSchema(JobSchema):
         exclude = ("success",)
 
 
-class JobListSchema(Schema):
+class JobListSchema(KeysetPageSchema):
     """A page of jobs, newest first."""
 
-    success = fields.Boolean()
     jobs = fields.List(fields.Nested(JobItemSchema))
-    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})

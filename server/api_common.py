@@ -1,7 +1,7 @@
 """What every API module shares: the error envelope (``ApiError`` and the handlers that turn
 every failure into ``{"success": false, "error": {"code", "message", "details"}}``), the
-flask-smorest blueprint and API classes, strict scalar fields, the 202 job answer, and the
-``Idempotency-Key`` helpers."""
+flask-smorest blueprint and API classes, strict scalar fields, the 202 job answer, the paging
+fields of list queries and answers, and the ``Idempotency-Key`` helpers."""
 from __future__ import annotations
 
 import base64
@@ -17,7 +17,8 @@ import psycopg
 from flask import Flask, current_app, jsonify, request, url_for
 from apispec import BasePlugin
 from flask_smorest import Api, Blueprint
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow.schema import SchemaMeta
 from psycopg_pool import PoolTimeout
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
@@ -264,6 +265,50 @@ class JobAcceptedSchema(Schema):
     status_url = fields.String()
     results_url = fields.String()
     total_batches = fields.Integer()
+
+
+class NumberedPageQuerySchema(Schema):
+    """Query fields of a list read by page number: ``page`` (1-based) and ``limit`` (rows a page)."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class NumberedPageSchema(Schema):
+    """Fields of an answer read by page number: the page and limit asked for, the rows that
+    match (``total``) and the number of pages."""
+
+    success = fields.Boolean()
+    page = fields.Integer()
+    limit = fields.Integer()
+    total = fields.Integer()
+    pages = fields.Integer()
+
+
+class _FiltersFirst(SchemaMeta):
+    """Lists a schema's own fields (a list's filters, and its own ``limit`` if it redefines it)
+    before the fields it inherits, so the OpenAPI parameters read filters first, paging last."""
+
+    @classmethod
+    def get_declared_fields(mcs, klass, cls_fields, inherited_fields, dict_cls=dict):  # noqa: N804
+        own = {name for name, _ in cls_fields}
+        return dict_cls(cls_fields + [(name, field) for name, field in inherited_fields if name not in own])
+
+
+class KeysetQuerySchema(Schema, metaclass=_FiltersFirst):
+    """Query fields of a list read by keyset: ``limit`` (rows a page; a list may allow more) and
+    the ``cursor`` of the previous answer; a subclass's own fields come first."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(max=200),
+                           metadata={"description": "next_cursor of the previous page"})
+
+
+class KeysetPageSchema(Schema):
+    """Fields of an answer read by keyset: ``next_cursor`` for the next page."""
+
+    success = fields.Boolean()
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
 
 
 def encode_cursor(*values) -> str:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from server.api_common import CappedList, JobAcceptedSchema, StrictDate
+from server.api_common import CappedList, JobAcceptedSchema, KeysetPageSchema, KeysetQuerySchema, StrictDate
 from server.utils.clock import utc_now
 
 CAMPAIGN_DAYS_BACK = 7
@@ -184,13 +184,10 @@ class CapacitySchema(Schema):
     fits = fields.Boolean()
     stops_fitting = fields.Dict(allow_none=True, metadata={"description": "{day, date, reason} of the first "
                                                                          "limit passed, null when it fits"})
-class CampaignsQuerySchema(Schema):
+class CampaignsQuerySchema(KeysetQuerySchema):
     """Query of ``GET /api/campaigns``."""
 
     campaign_date = fields.Date(metadata={"description": "Only the campaign of this date (YYYY-MM-DD)."})
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(validate=validate.Length(max=200),
-                           metadata={"description": "next_cursor of the previous page"})
 
 
 class StatusCountsSchema(Schema):
@@ -226,12 +223,10 @@ class CampaignSummarySchema(Schema):
     unplaced = fields.Integer()
 
 
-class CampaignListSchema(Schema):
+class CampaignListSchema(KeysetPageSchema):
     """A page of campaigns, newest date first."""
 
-    success = fields.Boolean()
     campaigns = fields.List(fields.Nested(CampaignSummarySchema))
-    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
 
 
 class PoolDaySchema(Schema):
@@ -254,12 +249,9 @@ class PoolSchema(Schema):
     per_day = fields.List(fields.Nested(PoolDaySchema), metadata={"description": "the last 30 days, oldest first"})
 
 
-class DailyRunsQuerySchema(Schema):
+class DailyRunsQuerySchema(KeysetQuerySchema):
     """Query of ``GET /api/daily-runs``."""
 
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(validate=validate.Length(max=200),
-                           metadata={"description": "next_cursor of the previous page"})
 
 
 class RunStepSchema(Schema):
@@ -287,9 +279,7 @@ class DailyRunSchema(Schema):
     steps = fields.List(fields.Nested(RunStepSchema))
 
 
-class DailyRunListSchema(Schema):
+class DailyRunListSchema(KeysetPageSchema):
     """A page of run-daily history, newest first."""
 
-    success = fields.Boolean()
     runs = fields.List(fields.Nested(DailyRunSchema))
-    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})

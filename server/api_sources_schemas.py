@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from server.api_common import NumberedPageQuerySchema, NumberedPageSchema
 from server.utils.scrape.source_report import ACCOUNT_SORTS, JOB_SORTS
 from server.utils.scrape.sources import FINAL_STATUSES, STATUSES
 
@@ -14,11 +15,9 @@ STATUS_TEXT = ("ok: delivered followers; private / not_found: the actor's error 
                "not finished yet")
 
 
-class JobSourcesQuerySchema(Schema):
+class JobSourcesQuerySchema(NumberedPageQuerySchema):
     """Query of ``GET /api/jobs/<job_id>/sources``."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     status = fields.String(validate=validate.OneOf(STATUSES), metadata={"description": STATUS_TEXT})
     sort = fields.String(load_default="source_account", validate=validate.OneOf(sorted(JOB_SORTS)),
                          metadata={"description": "kept_target_* uses the job's targetGender (any: kept)"})
@@ -53,27 +52,20 @@ class JobSourceSchema(Schema):
     finished_at = fields.String(allow_none=True)
 
 
-class JobSourcesPageSchema(Schema):
+class JobSourcesPageSchema(NumberedPageSchema):
     """A page of a job's sources."""
 
-    success = fields.Boolean()
     job_id = fields.UUID()
     job_status = fields.String()
     target_gender = fields.String()
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(),
                          metadata={"description": "source accounts per status over the whole job"})
     sources = fields.List(fields.Nested(JobSourceSchema))
-    page = fields.Integer()
-    limit = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
 
 
-class SourceAccountsQuerySchema(Schema):
+class SourceAccountsQuerySchema(NumberedPageQuerySchema):
     """Query of ``GET /api/source-accounts``."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     status = fields.String(validate=validate.OneOf(FINAL_STATUSES),
                            metadata={"description": "filter on the last known status"})
     sort = fields.String(load_default="source_account", validate=validate.OneOf(sorted(ACCOUNT_SORTS)))
@@ -102,12 +94,7 @@ class SourceAccountSchema(Schema):
     kept_male_per_usd = fields.Float(allow_none=True)
 
 
-class SourceAccountsPageSchema(Schema):
+class SourceAccountsPageSchema(NumberedPageSchema):
     """A page of the tenant's source accounts."""
 
-    success = fields.Boolean()
     source_accounts = fields.List(fields.Nested(SourceAccountSchema))
-    page = fields.Integer()
-    limit = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()

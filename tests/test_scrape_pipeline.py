@@ -15,6 +15,7 @@ from server.utils.gender import detect_gender
 from standins.followers import generate_followers
 from tests.conftest import auth, wait_for_job
 from tests.support.processes import child_pids
+from tests.support.waiting import wait_until
 
 
 def submit(client, key, accounts, **body):
@@ -30,18 +31,6 @@ def job_runs(stack, job_id, db):
             "SELECT apify_run_id FROM scrape_job_chunks WHERE job_id = %s AND apify_run_id IS NOT NULL",
             (job_id,))}
     return [r for r in stack.apify_control("runs", method="GET") if r["id"] in run_ids]
-
-
-def wait_until(check, timeout: float = 30.0, every: float = 0.05):
-    """Call ``check()`` until it returns something truthy; returns that, or fails after
-    ``timeout`` seconds showing the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"still {value!r} after {timeout}s"
-        time.sleep(every)
 
 
 def open_chunks(db, job_id) -> int:

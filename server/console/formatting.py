@@ -1,5 +1,5 @@
 """Jinja filters and display rules of the console: durations, money, timestamps, and the
-colour of every job, chunk, campaign and step status (one mapping each, so a new status is one
+colour of every job, chunk, source, campaign and step status (one mapping each, so a new status is one
 line here)."""
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ JOB_TONES = {"queued": "muted", "processing": "info", "completed": "ok", "comple
 CHUNK_TONES = {"queued": "muted", "dispatched": "idle", "running": "info", "waiting": "idle", "done": "ok",
                "failed": "bad", "skipped": "warn", "cancelled": "dark"}
 CAMPAIGN_TONES = {"selected": "muted", "distributed": "info", "pushing": "info", "pushed": "ok", "failed": "bad"}
+SOURCE_TONES = {"ok": "ok", "private": "warn", "not_found": "warn", "empty": "warn", "failed": "bad",
+                "skipped": "muted", "pending": "idle"}
 STEP_TONES = {"ok": "ok", "failed": "bad", "skipped": "warn", "not_run": "muted"}
 ASSIGNMENT_TONES = {"pending": "muted", "followed": "info", "unfollow": "warn", "completed": "ok",
                     "archived": "dark"}
@@ -66,6 +68,12 @@ def number(value) -> str:
     return f"{int(value or 0):,}"
 
 
+def per_dollar(value) -> str:
+    """A count per US dollar with one decimal (``1,234.5``); an em dash for None (kept
+    something at no cost)."""
+    return "—" if value is None else f"{float(value):,.1f}"
+
+
 def explain_job(job: dict) -> str | None:
     """What happened to a job, in plain words for an operator; None while nothing needs saying."""
     status, message = job["status"], job.get("error_message")
@@ -86,7 +94,8 @@ def explain_job(job: dict) -> str | None:
 
 def register_filters(app) -> None:
     """Add the filters above to ``app``'s Jinja environment."""
-    app.jinja_env.filters.update(duration=duration, money=money, when=when, number=number)
+    app.jinja_env.filters.update(duration=duration, money=money, when=when, number=number,
+                                per_dollar=per_dollar)
     app.jinja_env.globals.update(tone=tone, JOB_TONES=JOB_TONES, CHUNK_TONES=CHUNK_TONES,
-                                 CAMPAIGN_TONES=CAMPAIGN_TONES, STEP_TONES=STEP_TONES,
+                                 CAMPAIGN_TONES=CAMPAIGN_TONES, STEP_TONES=STEP_TONES, SOURCE_TONES=SOURCE_TONES,
                                  ASSIGNMENT_TONES=ASSIGNMENT_TONES, KIND_LABELS=KIND_LABELS)

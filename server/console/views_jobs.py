@@ -1,5 +1,6 @@
 """Console pages for jobs: sign-in and sign-out, the jobs list with live progress, a job's
-detail (chunk grid, per-chunk counts, first results, CSV), cancel, and the JSON the pages poll."""
+detail (chunk grid, per-chunk counts, per-source report, first results, CSV), cancel, and the
+JSON the pages poll."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
@@ -13,11 +14,13 @@ from server.api_common import ApiError, decode_cursor, encode_cursor, enqueue
 from server.console.blueprint import bp
 from server.console.formatting import JOB_TONES, KIND_LABELS, TERMINAL, elapsed_seconds, explain_job, tone
 from server.console.session import services, sign_in as start_session
+from server.console.source_section import BadView, parse_view, sources_section
 from server.utils.jobs import table as jobs
 from server.utils.jobs.listing import jobs_overview, list_jobs
 from server.utils.outreach.overview import run_summary
 from server.utils.scrape.progress import chunk_status_counts, job_chunks
 from server.utils.scrape.results import iter_results_csv, results_page
+from server.utils.scrape.source_report import iter_job_sources_csv
 
 PAGE_SIZE = 25
 OVERVIEW_DAYS = 30
@@ -40,6 +43,8 @@ def _not_found(exc):
     title = "Not found" if exc.code == 404 else "Bad request"
     message = ("There is no such page or job for your tenant." if exc.code == 404
                else "The request was not understood.")
+    if exc.code == 400 and exc.description != type(exc).description:  # abort(400, description=...)
+        message = f"The request was not understood: {exc.description}."
     return render_template("console/error.html", title=title, message=message, signed_in="tenant" in g), exc.code
 
 
@@ -147,12 +152,23 @@ def _job_or_404(conn, job_id: UUID) -> dict:
     return job
 
 
+def _sources_view():
+    """The per-source view of the query string; a bad value is a 400 page naming the field."""
+    try:
+        return parse_view(request.args)
+    except BadView as exc:
+        abort(400, description=str(exc))
+
+
 @bp.get("/jobs/<job_id:job_id>")
 def job_page(job_id: UUID):
-    """One job: progress, chunk grid, per-chunk counts, first results, CSV, errors in plain words."""
+    """One job: progress, chunk grid, per-chunk counts, per-source report (``sources_*`` query
+    arguments: see ``source_section``), first results, CSV, errors in plain words."""
+    view = _sources_view()
     with services().db.transaction() as conn:
         job = _job_or_404(conn, job_id)
         chunks = job_chunks(conn, g.tenant.tenant_id, job_id) if job["kind"] == "scrape" else []
+        sources = sources_section(conn, job, view) if job["kind"] == "scrape" else None
         first = []
         if job["kind"] == "scrape" and job["profiles_scraped"]:
             first, _ = results_page(conn, job_id, 1, FIRST_RESULTS)
@@ -160,7 +176,7 @@ def job_page(job_id: UUID):
         "console/job.html", job=_job_row(job), raw=job, params=jobs.job_to_json(job)["params"],
         result=job["result"] or {}, chunks=chunks, chunk_counts=chunk_status_counts(chunks),
         chunk_rows=chunks[:CHUNK_ROWS_SHOWN], explanation=explain_job(job), first_results=first,
-        run=run_summary(job) if job["kind"] == "run_daily" else None)
+        sources=sources, run=run_summary(job) if job["kind"] == "run_daily" else None)
 
 
 @bp.get("/jobs/<job_id:job_id>/live.json")
@@ -185,6 +201,22 @@ def job_csv(job_id: UUID):
         return redirect(url_for("console.job_page", job_id=job_id))
     return Response(stream_with_context(iter_results_csv(services().db, job_id)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="job-{job_id}.csv"'})
+
+
+@bp.get("/jobs/<job_id:job_id>/sources.csv")
+def job_sources_csv(job_id: UUID):
+    """Every source account of a scrape job matching the page's status filter, in its sort
+    order, as CSV (streamed; the columns of ``GET /api/jobs/<id>/sources?format=csv``). Live
+    while the job runs."""
+    view = _sources_view()
+    with services().db.transaction() as conn:
+        job = _job_or_404(conn, job_id)
+    if job["kind"] != "scrape":
+        flash("Only scrape jobs have source accounts.", "warn")
+        return redirect(url_for("console.job_page", job_id=job_id))
+    stream = iter_job_sources_csv(services().db, job, view.status, view.sort, view.order)
+    return Response(stream_with_context(stream), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="job-{job_id}-sources.csv"'})
 
 
 @bp.post("/jobs/<job_id:job_id>/cancel")

@@ -3,10 +3,8 @@ scenario may kill or restart empty) with its own Celery queue and worker, on the
 database and stand-ins; and the checks every scenario ends with."""
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -17,6 +15,8 @@ from server.utils import tenants
 from standins.followers import generate_followers
 from tests.conftest import auth, wait_for_job
 from tests.faults.redis_server import RedisServer
+from tests.support import waiting
+from tests.support.beat import send_on_beat
 from tests.support.processes import ManagedProcess, start_worker
 
 
@@ -54,26 +54,10 @@ class PrivateStack:
         """Send ``jobs.reap_stale`` as beat does every minute."""
         self.app.extensions["celery"].send_task("jobs.reap_stale")
 
-    @contextmanager
     def beat(self, every: float = 5.0):
-        """While inside, send ``jobs.reap_stale`` every ``every`` seconds (beat's minute,
-        compressed so a scenario stays short)."""
-        stop = threading.Event()
-
-        def tick():
-            while not stop.wait(every):
-                try:
-                    self.reap()
-                except Exception:  # Redis may be down on purpose; beat would retry too
-                    pass
-
-        thread = threading.Thread(target=tick, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join(every + 5)
+        """A context manager: while inside, send ``jobs.reap_stale`` every ``every`` seconds
+        (beat's minute, compressed so a scenario stays short)."""
+        return send_on_beat(self.app.extensions["celery"], "jobs.reap_stale", every)
 
     def new_tenant(self):
         suffix = uuid.uuid4().hex[:11]
@@ -95,26 +79,13 @@ def private(stack, tmp_path):
            "CHUNK_SIZE": "1", "DB_POOL_SIZE": "2", "DB_POOL_TIMEOUT_SECONDS": "2", "PUBLIC_BASE_URL": "",
            "APIFY_MAX_FOLLOWERS_PER_ACCOUNT": str(PER_ACCOUNT)}
     app = create_app(Settings.from_env(**{k.lower(): v for k, v in env.items()}))
-    stop = threading.Event()
-    poller = threading.Thread(target=_poll_runs_forever, args=(app, stop), daemon=True)
-    poller.start()
     try:
-        yield PrivateStack(server, env, app, app.test_client(), tmp_path)
+        # scrape.poll_runs as beat sends it, on the private broker; a Redis down on purpose only skips ticks
+        with send_on_beat(app.extensions["celery"], "scrape.poll_runs", 0.5):
+            yield PrivateStack(server, env, app, app.test_client(), tmp_path)
     finally:
-        stop.set()
-        poller.join(5)
         app.extensions["services"].db.close()
         server.stop()
-
-
-def _poll_runs_forever(app, stop: threading.Event, every: float = 0.5) -> None:
-    """Send ``scrape.poll_runs`` every ``every`` seconds on the private broker, as beat does;
-    a Redis that is down on purpose only skips ticks."""
-    while not stop.wait(every):
-        try:
-            app.extensions["celery"].send_task("scrape.poll_runs")
-        except Exception:  # noqa: BLE001 - beat would try again at its next tick too
-            pass
 
 
 def submit_scrape(client, key, accounts) -> dict:
@@ -127,14 +98,8 @@ def submit_scrape(client, key, accounts) -> dict:
 
 
 def wait_until(check, timeout: float = 60.0, every: float = 0.1):
-    """Poll ``check()`` until truthy; returns its value or fails after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"still {value!r} after {timeout}s"
-        time.sleep(every)
+    """``tests.support.waiting.wait_until`` with the longer patience of fault scenarios."""
+    return waiting.wait_until(check, timeout, every)
 
 
 def assert_scrape_matches_truth(stack, client, db, key, job_id, accounts, timeout: float = 120) -> dict:

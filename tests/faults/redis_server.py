@@ -9,12 +9,7 @@ from pathlib import Path
 
 import redis
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (127.0.0.1)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from devservices.process import free_port
 
 
 class RedisServer:
