@@ -26,7 +26,8 @@ Evidence is added as log-odds (nats) of "female":
   word      gendered words (mom, wife, queen / dad, husband, king ...): ±WORD_LLR.
 Name order: a family name first is moved last when the US census has it far more often
 as a family name (``wilson.emma``; ``Tuning.surname_margin``), as is a Korean family name
-before a Korean given name ("Park Minji") (``_given_first``). Every tunable value is in
+before a Korean given name ("Park Minji") (``_given_first``); the family name He after a
+pinyin given name ("Li Juan He") is a name, not the pronoun. Every tunable value is in
 ``data/tuning.json``, chosen by cross-validation (``bench/gender_cv.py``); ``use_tuning``
 installs another set (for that cross-validation).
 The answer is given only when the posterior reaches ``Tuning.min_probability``; business
