@@ -239,11 +239,16 @@ def per_origin(rows, truth, pred) -> None:
     for i, r in enumerate(rows):
         if truth[i] in ("f", "m"):
             groups.setdefault(likely_origin(r["full_name"], index), []).append(i)
-    print("per likely origin (dev clean; origin from nam_dict's country columns, Chinese/Korean by family name):")
+    total = sum(len(idx) for idx in groups.values())
+    print("per likely origin (dev clean; origin from nam_dict's country columns, Chinese/Korean by family name; "
+          "'of all' = the group's share of the overall errorCoded, unanswered + wrong):")
     for g, idx in sorted(groups.items(), key=lambda x: -len(x[1])):
         m = metrics([truth[i] for i in idx], [pred[i] for i in idx])
+        na = sum(pred[i] not in ("f", "m") for i in idx)
+        wrong = sum(pred[i] in ("f", "m") and pred[i] != truth[i] for i in idx)
         print(f"  {g:24s} n={len(idx):4d}  answered={1 - m['naCoded']:.3f}  errorCoded={m['errorCoded']:.4f}  "
-              f"errorCodedWithoutNA={m['errorCodedWithoutNA']:.4f}  errorGenderBias={m['errorGenderBias']:+.4f}")
+              f"errorCodedWithoutNA={m['errorCodedWithoutNA']:.4f}  errorGenderBias={m['errorGenderBias']:+.4f}  "
+              f"of all: {na / total:.4f} unanswered + {wrong / total:.4f} wrong")
 
 
 def cv_figures(clean: dict[str, float]) -> None:

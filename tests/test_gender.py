@@ -361,6 +361,17 @@ def test_one_syllable_chinese_names_read_both_ways():
     assert g("Jun Wang") == "male"       # both readings agree
 
 
+def test_chinese_family_name_he_is_not_a_pronoun():
+    # "He" after a pinyin given name is the family name: the name is read as Chinese
+    # (syllable model or capped one-syllable evidence), not as the lone given name
+    assert detect_gender("Li Juan He").gender == "female"
+    assert detect_gender("Wei He").probability < detect_gender("Wei").probability
+    assert g("Jun He (he/him)") == "male"
+    # after a Western given name, or followed by another word, it stays a pronoun
+    assert detect_gender("Jessica he").source == "first_name" and g("Jessica he") == "female"
+    assert g("Michael he him") == "male"
+
+
 def test_lead_in_words_and_camel_case():
     assert g("Simply Jessica") == "female" and g("Just Anna") == "female" and g("Hello Sarah") == "female"
     assert g("TheRealMike") == "male" and g("ImJessicaSmith") == "female"

@@ -26,7 +26,8 @@ Evidence is added as log-odds (nats) of "female":
   word      gendered words (mom, wife, queen / dad, husband, king ...): ±WORD_LLR.
 Name order: a family name first is moved last when the US census has it far more often
 as a family name (``wilson.emma``; ``Tuning.surname_margin``), as is a Korean family name
-before a Korean given name ("Park Minji") (``_given_first``). Every tunable value is in
+before a Korean given name ("Park Minji") (``_given_first``); the family name He after a
+pinyin given name ("Li Juan He") is a name, not the pronoun. Every tunable value is in
 ``data/tuning.json``, chosen by cross-validation (``bench/gender_cv.py``); ``use_tuning``
 installs another set (for that cross-validation).
 The answer is given only when the posterior reaches ``Tuning.min_probability``; business
@@ -636,6 +637,16 @@ def _chinese_given(names: list[str]) -> float | None:
     return _pinyin(given)
 
 
+def _pinyin_given(names: list[str]) -> bool:
+    """True if the tokens form a pinyin given name: one or two syllables ("wei", "li juan") or
+    a two-syllable token ("yongfu") that nam_dict does not know as a given name of its own."""
+    keys = [_key(t) for t in names]
+    syl = _syllables()
+    if all(k in syl for k in keys):
+        return True
+    return len(keys) == 1 and syllable_llr(keys[0]) is not None and keys[0] not in load_source("namdict_names.tsv.gz")
+
+
 def _pinyin(key: str) -> float | None:
     """The pinyin syllable model's log-odds for ``key`` (``lookup.syllable_llr``) times
     ``Tuning.pinyin_scale``, or None."""
@@ -744,6 +755,10 @@ def detect_gender(full_name: str | None, username: str | None = None) -> GenderG
             continue
         if key in _LEAD_INS and names and t.isascii():  # "Hyungsoon Im": a family name after the name
             names.append(t)
+            continue
+        if (key in origin.CHINESE_SURNAMES and i == len(tokens) - 1 and len(names) in (1, 2)
+                and all(names) and _pinyin_given(names)):
+            names.append(t)  # "Wei He", "Li Juan He": the family name He, not the pronoun
             continue
         if key in _TITLES_NEUTRAL or key in _PRONOUN_WORDS and len(tokens) > 1:
             continue
