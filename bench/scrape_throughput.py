@@ -1,18 +1,21 @@
 """Scrape pipeline throughput against Postgres COPY of the same rows (DESIGN.md §11).
 
-Runs one 50-account chunk through the real chunk code (start the run, confirm its end, then the
+Runs a 50-account chunk through the real chunk code (start the run, confirm its end, then the
 timed read step: apify-client → the Apify stand-in → item classification → gender → 1000-row
 batch inserts with exact counters) in this process, then COPYs the very rows it stored into an
 empty table of the same shape, and prints both rates and their ratio, measured side by side in
-one run. The stand-in runs as a process of its own, as Apify's servers are not this worker's CPU,
-and the dataset is read once untimed first: the stand-in renders items on their first read,
-while Apify serves stored ones.
+one run. The whole chunk is timed twice: a fresh worker's first chunk, then a chunk of other
+source accounts (a worker that has collected before: its caches of folded name tokens are
+warm); the second is the headline. The stand-in runs as a process of its own, as Apify's
+servers are not this worker's CPU, and each dataset is read once untimed first: the stand-in
+renders items on their first read, while Apify serves stored ones.
+
 Also prints the parts: reading the dataset alone, classification + gender filter alone
-(``collect.keep_profiles``) and gender inference alone, the insert path alone (the same rows written again for a second one-chunk job
-through ``write_batch``, one committed transaction per 1000-row batch, counters and offset
-included; that chunk goes through the same lifecycle first: a run slot, its run started and its
-end confirmed, then ``claim_read``, untimed) and the raw-profile history + pool upsert of an
-ingest (``upsert_batch``) of those rows, each ÷ COPY.
+(``collect.keep_profiles``) and gender inference alone, the insert path alone (the same rows
+written again for another one-chunk job through ``write_batch``, one committed transaction per
+1000-row batch, counters and offset included; that chunk goes through the same lifecycle
+first: a run slot, its run started and its end confirmed, then ``claim_read``, untimed) and the
+raw-profile history + pool upsert of an ingest (``upsert_batch``) of those rows, each ÷ COPY.
 
 Usage: ``python bench/scrape_throughput.py [--followers-per-account 1000]`` with Postgres and
 Redis running (``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` as for the tests). A scratch database
@@ -64,6 +67,30 @@ def run_to_collecting(services, job_id) -> None:
     assert picks == [(job_id, 0)], picks
     assert start_chunk_run(services, job_id, 0).status == "running"
     assert confirm_run_end(services, job_id, 0).status == "ended"
+
+
+def timed_chunk(services, tenant, prefix: str, params: dict) -> tuple[int, float, dict]:
+    """One job of one 50-account chunk (accounts ``{prefix}0`` …) taken to its read step, its
+    dataset read once untimed (the stand-in renders items on their first read; Apify serves
+    stored ones), then ``collect_chunk`` timed. Returns (rows stored, seconds, job)."""
+    accounts = [f"{prefix}{i}" for i in range(services.settings.chunk_size)]
+    with services.db.transaction() as conn:
+        job = create_scrape_job(conn, tenant.tenant_id, accounts, params, len(accounts), None, None).job
+        mark_processing(conn, job["job_id"])
+    run_to_collecting(services, job["job_id"])
+    with services.db.transaction() as conn:
+        dataset_id = conn.execute("SELECT apify_dataset_id FROM scrape_job_chunks WHERE job_id = %s",
+                                  (job["job_id"],)).fetchone()["apify_dataset_id"]
+    for _page in read_pages(services.apify().dataset(dataset_id), 0):
+        pass
+    started = time.perf_counter()
+    outcome = collect_chunk(services, job["job_id"], 0)
+    seconds = time.perf_counter() - started
+    assert outcome.status == "done", outcome
+    with services.db.transaction() as conn:
+        stored = conn.execute("SELECT profiles_scraped FROM scrape_jobs WHERE job_id = %s",
+                              (job["job_id"],)).fetchone()["profiles_scraped"]
+    return stored, seconds, job
 
 
 def replay_inserts(services, tenant, rows: list[dict]) -> float:
@@ -126,26 +153,14 @@ def main() -> int:
             apify_api_key="bench", apify_api_url=standin.url, airtable_access_token="unused",
             airtable_base_id="appBenchBench0001", environment="test")
         services = Services(settings)
-        accounts = [f"bench{i}" for i in range(settings.chunk_size)]
         with services.db.transaction() as conn:
             tenant = tenants.upsert_tenant(conn, "bench", None, 1, 1)
-            params = {"targetGender": "any", "includeUnknown": True,
-                      "per_account_limit": args.followers_per_account}
-            job = create_scrape_job(conn, tenant.tenant_id, accounts, params, settings.chunk_size, None, None).job
-            mark_processing(conn, job["job_id"])
-
+        params = {"targetGender": "any", "includeUnknown": True, "per_account_limit": args.followers_per_account}
         detect_gender("Warm Up", "warm.up")  # a worker loads the name tables once per process
-        run_to_collecting(services, job["job_id"])  # untimed: the chunk's run starts and ends
-        # untimed: the stand-in renders a dataset's items on their first read; Apify serves stored ones
-        with services.db.transaction() as conn:
-            dataset_id = conn.execute("SELECT apify_dataset_id FROM scrape_job_chunks WHERE job_id = %s",
-                                      (job["job_id"],)).fetchone()["apify_dataset_id"]
-        for _page in read_pages(services.apify().dataset(dataset_id), 0):
-            pass
-        started = time.perf_counter()
-        outcome = collect_chunk(services, job["job_id"], 0)
-        pipeline_seconds = time.perf_counter() - started
-        assert outcome.status == "done", outcome
+        # a fresh worker's first chunk (its caches of name folding are empty), then another
+        # chunk of other source accounts: what a worker that has collected before does
+        cold_rows, cold_seconds, _ = timed_chunk(services, tenant, "first", params)
+        rows_n, pipeline_seconds, job = timed_chunk(services, tenant, "bench", params)
 
         with services.db.transaction() as conn:
             rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM scrape_results WHERE job_id = %s",
@@ -163,6 +178,9 @@ def main() -> int:
 
         client = services.apify()
         started = time.perf_counter()
+        with services.db.transaction() as conn:
+            dataset_id = conn.execute("SELECT apify_dataset_id FROM scrape_job_chunks WHERE job_id = %s",
+                                      (job["job_id"],)).fetchone()["apify_dataset_id"]
         items = [item for page in read_pages(client.dataset(dataset_id), 0) for item in page.items]
         read_seconds = time.perf_counter() - started
         started = time.perf_counter()
@@ -175,9 +193,11 @@ def main() -> int:
         gender_seconds = time.perf_counter() - started
 
         n = len(rows)
-        print(f"rows stored: {n} from {len(items)} dataset items ({len(accounts)} accounts)")
+        print(f"rows stored: {n} from {len(items)} dataset items ({services.settings.chunk_size} accounts)")
         print(f"{'step':<44}{'rows/s':>12}{'seconds':>10}")
+        assert n == rows_n, (n, rows_n)
         print(f"{'pipeline (read+parse+gender+insert+count)':<44}{n / pipeline_seconds:>12,.0f}{pipeline_seconds:>10.2f}")
+        print(f"{'  the same, a fresh worker first chunk':<44}{cold_rows / cold_seconds:>12,.0f}{cold_seconds:>10.2f}")
         print(f"{'  of which dataset read over HTTP':<44}{len(items) / read_seconds:>12,.0f}{read_seconds:>10.2f}")
         print(f"{'  of which classify + gender filter':<44}{len(items) / keep_seconds:>12,.0f}{keep_seconds:>10.2f}")
         print(f"{'    of which gender inference':<44}{len(followers) / gender_seconds:>12,.0f}{gender_seconds:>10.2f}")
@@ -188,6 +208,8 @@ def main() -> int:
         print(f"ratio ingest upsert (raw history + pool) / COPY: {copy_seconds / ingest_seconds:.3f}")
         print(f"ratio whole chunk (read+parse+gender+insert) / COPY: {copy_seconds / pipeline_seconds:.3f} "
               f"(the pipeline runs at {100 * copy_seconds / pipeline_seconds:.1f}% of raw COPY speed)")
+        cold_ratio = (cold_rows / cold_seconds) / (n / copy_seconds)
+        print(f"ratio whole chunk / COPY, a fresh worker's first chunk: {cold_ratio:.3f}")
         services.db.close()
         return 0
     finally:

@@ -58,7 +58,7 @@ _RATE_LIMIT_WORDS = ("rate limit", "ratelimit", "429", "too many requests", "try
 _MENTIONS = re.compile(r"@[a-z0-9._]+|instagram\.com/[a-z0-9._/]*")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Follower:
     """One follower as stored: platform id, username, display name and where it was found."""
 
