@@ -200,6 +200,22 @@ def test_worker_killed_while_collecting_resumes_the_dataset_without_duplicates(c
     assert len(job_runs(stack, job["job_id"], db)) == 1
 
 
+def test_short_pages_from_apify_lose_no_item_and_repeat_none(client, app, stack, tenant):
+    """Apify may return fewer items than asked for before a dataset's end; the pages read ahead
+    after such a page are asked for again from where it really ended."""
+    _, key = tenant
+    stack.apify_control("faults", {"short_pages": True, "page_limit_cap": 300})
+    accounts = [f"shortpage{i}" for i in range(3)]
+    job = submit(client, key, accounts, targetGender="any")
+    final = wait_for_job(client, key, job["job_id"], timeout=120)
+    assert final["status"] == "completed"
+    expected = expected_kept(accounts, final["params"]["per_account_limit"], "any")
+    rows = stored(db := app.extensions["services"].db, job["job_id"])
+    assert len(rows) == len({r["profile_id"] for r in rows}) == len(expected) == final["profiles_scraped"]
+    chunk = _chunks(db, job["job_id"])[0]
+    assert chunk["dataset_offset"] == chunk["items_read"] == final["items_read"]
+
+
 @pytest.mark.parametrize("run_status", ["FAILED", "TIMED-OUT"])
 def test_failed_apify_run_fails_the_chunk_and_reports_it(client, stack, tenant, app, run_status):
     _, key = tenant

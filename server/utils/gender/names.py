@@ -152,6 +152,13 @@ def fold_key(text: object) -> str:
         return ""
     if text.isascii():
         return _ascii_letters(text.lower())
+    return _fold_non_ascii(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _fold_non_ascii(text: str) -> str:
+    """``fold_key`` of a non-ASCII token; cached per process (name tokens repeat across
+    followers, and folding one costs a Unicode normalisation and a transliteration)."""
     s = unicodedata.normalize("NFKC", text.translate(_char_map()))
     letters = [ch for ch in s if ch.isalpha()]
     if letters and not all(_is_latin(ch) for ch in letters):

@@ -5,13 +5,15 @@
 racing it collect once), re-reads the run from Apify (a webhook body is only a hint) and, when it
 ended, hands the chunk to the read step: its run slot is free at once, so the next run starts
 while this one's dataset is read. ``collect_chunk`` (the read step) runs ``collect_dataset``:
-dataset read → parse → gender → write, page by page from the recorded offset, so a read that
+dataset read → parse → gender → write, page by page from the recorded offset (the read of the
+next page and the write of the previous one overlap the parsing of this one), so a read that
 dies half-way resumes without duplicates. Then the chunk is finished and counted.
 """
 from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 from uuid import UUID
@@ -21,6 +23,7 @@ from server.utils.jobs.table import load_job
 from server.utils.scrape.chunks import (Claim, LeaseLost, add_worker_seconds, back_to_running, claim_collect,
                                         claim_read, finish_chunk, hand_over, skip_remaining_chunks)
 from server.utils.scrape.items import Follower, classify_item
+from server.utils.scrape.pages import read_pages
 from server.utils.scrape.sources import PageTally
 from server.utils.scrape.start import run_status
 from server.utils.scrape.writer import KeptProfile, write_batch
@@ -28,7 +31,6 @@ from server.utils.scrape.writer import KeptProfile, write_batch
 log = logging.getLogger(__name__)
 
 RUN_TERMINAL = ("SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED")
-DATASET_PAGE = 1000
 CAP_REACHED = "totalScrapeCount reached while the run was going"
 
 
@@ -85,41 +87,65 @@ def keep_profiles(items: list, params: dict, default_source: str | None,
 def collect_dataset(db, client, job: dict, claim: Claim, lease_seconds: int) -> DatasetCollected:
     """The collect step of one chunk: read its run's dataset from the recorded offset, parse,
     classify, infer gender, filter and write each page with its per-source counts
-    (``keep_profiles`` + ``writer.write_batch``).
+    (``keep_profiles`` + ``writer.write_batch``, one transaction per page).
 
-    ``client`` is an ``ApifyClient``; ``claim`` the ``collecting`` claim. Advances by the number
-    of items each page really returned and stops at the dataset's total, so a short page never
-    ends the read early (apify-client-python#539). Raises ``LeaseLost`` when another worker took
-    the chunk over (nothing more is written).
+    The stages overlap: while one page is classified in this thread, the next pages are read
+    (``pages.read_pages``) and the previous page is written by a writer thread (reads and writes
+    mostly wait on the network). Pages are written one at a time and in order, each with the
+    offset after it, so a collect that dies half-way resumes from the last written page; a page
+    classified after the job stopped is dropped unwritten.
+
+    ``client`` is an ``ApifyClient``; ``claim`` the ``collecting`` claim. Raises ``LeaseLost``
+    when another worker took the chunk over (nothing more is written). ``io_seconds`` is the
+    time this thread waited for reads and writes.
     """
     chunk = claim.chunk
     default_source = chunk["accounts"][0] if len(chunk["accounts"]) == 1 else None
-    dataset = client.dataset(chunk["apify_dataset_id"])
     offset = chunk["dataset_offset"]
     kept = errors = 0
     io_seconds = 0.0
-    while True:
-        t0 = time.perf_counter()
-        page = dataset.list_items(offset=offset, limit=DATASET_PAGE)
-        io_seconds += time.perf_counter() - t0
-        if not page.items:
-            break
-        tally = PageTally(page.total)  # per-source counts, written with the batch (sources.py)
-        rows, bad = keep_profiles(page.items, job["params"], default_source, tally)
-        errors += bad
-        offset += len(page.items)
-        t0 = time.perf_counter()
+
+    def write(rows: list[KeptProfile], read: int, next_offset: int, bad: int, tally: PageTally):
         with db.transaction() as conn:
-            outcome = write_batch(conn, claim, rows, len(page.items), offset, lease_seconds, bad, tally)
+            return write_batch(conn, claim, rows, read, next_offset, lease_seconds, bad, tally)
+
+    def written(future) -> str | None:
+        """Wait for the batch in flight; its stop reason (see ``_stop_reason``)."""
+        nonlocal io_seconds, kept
+        t0 = time.perf_counter()
+        outcome = future.result()
         io_seconds += time.perf_counter() - t0
         kept += outcome.inserted
-        if outcome.job_stopped:
-            return DatasetCollected(kept, errors, "cancelled", io_seconds)
-        if outcome.cap_reached:
-            return DatasetCollected(kept, errors, "cap_reached", io_seconds)
-        if offset >= page.total:
-            break
-    return DatasetCollected(kept, errors, None, io_seconds)
+        return _stop_reason(outcome)
+
+    pages = read_pages(client.dataset(chunk["apify_dataset_id"]), offset)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-write") as writer:
+        writing = None
+        try:
+            while True:
+                t0 = time.perf_counter()
+                page = next(pages, None)
+                io_seconds += time.perf_counter() - t0
+                if page is None:
+                    break
+                offset += len(page.items)
+                tally = PageTally(page.total)  # per-source counts, written with the batch (sources.py)
+                rows, bad = keep_profiles(page.items, job["params"], default_source, tally)
+                errors += bad
+                if writing is not None and (stop := written(writing)):
+                    return DatasetCollected(kept, errors, stop, io_seconds)
+                writing = writer.submit(write, rows, len(page.items), offset, bad, tally)
+            return DatasetCollected(kept, errors, written(writing) if writing else None, io_seconds)
+        finally:
+            pages.close()
+
+
+def _stop_reason(outcome) -> str | None:
+    """``cancelled`` when the batch found the job stopped, ``cap_reached`` when it reached the
+    job's ``totalScrapeCount``, else None."""
+    if outcome.job_stopped:
+        return "cancelled"
+    return "cap_reached" if outcome.cap_reached else None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ and finally the chunk's only account when it has one.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -38,6 +39,9 @@ ERROR_SOURCE_FIELDS = ("input", "inputUsername", "username", "url")
 PRIVATE_FLAGS = ("is_private", "private", "isPrivate")
 SOURCE_PRIVATE_FLAGS = ("source_is_private", "sourceIsPrivate")
 MESSAGE_FIELDS = ("errorDescription", "errorMessage", "error_message", "message", "msg", "reason")
+# an item with none of these keys and no private flag set is no error form (the common case)
+_ERROR_KEYS = frozenset(("error", "errorDescription", "errorMessage", "error_message", "#error", "success",
+                         *SOURCE_PRIVATE_FLAGS))
 
 # error kinds (the per-source status each leads to is decided in sources.py)
 PRIVATE = "private"
@@ -54,7 +58,7 @@ _RATE_LIMIT_WORDS = ("rate limit", "ratelimit", "429", "too many requests", "try
 _MENTIONS = re.compile(r"@[a-z0-9._]+|instagram\.com/[a-z0-9._/]*")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Follower:
     """One follower as stored: platform id, username, display name and where it was found."""
 
@@ -126,6 +130,8 @@ def error_kind(text: str) -> str:
 
 def _error_of(item: dict, source: str | None) -> tuple[str, str] | None:
     """``(kind, message)`` when ``item`` is one of the recognised error forms, else None."""
+    if item.keys().isdisjoint(_ERROR_KEYS) and not any(item.get(flag) is True for flag in PRIVATE_FLAGS):
+        return None
     error = item.get("error")
     parts: list[str] = []
     if error:
@@ -168,11 +174,19 @@ def _source(item: dict, keys: tuple[str, ...], debug: bool = False) -> str | Non
     if debug and isinstance(item.get("#debug"), dict):
         values += [item["#debug"].get(k) for k in ("requestUrl", "url", "username")]
     for value in values:
-        if isinstance(value, str) and value.strip():
-            username, _ = normalise_username(value.strip())
+        if isinstance(value, str):
+            username = _account_in(value)
             if username:
                 return username
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _account_in(value: str) -> str | None:
+    """The normalised username ``value`` names (a username or profile link), or None. Cached:
+    every item of a source repeats the same value."""
+    value = value.strip()
+    return normalise_username(value)[0] if value else None
 
 
 def _bool(value) -> bool | None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol
 from uuid import UUID
 
 from psycopg import Connection
@@ -74,12 +75,13 @@ class PageTally:
             self.errors[source] = (parsed.kind, parsed.message)
 
 
-@dataclass(frozen=True)
-class Owned:
-    """A row offered to ``scrape_results``: its platform id and source account."""
+class Offered(Protocol):
+    """A row offered to ``scrape_results`` (``writer.KeptProfile``): platform id, source
+    account and inferred gender."""
 
     profile_id: str
     source_account: str | None
+    gender: str
 
 
 def ensure_rows(conn: Connection, job_id: UUID, tenant_id: UUID, chunk_index: int, accounts: list[str]) -> None:
@@ -90,27 +92,30 @@ def ensure_rows(conn: Connection, job_id: UUID, tenant_id: UUID, chunk_index: in
         (job_id, accounts, tenant_id, chunk_index))
 
 
-def record_batch(conn: Connection, chunk: dict, tally: PageTally, offered: list[Owned],
-                 inserted: list[dict]) -> None:
+def record_batch(conn: Connection, chunk: dict, tally: PageTally, offered: list[Offered],
+                 inserted: list[Offered], stored_before: dict[str, str | None] | None = None) -> None:
     """Add one written page to its sources, in the caller's (the batch's) transaction.
 
     ``offered`` are the rows that passed the gender filter, in page order, before in-batch
-    de-duplication; ``inserted`` the rows the batch stored (``writer._store``: COPYed)
-    (``profile_id``, ``source_account``, ``gender``). A follower counts as a duplicate for its
-    source when the row kept for it (in this batch or before) came from another source, and as
-    ``over_cap`` when no row was kept for it because ``totalScrapeCount`` had been reached.
+    de-duplication; ``inserted`` the rows the batch stored (``writer._store``: COPYed);
+    ``stored_before`` profile id → source account of the offered profiles the job had stored
+    before this batch, when the caller looked all of them up (else they are looked up here). A
+    follower counts as a duplicate for its source when the row kept for it (in this batch or
+    before) came from another source, and as ``over_cap`` when no row was kept for it because
+    ``totalScrapeCount`` had been reached.
     """
     job_id = chunk["job_id"]
-    owner = {r["profile_id"]: r["source_account"] for r in inserted}
-    missing = list({o.profile_id for o in offered if o.profile_id not in owner})
+    owner = dict(stored_before or {})
+    owner.update((r.profile_id, r.source_account) for r in inserted)
+    missing = None if stored_before is not None else list({o.profile_id for o in offered if o.profile_id not in owner})
     if missing:
         owner.update((r["profile_id"], r["source_account"]) for r in conn.execute(
             "SELECT profile_id, source_account FROM scrape_results WHERE job_id = %s AND profile_id = ANY(%s)",
             (job_id, missing)))
     kept: dict[str, Counter] = {}
     for row in inserted:
-        if row["source_account"] is not None:
-            kept.setdefault(row["source_account"], Counter())[row["gender"]] += 1
+        if row.source_account is not None:
+            kept.setdefault(row.source_account, Counter())[row.gender] += 1
     duplicates: Counter = Counter()
     over_cap: Counter = Counter()
     for row in offered:

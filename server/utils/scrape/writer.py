@@ -2,10 +2,9 @@
 
 One transaction per batch (≤ 1000 rows): lock the job row (serialises the ``totalScrapeCount``
 cap across chunks and every insert of the job), COPY the rows straight into ``scrape_results``
-(a savepoint catches the rare batch holding a profile the job stored before, from another
-chunk: that batch looks the stored ones up and COPYs the rest; near the cap the lookup comes
-first; no other writer can race while the job's row is locked; migration 0008 explains why
-there are no per-row foreign-key checks), then renew the chunk's fenced lease, record the
+(after looking up which of them the job stored before, from another chunk or an earlier page; no
+other writer can race while the job's row is locked; migration 0008 explains why there are no
+per-row foreign-key checks), then renew the chunk's fenced lease, record the
 dataset offset and add the number of rows really inserted to the job's counters (one
 statement) and to the per-source accounting (``sources.py``). The batch commits
 asynchronously (see ``_LOCK_JOB``).
@@ -15,13 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from psycopg import Connection, errors
+from psycopg import Connection
 
 from server.utils.scrape.chunks import Claim, LeaseLost
-from server.utils.scrape.sources import Owned, PageTally, record_batch
+from server.utils.scrape.sources import PageTally, record_batch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeptProfile:
     """A follower that passed the gender filter, ready for ``scrape_results``."""
 
@@ -63,8 +62,8 @@ _COPY_TYPES = ("uuid", "uuid", "text", "text", "text", "text", "float4", "text",
 # redelivery): one index probe each (LATERAL … LIMIT 1 keeps the planner from reading every row
 # the job has, which it would do for a big job whose size the statistics do not know yet).
 _STORED = """
-SELECT u.profile_id FROM unnest(%s::text[]) AS u(profile_id)
- CROSS JOIN LATERAL (SELECT 1 FROM scrape_results r
+SELECT u.profile_id, stored.source_account FROM unnest(%s::text[]) AS u(profile_id)
+ CROSS JOIN LATERAL (SELECT r.source_account FROM scrape_results r
                       WHERE r.job_id = %s AND r.profile_id = u.profile_id LIMIT 1) AS stored
 """
 # Locks the job row (serialising every writer of the job) and makes this transaction's commit
@@ -106,24 +105,20 @@ def copy_rows(conn: Connection, job_id, tenant_id, rows: list[KeptProfile]) -> N
                             r.is_verified))
 
 
-def _store(conn: Connection, job_id, tenant_id, rows: list[KeptProfile], room: int) -> list[KeptProfile]:
-    """COPY the first ``room`` of ``rows`` the job has not stored yet; returns those rows.
+def _store(conn: Connection, job_id, tenant_id, rows: list[KeptProfile],
+           room: int) -> tuple[list[KeptProfile], dict[str, str | None]]:
+    """COPY the first ``room`` of ``rows`` the job has not stored yet. Returns those rows and,
+    for the ones it had stored before, profile id → the source account of the stored row.
 
-    When all of them fit, the COPY is tried straight away in a savepoint (most batches share no
-    profile with what the job stored before); a unique violation rolls it back and the batch
-    goes the careful way: look up the stored ones, COPY the rest."""
-    if room >= len(rows):
-        try:
-            with conn.transaction():
-                copy_rows(conn, job_id, tenant_id, rows)
-            return rows
-        except errors.UniqueViolation:
-            pass
-    stored = {r["profile_id"] for r in conn.execute(_STORED, ([r.profile_id for r in rows], job_id))}
-    fresh = [r for r in rows if r.profile_id not in stored][:room]
+    The stored ones are looked up first (one index probe per row, a few milliseconds a batch):
+    followers of accounts in one niche overlap, so most batches of a real job hold a profile
+    stored before, and a COPY that failed on it would have to be rolled back and done again."""
+    before = {r["profile_id"]: r["source_account"]
+              for r in conn.execute(_STORED, ([r.profile_id for r in rows], job_id))}
+    fresh = [r for r in rows if r.profile_id not in before][:room]
     if fresh:
         copy_rows(conn, job_id, tenant_id, fresh)
-    return fresh
+    return fresh, before
 
 
 def write_batch(conn: Connection, claim: Claim, offered: list[KeptProfile], items_read: int,
@@ -148,8 +143,9 @@ def write_batch(conn: Connection, claim: Claim, offered: list[KeptProfile], item
     if job["max_profiles"] is not None:
         room = max(0, min(room, job["max_profiles"] - job["profiles_scraped"]))
     stored: list[KeptProfile] = []
+    before: dict[str, str | None] | None = None
     if room and rows:
-        stored = _store(conn, chunk["job_id"], chunk["tenant_id"], rows, room)
+        stored, before = _store(conn, chunk["job_id"], chunk["tenant_id"], rows, room)
     inserted = len(stored)
     total = conn.execute(_COUNT, {
         "job_id": chunk["job_id"], "chunk_index": chunk["chunk_index"], "token": claim.token,
@@ -158,9 +154,7 @@ def write_batch(conn: Connection, claim: Claim, offered: list[KeptProfile], item
     if total is None:  # the chunk's lease is another worker's: the caller rolls everything back
         raise LeaseLost()
     if tally is not None:
-        record_batch(conn, chunk, tally, [Owned(r.profile_id, r.source_account) for r in offered],
-                     [{"profile_id": r.profile_id, "source_account": r.source_account, "gender": r.gender}
-                      for r in stored])
+        record_batch(conn, chunk, tally, offered, stored, before)
     cap_reached = total["max_profiles"] is not None and total["profiles_scraped"] >= total["max_profiles"]
     return BatchOutcome(inserted, cap_reached)
 
