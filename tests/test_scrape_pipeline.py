@@ -317,12 +317,14 @@ def test_a_big_job_does_not_hold_back_a_small_one(client, stack, tenant):
     _, key = tenant
     stack.apify_control("faults", {"run_seconds": 1})
     big = submit(client, key, [f"big{i}" for i in range(2000)], targetGender="any")  # 40 chunks
-    small = submit(client, key, ["small_one"], targetGender="any", totalScrapeCount=20)
-    done = wait_for_job(client, key, small["job_id"], timeout=60)
-    assert done["status"] == "completed"
-    still = client.get(f"/api/job-status/{big['job_id']}", headers=auth(key)).get_json()
-    assert still["status"] == "processing", still
-    assert client.post(f"/api/jobs/{big['job_id']}/cancel", headers=auth(key)).status_code == 202
+    try:
+        small = submit(client, key, ["small_one"], targetGender="any", totalScrapeCount=20)
+        done = wait_for_job(client, key, small["job_id"], timeout=60)
+        assert done["status"] == "completed"
+        still = client.get(f"/api/job-status/{big['job_id']}", headers=auth(key)).get_json()
+        assert still["status"] == "processing", still
+    finally:  # the big job must not keep the shared worker busy for the tests after this one
+        assert client.post(f"/api/jobs/{big['job_id']}/cancel", headers=auth(key)).status_code == 202
 
 
 def test_cancel_stops_writes_and_keeps_the_money_spent(client, app, stack, tenant):
