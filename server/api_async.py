@@ -25,7 +25,7 @@ from server.utils.jobs import table as jobs
 from server.utils.jobs.listing import list_jobs
 from server.utils.scrape.create import create_scrape_job, scrape_params
 from server.utils.scrape.results import iter_results_csv, results_page
-from server.utils.scrape.source_report import accounts_to_exclude, below_target, status_counts
+from server.utils.scrape.source_report import accounts_to_exclude, below_target, job_with_status_counts
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +123,14 @@ def list_tenant_jobs(query: dict):
 @blp.alt_response(404, description="Unknown job, or another tenant's")
 def job_status(job_id: UUID):
     """Status, progress, counters and cost of one of the tenant's jobs."""
-    conn = request_connection()
-    job = job_or_404(conn, job_id)
+    found = job_with_status_counts(request_connection(), g.tenant.tenant_id, job_id)
+    if found is None:
+        raise ApiError(404, "NOT_FOUND", "job not found")
+    job, counts = found
     body = jobs.job_to_json(job)
-    if job["kind"] == "scrape":  # per-source counts, and why a capped job fell short
-        body["sources"] = status_counts(conn, job)
-        shortfall = below_target(job, body["sources"])
+    if counts is not None:  # a scrape job: per-source counts, and why a capped job fell short
+        body["sources"] = counts
+        shortfall = below_target(job, counts)
         if shortfall:
             body["result"] = {**body["result"], "below_target": shortfall}
     return {"success": True, **body}
