@@ -138,14 +138,17 @@ class OwnStack:
         raise SystemExit(f"gunicorn not ready after 60 s; log: {self.log.name}")
 
     def stop(self) -> None:
-        """Stop gunicorn, drop the database, delete the benchmark's queue."""
+        """Stop gunicorn, drop the database, delete the benchmark's queue and its Redis keys."""
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-        redis.Redis.from_url(self.redis_url).delete(self.queue)
+        client = redis.Redis.from_url(self.redis_url)  # the queue, its priority lists and bindings
+        names = [*client.scan_iter(match=f"{self.queue}*"), *client.scan_iter(match=f"_kombu.binding*.{self.queue}")]
+        if names:
+            client.delete(*names)
         with psycopg.connect(self.server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 

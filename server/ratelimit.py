@@ -2,10 +2,13 @@
 
 Two rules: ``RATELIMIT_DEFAULT`` per API key on every route, and ``RATELIMIT_PER_ADDRESS`` per
 client address across all routes (so guessing keys, each of which would get a bucket of its
-own, is limited too); the health checks are exempt. The strategy is the limits library's
-sliding-window counter, whose check is one Redis script call per rule; the ``X-RateLimit-*``
-headers cost one more read of the tightest rule. Answers other than 429 (and the 503 of an
-unavailable database, which sets its own) carry no ``Retry-After``.
+own, is limited too); the health checks are exempt. The strategy is the limits library's fixed
+window (a counter per rule and client that starts at its first hit and expires one window
+later), with one change: its hit is a single Redis script call that also returns the window's
+count and end, kept for the request, so the ``X-RateLimit-*`` headers and ``Retry-After`` need
+no further read. A request costs one Redis round trip per rule and nothing more. Answers other
+than 429 (and the 503 of an unavailable database, which sets its own) carry no
+``Retry-After``.
 
 Storage is shared Redis so every gunicorn worker counts the same bucket (B08), with the TLS
 settings of ``rediss://`` URLs; errors of the storage fail open instead of turning every request
