@@ -3,7 +3,9 @@
 
 Drives a running web server with ``hey`` (Debian package ``hey``: ``apt-get install hey``) at
 1 and at many concurrent clients and prints, for each endpoint, requests/s, p50 and p99, and its
-throughput divided by ``/healthz``'s at the same concurrency:
+throughput divided by ``/healthz``'s at the same concurrency, measured just before it (a
+``/healthz`` line precedes each endpoint's, so a change of machine load between runs does not
+skew the ratio):
 
 - ``GET /api/job-status/<id>`` (one job of the key's tenant),
 - ``GET /api/job-results/<id>?limit=100`` (one page of a finished job),
@@ -217,12 +219,13 @@ def main() -> int:
               "at the same concurrency)")
         print(f"{'endpoint':<36}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'÷ healthz':>11}  statuses")
         for clients in sorted({1, args.post_clients, args.clients}):
-            base = hey(url + "/healthz", clients, seconds)
-            print(f"{'/healthz':<36}{clients:>8}{base.rps:>10.0f}{base.p50_ms:>9.2f}{base.p99_ms:>9.2f}"
-                  f"{1.0:>11.2f}  {base.statuses}")
             for name, method, path, body in scenarios:
                 if method == "POST" and clients not in (1, args.post_clients):
                     continue
+                # /healthz right before each endpoint, so both see the same machine load
+                base = hey(url + "/healthz", clients, seconds)
+                print(f"{'/healthz':<36}{clients:>8}{base.rps:>10.0f}{base.p50_ms:>9.2f}{base.p99_ms:>9.2f}"
+                      f"{1.0:>11.2f}  {base.statuses}")
                 run = hey(url + path, clients, seconds, method, auth, body)
                 errors = f" errors={run.errors}" if run.errors else ""
                 print(f"{name:<36}{clients:>8}{run.rps:>10.0f}{run.p50_ms:>9.2f}{run.p99_ms:>9.2f}"

@@ -57,9 +57,10 @@ def scrape_followers(body: dict):
     params = scrape_params(body, len(norm.accepted), len(norm.rejected), norm.duplicates,
                            settings.apify_max_followers_per_account)
     params.update(excludeSourceStatuses=body["excludeSourceStatuses"], accounts_excluded=excluded)
-    with request_transaction() as conn:
-        new = create_scrape_job(conn, g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
-                                max_profiles, idempotency_key(), request_fingerprint(body))
+    # On the request's connection outside a transaction the job is committed by create_scrape_job
+    # itself (one statement for a small job), so the message below is sent at once, after it.
+    new = create_scrape_job(request_connection(), g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
+                            max_profiles, idempotency_key(), request_fingerprint(body))
     if new.created:
         enqueue("scrape.start", str(new.job["job_id"]))
     return accepted(new.job, accounts_accepted=len(norm.accepted), accounts_rejected=len(norm.rejected),
@@ -73,8 +74,7 @@ def _exclude_by_last_status(norm, raw_accounts: list[str], statuses: list[str]) 
     returns how many. 400 when no account is left."""
     if not statuses:
         return 0
-    with request_transaction() as conn:
-        found = accounts_to_exclude(conn, g.tenant.tenant_id, norm.accepted, statuses)
+    found = accounts_to_exclude(request_connection(), g.tenant.tenant_id, norm.accepted, statuses)
     if not found:
         return 0
     excluded = len(found)

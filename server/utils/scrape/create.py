@@ -67,8 +67,23 @@ def create_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], pa
     """Store a queued scrape job for ``accounts`` (already normalised, unique) and its chunks.
 
     ``params`` is kept on the job (gender filter, limits, rejected accounts). Returns the
-    existing job untouched when ``idempotency_key`` was used before by this tenant.
+    existing job untouched when ``idempotency_key`` was used before by this tenant. On a
+    connection in autocommit mode the job and its chunks are committed together before this
+    returns: by their one statement for a small job without a client's idempotency key,
+    otherwise in a transaction of their own; inside a transaction they are part of it.
     """
+    inline = ceil(len(accounts) / chunk_size) <= INLINE_CHUNKS
+    args = (conn, tenant_id, accounts, params, chunk_size, max_profiles, idempotency_key, fingerprint)
+    if conn.autocommit and not (inline and not (idempotency_key and fingerprint)):
+        with conn.transaction():
+            return _store_scrape_job(*args)
+    return _store_scrape_job(*args)
+
+
+def _store_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], params: dict, chunk_size: int,
+                      max_profiles: int | None, idempotency_key: str | None, fingerprint: str | None) -> NewJob:
+    """``create_scrape_job``'s statements: the job with its chunks (one statement up to
+    ``INLINE_CHUNKS`` chunks), or the job then its chunks by COPY."""
     total_batches = ceil(len(accounts) / chunk_size)
     inline = total_batches <= INLINE_CHUNKS
     children = (INLINE_CHUNKS_SQL, [accounts, chunk_size, chunk_size]) if inline else None
