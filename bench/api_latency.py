@@ -13,7 +13,7 @@ skew the ratio):
 
 By default the benchmark starts its own stack on free ports: a scratch database (created,
 migrated and dropped), a Celery queue of its own on ``--redis-url`` that no worker listens to
-(deleted afterwards, so the worker is idle), and gunicorn with 2 workers × 4 threads as in
+(deleted afterwards, so the worker is idle), and gunicorn with 2 workers × 8 threads as in
 ``scripts/stack.py``. The rate limits are raised so they count every request without refusing
 any. ``--url URL --api-key KEY --job-id ID`` measures a stack that is already running instead
 (``ID``: a finished scrape job of the key's tenant).
@@ -94,7 +94,7 @@ def free_port() -> int:
 
 
 class OwnStack:
-    """Scratch database + gunicorn (2 workers × 4 threads) on a free port; ``stop()`` removes all."""
+    """Scratch database + gunicorn (2 workers × 8 threads) on a free port; ``stop()`` removes all."""
 
     def __init__(self, server_url: str, redis_url: str):
         self.server_url = server_url
@@ -123,7 +123,7 @@ class OwnStack:
         port = free_port()
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
         self.proc = subprocess.Popen(
-            [gunicorn, "server.wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+            [gunicorn, "server.wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8",
              "--timeout", "60"], cwd=ROOT, env=self.env(), stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)
         self.url = f"http://127.0.0.1:{port}"
