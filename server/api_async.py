@@ -57,8 +57,9 @@ def scrape_followers(body: dict):
     params = scrape_params(body, len(norm.accepted), len(norm.rejected), norm.duplicates,
                            settings.apify_max_followers_per_account)
     params.update(excludeSourceStatuses=body["excludeSourceStatuses"], accounts_excluded=excluded)
-    # On the request's connection outside a transaction the job is committed by create_scrape_job
-    # itself (one statement for a small job), so the message below is sent at once, after it.
+    # Outside the request's transaction (none is open unless excludeSourceStatuses needed one)
+    # create_scrape_job commits the job itself, one statement for a small job, and the message
+    # below is sent at once; inside it, after the request's commit.
     new = create_scrape_job(request_connection(), g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
                             max_profiles, idempotency_key(), request_fingerprint(body))
     if new.created:
@@ -74,7 +75,8 @@ def _exclude_by_last_status(norm, raw_accounts: list[str], statuses: list[str]) 
     returns how many. 400 when no account is left."""
     if not statuses:
         return 0
-    found = accounts_to_exclude(request_connection(), g.tenant.tenant_id, norm.accepted, statuses)
+    with request_transaction() as conn:  # a server-side cursor: the request's transaction
+        found = accounts_to_exclude(conn, g.tenant.tenant_id, norm.accepted, statuses)
     if not found:
         return 0
     excluded = len(found)
