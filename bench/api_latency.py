@@ -3,7 +3,9 @@
 
 Drives a running web server with ``hey`` (Debian package ``hey``: ``apt-get install hey``) at
 1 and at many concurrent clients and prints, for each endpoint, requests/s, p50 and p99, and its
-throughput divided by ``/healthz``'s at the same concurrency:
+throughput divided by ``/healthz``'s at the same concurrency, measured just before it (a
+``/healthz`` line precedes each endpoint's, so a change of machine load between runs does not
+skew the ratio):
 
 - ``GET /api/job-status/<id>`` (one job of the key's tenant),
 - ``GET /api/job-results/<id>?limit=100`` (one page of a finished job),
@@ -11,7 +13,7 @@ throughput divided by ``/healthz``'s at the same concurrency:
 
 By default the benchmark starts its own stack on free ports: a scratch database (created,
 migrated and dropped), a Celery queue of its own on ``--redis-url`` that no worker listens to
-(deleted afterwards, so the worker is idle), and gunicorn with 2 workers × 4 threads as in
+(deleted afterwards, so the worker is idle), and gunicorn with 2 workers × 8 threads as in
 ``scripts/stack.py``. The rate limits are raised so they count every request without refusing
 any. ``--url URL --api-key KEY --job-id ID`` measures a stack that is already running instead
 (``ID``: a finished scrape job of the key's tenant).
@@ -84,6 +86,16 @@ def hey(url: str, clients: int, seconds: float, method: str = "GET", headers: di
     return Run(rps, p50, p99, statuses, errors)
 
 
+def warm_up(url: str, method: str = "GET", headers: dict | None = None, body: str | None = None) -> None:
+    """One second of ``hey`` with 8 clients, output ignored."""
+    args = ["hey", "-z", "1s", "-c", "8", "-m", method]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    if body is not None:
+        args += ["-T", "application/json", "-d", body]
+    subprocess.run(args + [url], capture_output=True, check=True)
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:
@@ -92,7 +104,7 @@ def free_port() -> int:
 
 
 class OwnStack:
-    """Scratch database + gunicorn (2 workers × 4 threads) on a free port; ``stop()`` removes all."""
+    """Scratch database + gunicorn (2 workers × 8 threads) on a free port; ``stop()`` removes all."""
 
     def __init__(self, server_url: str, redis_url: str):
         self.server_url = server_url
@@ -121,7 +133,7 @@ class OwnStack:
         port = free_port()
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
         self.proc = subprocess.Popen(
-            [gunicorn, "server.wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+            [gunicorn, "server.wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8",
              "--timeout", "60"], cwd=ROOT, env=self.env(), stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)
         self.url = f"http://127.0.0.1:{port}"
@@ -138,14 +150,17 @@ class OwnStack:
         raise SystemExit(f"gunicorn not ready after 60 s; log: {self.log.name}")
 
     def stop(self) -> None:
-        """Stop gunicorn, drop the database, delete the benchmark's queue."""
+        """Stop gunicorn, drop the database, delete the benchmark's queue and its Redis keys."""
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-        redis.Redis.from_url(self.redis_url).delete(self.queue)
+        client = redis.Redis.from_url(self.redis_url)  # the queue, its priority lists and bindings
+        names = [*client.scan_iter(match=f"{self.queue}*"), *client.scan_iter(match=f"_kombu.binding*.{self.queue}")]
+        if names:
+            client.delete(*names)
         with psycopg.connect(self.server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
@@ -205,21 +220,22 @@ def main() -> int:
             ("job-results page (100 rows)", "GET", f"/api/job-results/{job_id}?limit=100", None),
             ("POST scrape-followers (3 accounts)", "POST", "/api/scrape-followers", post_body),
         ]
-        for _, method, path, body in scenarios:  # warm up every worker and pool
-            hey(url + path, 8, 1, method, auth, body)
-        hey(url + "/healthz", 8, 1)
+        for _, method, path, body in scenarios:  # warm up every worker and pool (too few answers
+            warm_up(url + path, method, auth, body)  # in 1 s for a latency distribution: not parsed)
+        warm_up(url + "/healthz")
 
         seconds = args.seconds
         print(f"stack: {url}  (each run {seconds:g} s with hey; ratio = requests/s ÷ /healthz requests/s "
               "at the same concurrency)")
         print(f"{'endpoint':<36}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'÷ healthz':>11}  statuses")
         for clients in sorted({1, args.post_clients, args.clients}):
-            base = hey(url + "/healthz", clients, seconds)
-            print(f"{'/healthz':<36}{clients:>8}{base.rps:>10.0f}{base.p50_ms:>9.2f}{base.p99_ms:>9.2f}"
-                  f"{1.0:>11.2f}  {base.statuses}")
             for name, method, path, body in scenarios:
                 if method == "POST" and clients not in (1, args.post_clients):
                     continue
+                # /healthz right before each endpoint, so both see the same machine load
+                base = hey(url + "/healthz", clients, seconds)
+                print(f"{'/healthz':<36}{clients:>8}{base.rps:>10.0f}{base.p50_ms:>9.2f}{base.p99_ms:>9.2f}"
+                      f"{1.0:>11.2f}  {base.statuses}")
                 run = hey(url + path, clients, seconds, method, auth, body)
                 errors = f" errors={run.errors}" if run.errors else ""
                 print(f"{name:<36}{clients:>8}{run.rps:>10.0f}{run.p50_ms:>9.2f}{run.p99_ms:>9.2f}"

@@ -104,7 +104,7 @@ def processes(env: dict) -> dict[str, list[str]]:
         "airtable-standin": [py, "-m", "standins", "airtable", "--port", _port(env["AIRTABLE_API_URL"]),
                              "--token", env["AIRTABLE_ACCESS_TOKEN"], "--base", env["AIRTABLE_BASE_ID"]],
         "web": [str(bin_dir / "gunicorn"), "server.wsgi:app", "--bind", f"127.0.0.1:{env['WEB_PORT']}",
-                "--workers", "2", "--threads", "4", "--timeout", "60"],
+                "--workers", "2", "--threads", "8", "--timeout", "60"],
         "worker": [py, "-m", "celery", "-A", "server.celery_worker", "worker", "--loglevel=INFO",
                    "--concurrency=4", "--without-gossip", "--without-mingle"],
         "beat": [py, "-m", "celery", "-A", "server.celery_worker", "beat", "--loglevel=INFO",

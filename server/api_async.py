@@ -25,7 +25,7 @@ from server.utils.jobs import table as jobs
 from server.utils.jobs.listing import list_jobs
 from server.utils.scrape.create import create_scrape_job, scrape_params
 from server.utils.scrape.results import iter_results_csv, results_page
-from server.utils.scrape.source_report import accounts_to_exclude, below_target, status_counts
+from server.utils.scrape.source_report import accounts_to_exclude, below_target, job_with_status_counts
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,11 @@ def scrape_followers(body: dict):
     params = scrape_params(body, len(norm.accepted), len(norm.rejected), norm.duplicates,
                            settings.apify_max_followers_per_account)
     params.update(excludeSourceStatuses=body["excludeSourceStatuses"], accounts_excluded=excluded)
-    with request_transaction() as conn:
-        new = create_scrape_job(conn, g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
-                                max_profiles, idempotency_key(), request_fingerprint(body))
+    # Outside the request's transaction (none is open unless excludeSourceStatuses needed one)
+    # create_scrape_job commits the job itself, one statement for a small job, and the message
+    # below is sent at once; inside it, after the request's commit.
+    new = create_scrape_job(request_connection(), g.tenant.tenant_id, norm.accepted, params, settings.chunk_size,
+                            max_profiles, idempotency_key(), request_fingerprint(body))
     if new.created:
         enqueue("scrape.start", str(new.job["job_id"]))
     return accepted(new.job, accounts_accepted=len(norm.accepted), accounts_rejected=len(norm.rejected),
@@ -73,7 +75,7 @@ def _exclude_by_last_status(norm, raw_accounts: list[str], statuses: list[str]) 
     returns how many. 400 when no account is left."""
     if not statuses:
         return 0
-    with request_transaction() as conn:
+    with request_transaction() as conn:  # a server-side cursor: the request's transaction
         found = accounts_to_exclude(conn, g.tenant.tenant_id, norm.accepted, statuses)
     if not found:
         return 0
@@ -123,12 +125,14 @@ def list_tenant_jobs(query: dict):
 @blp.alt_response(404, description="Unknown job, or another tenant's")
 def job_status(job_id: UUID):
     """Status, progress, counters and cost of one of the tenant's jobs."""
-    conn = request_connection()
-    job = job_or_404(conn, job_id)
+    found = job_with_status_counts(request_connection(), g.tenant.tenant_id, job_id)
+    if found is None:
+        raise ApiError(404, "NOT_FOUND", "job not found")
+    job, counts = found
     body = jobs.job_to_json(job)
-    if job["kind"] == "scrape":  # per-source counts, and why a capped job fell short
-        body["sources"] = status_counts(conn, job)
-        shortfall = below_target(job, body["sources"])
+    if counts is not None:  # a scrape job: per-source counts, and why a capped job fell short
+        body["sources"] = counts
+        shortfall = below_target(job, counts)
         if shortfall:
             body["result"] = {**body["result"], "below_target": shortfall}
     return {"success": True, **body}

@@ -174,10 +174,18 @@ class ServiceApi(Api):
 
 
 class ApiBlueprint(Blueprint):
-    """flask-smorest ``Blueprint`` whose request validation fails with 400 (documented so)."""
+    """flask-smorest ``Blueprint`` whose request validation fails with 400 (documented so), and
+    whose argument schemas are built once when the route is declared (webargs would build a
+    schema given as a class again on every request)."""
 
     ARGUMENTS_PARSER = FlaskParser()
     ARGUMENTS_PARSER.DEFAULT_VALIDATION_STATUS = 400
+
+    def arguments(self, schema, *args, **kwargs):
+        """``Blueprint.arguments`` with a schema class replaced by one instance of it."""
+        if isinstance(schema, type) and issubclass(schema, Schema):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
 
 
 IDEMPOTENCY_KEY_PARAMETER = {

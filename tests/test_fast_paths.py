@@ -1,13 +1,17 @@
 """The request path's shortcuts keep their promises: a cached key is refused once its cache
 entry expires after revocation, a pooled connection the server killed is never handed to a
-request, both rate limits are counted by one script and a refused request uses no budget, and
-results follow their job when it is deleted (no foreign key does it any more)."""
+request, each rate limit is counted by one script call whose answer also gives the
+``X-RateLimit`` headers, a job's status and source counts read in one statement match the
+separate reads, a small job's chunks stored with the job match COPY's, and results follow their
+job when it is deleted (no foreign key does it any more)."""
 from __future__ import annotations
 
 import time
 import uuid
 
 import psycopg
+import pytest
+import redis
 
 from server.app import create_app
 from server.settings import Settings
@@ -128,3 +132,75 @@ def test_batches_sharing_profiles_with_stored_ones_count_exactly_and_respect_the
                             (job["job_id"],)).fetchone()["k"]
     assert stored == ["1", "2", "3", "4", "5", "6"]
     assert (counters["profiles_scraped"], counters["items_read"], kept) == (6, 11, 6)
+
+
+def test_each_rate_limit_is_one_script_call_and_the_headers_need_no_read(stack, tenant):
+    _, key = tenant
+    limited = create_app(Settings.from_env(ratelimit_default="3 per minute", ratelimit_per_address="50 per minute",
+                                           trusted_proxy_hops=1))
+    from server.ratelimit import _HIT_LUA
+    redis.Redis.from_url(Settings.from_env().limiter_storage_url).script_load(_HIT_LUA)  # no NOSCRIPT retry below
+    commands = []
+    original = redis.Redis.execute_command
+
+    def counting(self, *args, **options):
+        if any(isinstance(a, str) and a.startswith("LIMITS") for a in args):  # the limiter's keys
+            commands.append(args[0])
+        return original(self, *args, **options)
+
+    client = limited.test_client()
+    headers = {**auth(key), "X-Forwarded-For": f"192.0.2.{uuid.uuid4().int % 200 + 1}"}
+    path = f"/api/job-status/{uuid.uuid4()}"
+    redis.Redis.execute_command = counting
+    try:
+        answers = [client.get(path, headers=headers) for _ in range(4)]
+    finally:
+        redis.Redis.execute_command = original
+    assert [a.status_code for a in answers] == [404, 404, 404, 429]
+    assert commands == ["EVALSHA"] * 8  # two rules, four requests; no read for the headers
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers[:3]] == ["2", "1", "0"]
+    assert {a.headers["X-RateLimit-Limit"] for a in answers} == {"3"}
+    reset = int(answers[0].headers["X-RateLimit-Reset"])
+    assert time.time() < reset <= time.time() + 61
+    assert 1 <= int(answers[3].headers["Retry-After"]) <= 60  # the fixed window ends within one window
+
+
+def test_status_and_source_counts_in_one_statement_match_separate_reads(stack, app, tenant):
+    from server.utils.jobs.table import get_job
+    from server.utils.scrape.create import create_scrape_job
+    from server.utils.scrape.source_report import job_with_status_counts, status_counts
+
+    t, _ = tenant
+    db = app.extensions["services"].db
+    with db.transaction() as conn:
+        job = create_scrape_job(conn, t.tenant_id, ["a", "b", "c"], {}, 1, None, None).job
+        conn.execute("INSERT INTO scrape_job_sources (job_id, tenant_id, source_account, chunk_index, status)"
+                     " VALUES (%s, %s, 'a', 0, 'ok'), (%s, %s, 'b', 1, 'private')",
+                     (job["job_id"], t.tenant_id, job["job_id"], t.tenant_id))
+        other = conn.execute("INSERT INTO scrape_jobs (tenant_id, kind, params) VALUES (%s, 'ingest', '{}')"
+                             " RETURNING job_id", (t.tenant_id,)).fetchone()["job_id"]
+        for status in ("processing", "completed"):
+            conn.execute("UPDATE scrape_jobs SET status = %s WHERE job_id = %s", (status, job["job_id"]))
+            row, counts = job_with_status_counts(conn, t.tenant_id, job["job_id"])
+            assert row == get_job(conn, t.tenant_id, job["job_id"])
+            assert counts == status_counts(conn, row)
+        assert job_with_status_counts(conn, t.tenant_id, other)[1] is None
+        assert job_with_status_counts(conn, t.tenant_id, uuid.uuid4()) is None
+
+
+@pytest.mark.parametrize("accounts", [1, 3, 45])
+def test_small_job_chunks_stored_with_the_job_match_copy(stack, app, tenant, monkeypatch, accounts):
+    from server.utils.scrape import create
+
+    t, _ = tenant
+    names = [f"acct_{i}" for i in range(accounts)]
+    db = app.extensions["services"].db
+    stored = []
+    for inline in (create.INLINE_CHUNKS, 0):
+        monkeypatch.setattr(create, "INLINE_CHUNKS", inline)
+        with db.transaction() as conn:
+            job = create.create_scrape_job(conn, t.tenant_id, names, {}, 10, None, None).job
+            stored.append([(r["chunk_index"], r["tenant_id"], r["accounts"], r["status"]) for r in conn.execute(
+                "SELECT * FROM scrape_job_chunks WHERE job_id = %s ORDER BY chunk_index", (job["job_id"],))])
+    assert stored[0] == stored[1] and len(stored[0]) == -(-accounts // 10)
+    assert [a for _, _, chunk, _ in stored[0] for a in chunk] == names

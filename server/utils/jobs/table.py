@@ -29,13 +29,16 @@ class NewJob:
 
 
 def insert_job(conn: Connection, tenant_id: UUID, kind: str, params: dict,
-               idempotency_key: str | None = None, fingerprint: str | None = None, **columns) -> NewJob:
+               idempotency_key: str | None = None, fingerprint: str | None = None,
+               *, children: tuple[str, list] | None = None, **columns) -> NewJob:
     """Insert a ``queued`` job; with an idempotency key already used, return the existing job
     instead. ``fingerprint`` identifies a client's request (endpoint and body): a client key is
     one per tenant across every endpoint, and reusing it with another fingerprint raises
     ``IdempotencyKeyReused``. Without a fingerprint (keys the service makes itself, e.g.
     ``auto-ingest-<job id>``) the key is unique per tenant and kind. ``columns`` sets counter
-    columns (e.g. ``total_batches``)."""
+    columns (e.g. ``total_batches``). ``children`` is ``(sql, parameters)`` of an ``INSERT …
+    SELECT … FROM job`` run by the same statement, where ``job`` is the new row (none when the
+    key was used before), so a job and its rows cost one round trip."""
     if idempotency_key and fingerprint:
         existing = job_for_idempotency_key(conn, tenant_id, kind, idempotency_key, fingerprint)
         if existing:
@@ -43,12 +46,13 @@ def insert_job(conn: Connection, tenant_id: UUID, kind: str, params: dict,
     names = ["tenant_id", "kind", "params", "idempotency_key", "request_fingerprint", *columns]
     values = [tenant_id, kind, Jsonb(params), idempotency_key, fingerprint, *columns.values()]
     placeholders = ", ".join(["%s"] * len(values))
-    row = conn.execute(
-        f"INSERT INTO scrape_jobs ({', '.join(names)}) VALUES ({placeholders})"
-        " ON CONFLICT (tenant_id, kind, idempotency_key) WHERE idempotency_key IS NOT NULL"
-        " DO NOTHING RETURNING *",
-        values,
-    ).fetchone()
+    statement = (f"INSERT INTO scrape_jobs ({', '.join(names)}) VALUES ({placeholders})"
+                 " ON CONFLICT (tenant_id, kind, idempotency_key) WHERE idempotency_key IS NOT NULL"
+                 " DO NOTHING RETURNING *")
+    if children is not None:
+        statement = f"WITH job AS ({statement}), children AS ({children[0]}) SELECT * FROM job"
+        values += children[1]
+    row = conn.execute(statement, values).fetchone()
     if row:
         return NewJob(row, True)
     return NewJob(job_for_idempotency_key(conn, tenant_id, kind, idempotency_key, fingerprint), False)

@@ -1,8 +1,8 @@
 """Creating a scrape job: the job row plus one ``scrape_job_chunks`` row per 50 accounts.
 
 The accounts live in Postgres, never in a broker message: tasks carry ``(job_id, chunk_index)``.
-Chunks are written with COPY so a 500,000-account request stores its 10,000 chunks in well
-under a second.
+A small job's chunks are inserted by the job's own statement; a large job's are written with
+COPY so a 500,000-account request stores its 10,000 chunks in well under a second.
 """
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ GENDER_KEEP_RATE = 0.5
 # Followers shared between source accounts are bought twice but kept once: ask for 10% more.
 DUPLICATE_HEADROOM = 1.1
 PER_ACCOUNT_CEILING = 100_000
+# Up to this many chunks are inserted by the job's own INSERT statement (one round trip, the
+# accounts sent once as an array and sliced per chunk); more go in by COPY, whose cost does not
+# grow with the slicing.
+INLINE_CHUNKS = 20
+INLINE_CHUNKS_SQL = ("INSERT INTO scrape_job_chunks (job_id, chunk_index, tenant_id, accounts)"
+                     " SELECT job.job_id, i, job.tenant_id, (%s::text[])[i * %s + 1:(i + 1) * %s]"
+                     " FROM job, generate_series(0, job.total_batches - 1) AS i")
 
 
 def per_account_limit(accounts: int, max_profiles: int | None, target_gender: str,
@@ -60,13 +67,30 @@ def create_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], pa
     """Store a queued scrape job for ``accounts`` (already normalised, unique) and its chunks.
 
     ``params`` is kept on the job (gender filter, limits, rejected accounts). Returns the
-    existing job untouched when ``idempotency_key`` was used before by this tenant.
+    existing job untouched when ``idempotency_key`` was used before by this tenant. On a
+    connection in autocommit mode the job and its chunks are committed together before this
+    returns: by their one statement for a small job without a client's idempotency key,
+    otherwise in a transaction of their own; inside a transaction they are part of it.
     """
+    inline = ceil(len(accounts) / chunk_size) <= INLINE_CHUNKS
+    args = (conn, tenant_id, accounts, params, chunk_size, max_profiles, idempotency_key, fingerprint)
+    if conn.autocommit and not (inline and not (idempotency_key and fingerprint)):
+        with conn.transaction():
+            return _store_scrape_job(*args)
+    return _store_scrape_job(*args)
+
+
+def _store_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], params: dict, chunk_size: int,
+                      max_profiles: int | None, idempotency_key: str | None, fingerprint: str | None) -> NewJob:
+    """``create_scrape_job``'s statements: the job with its chunks (one statement up to
+    ``INLINE_CHUNKS`` chunks), or the job then its chunks by COPY."""
     total_batches = ceil(len(accounts) / chunk_size)
-    new = insert_job(conn, tenant_id, "scrape", params, idempotency_key, fingerprint,
+    inline = total_batches <= INLINE_CHUNKS
+    children = (INLINE_CHUNKS_SQL, [accounts, chunk_size, chunk_size]) if inline else None
+    new = insert_job(conn, tenant_id, "scrape", params, idempotency_key, fingerprint, children=children,
                      total_batches=total_batches, accounts_total=len(accounts),
                      max_profiles=max_profiles)
-    if not new.created:
+    if not new.created or inline:
         return new
     job_id = new.job["job_id"]
     with conn.cursor() as cur:

@@ -110,11 +110,33 @@ def iter_job_sources_csv(db, job: dict, status: str | None, sort: str, order: st
 def status_counts(conn: Connection, job: dict) -> dict:
     """``{status: n}`` for every status of ``STATUSES`` over the job's source accounts; accounts
     whose chunk never started count as ``skipped`` once the job has ended, else ``pending``."""
+    rows = conn.execute("SELECT status, count(*) AS n FROM scrape_job_sources WHERE job_id = %s GROUP BY status",
+                        (job["job_id"],))
+    return _counts_by_status(job, {row["status"]: row["n"] for row in rows})
+
+
+def job_with_status_counts(conn: Connection, tenant_id: UUID, job_id: UUID) -> tuple[dict, dict | None] | None:
+    """The tenant's job ``job_id`` and, for a scrape job, its ``status_counts``, read by one
+    statement; None when the job is unknown or another tenant's. The job dict is the
+    ``scrape_jobs`` row as ``get_job`` returns it; the counts are None for other kinds."""
+    row = conn.execute(
+        """SELECT j.*, CASE WHEN j.kind = 'scrape' THEN
+                  (SELECT coalesce(json_object_agg(s.status, s.n), '{}'::json)
+                     FROM (SELECT status, count(*) AS n FROM scrape_job_sources
+                            WHERE job_id = j.job_id GROUP BY status) s) END AS source_status_counts
+             FROM scrape_jobs j WHERE j.job_id = %s AND j.tenant_id = %s""", (job_id, tenant_id)).fetchone()
+    if row is None:
+        return None
+    raw = row.pop("source_status_counts")
+    return row, (_counts_by_status(row, raw) if raw is not None else None)
+
+
+def _counts_by_status(job: dict, stored: dict) -> dict:
+    """``status_counts`` from the stored ``{status: n}`` of the job's source rows."""
     ended = job["status"] in TERMINAL
     counts = {s: 0 for s in STATUSES}
-    for row in conn.execute("SELECT status, count(*) AS n FROM scrape_job_sources WHERE job_id = %s GROUP BY status",
-                            (job["job_id"],)):
-        counts["skipped" if ended and row["status"] == "pending" else row["status"]] += row["n"]
+    for status, n in stored.items():
+        counts["skipped" if ended and status == "pending" else status] += n
     untried = max(0, (job["accounts_total"] or 0) - sum(counts.values()))
     counts["skipped" if ended else "pending"] += untried
     return counts
