@@ -94,7 +94,8 @@ def _kept(*ids):
             for i in ids]
 
 
-def test_batches_sharing_profiles_with_stored_ones_count_exactly_and_respect_the_cap(stack, app, tenant):
+@pytest.mark.parametrize("look_first", [False, True], ids=["copy-first", "lookup-first"])
+def test_batches_sharing_profiles_with_stored_ones_count_exactly_and_respect_the_cap(stack, app, tenant, look_first):
     from server.utils.jobs.table import mark_processing
     from server.utils.scrape import chunks
     from server.utils.scrape.create import create_scrape_job
@@ -116,10 +117,11 @@ def test_batches_sharing_profiles_with_stored_ones_count_exactly_and_respect_the
         first = collecting(conn, job["job_id"], 0)
         second = collecting(conn, job["job_id"], 1)
     with db.transaction() as conn:
-        assert write_batch(conn, first, _kept(1, 2, 3), 3, 3, 60).inserted == 3
+        outcome = write_batch(conn, first, _kept(1, 2, 3), 3, 3, 60, look_first=look_first)
+    assert (outcome.inserted, outcome.had_stored) == (3, False)
     with db.transaction() as conn:  # 2 and 3 came through the other chunk too
-        outcome = write_batch(conn, second, _kept(2, 3, 4, 5), 4, 4, 60)
-    assert (outcome.inserted, outcome.cap_reached) == (2, False)
+        outcome = write_batch(conn, second, _kept(2, 3, 4, 5), 4, 4, 60, look_first=look_first)
+    assert (outcome.inserted, outcome.cap_reached, outcome.had_stored) == (2, False, True)
     with db.transaction() as conn:  # one place left under totalScrapeCount 6
         outcome = write_batch(conn, first, _kept(5, 6, 7, 8), 4, 7, 60)
     assert (outcome.inserted, outcome.cap_reached) == (1, True)

@@ -105,9 +105,14 @@ def collect_dataset(db, client, job: dict, claim: Claim, lease_seconds: int) -> 
     kept = errors = 0
     io_seconds = 0.0
 
+    look_first = False  # set by the writer thread only, one batch at a time
+
     def write(rows: list[KeptProfile], read: int, next_offset: int, bad: int, tally: PageTally):
+        nonlocal look_first
         with db.transaction() as conn:
-            return write_batch(conn, claim, rows, read, next_offset, lease_seconds, bad, tally)
+            outcome = write_batch(conn, claim, rows, read, next_offset, lease_seconds, bad, tally, look_first)
+        look_first = outcome.had_stored
+        return outcome
 
     def written(future) -> str | None:
         """Wait for the batch in flight; its stop reason (see ``_stop_reason``)."""

@@ -1,12 +1,12 @@
 """Bulk insert of kept followers into ``scrape_results``, counted exactly on the job.
 
 One transaction per batch (≤ 1000 rows): lock the job row (serialises the ``totalScrapeCount``
-cap across chunks and every insert of the job), COPY the rows straight into ``scrape_results``
-(after looking up which of them the job stored before, from another chunk or an earlier page; no
-other writer can race while the job's row is locked; migration 0008 explains why there are no
-per-row foreign-key checks), then renew the chunk's fenced lease, record the
-dataset offset and add the number of rows really inserted to the job's counters (one
-statement) and to the per-source accounting (``sources.py``). The batch commits
+cap across chunks and every insert of the job), COPY the rows into ``scrape_results`` (straight
+in while the chunk's batches hold no profile the job stored before; after a batch that did,
+the stored ones are looked up first; no other writer can race while the job's row is locked;
+migration 0008 explains why there are no per-row foreign-key checks), then renew the chunk's
+fenced lease, record the dataset offset and add the number of rows really inserted to the
+job's counters (one statement) and to the per-source accounting (``sources.py``). The batch commits
 asynchronously (see ``_LOCK_JOB``).
 A redelivered chunk therefore re-reads at most one page and never double-counts.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from psycopg import Connection
+from psycopg import Connection, errors
 
 from server.utils.scrape.chunks import Claim, LeaseLost
 from server.utils.scrape.sources import PageTally, record_batch
@@ -43,6 +43,7 @@ class BatchOutcome:
     inserted: int
     cap_reached: bool
     job_stopped: bool = False
+    had_stored: bool = False  # some offered profile was stored before: look up first next time
 
 
 def dedupe(rows: list[KeptProfile]) -> list[KeptProfile]:
@@ -105,14 +106,23 @@ def copy_rows(conn: Connection, job_id, tenant_id, rows: list[KeptProfile]) -> N
                             r.is_verified))
 
 
-def _store(conn: Connection, job_id, tenant_id, rows: list[KeptProfile],
-           room: int) -> tuple[list[KeptProfile], dict[str, str | None]]:
+def _store(conn: Connection, job_id, tenant_id, rows: list[KeptProfile], room: int,
+           look_first: bool) -> tuple[list[KeptProfile], dict[str, str | None] | None]:
     """COPY the first ``room`` of ``rows`` the job has not stored yet. Returns those rows and,
-    for the ones it had stored before, profile id → the source account of the stored row.
+    when the stored ones were looked up, profile id → the source account of each stored row
+    (None when the COPY went straight in: then none was stored before).
 
-    The stored ones are looked up first (one index probe per row, a few milliseconds a batch):
-    followers of accounts in one niche overlap, so most batches of a real job hold a profile
-    stored before, and a COPY that failed on it would have to be rolled back and done again."""
+    With ``look_first`` (the chunk's previous batch held stored profiles: followers of accounts
+    in one niche overlap) or near the cap the stored ones are looked up first, one index probe
+    per row. Otherwise the COPY goes straight in, in a savepoint, and a unique violation (a
+    profile stored before) rolls it back to the lookup."""
+    if room >= len(rows) and not look_first:
+        try:
+            with conn.transaction():
+                copy_rows(conn, job_id, tenant_id, rows)
+            return rows, None
+        except errors.UniqueViolation:
+            pass
     before = {r["profile_id"]: r["source_account"]
               for r in conn.execute(_STORED, ([r.profile_id for r in rows], job_id))}
     fresh = [r for r in rows if r.profile_id not in before][:room]
@@ -123,7 +133,7 @@ def _store(conn: Connection, job_id, tenant_id, rows: list[KeptProfile],
 
 def write_batch(conn: Connection, claim: Claim, offered: list[KeptProfile], items_read: int,
                 next_offset: int, lease_seconds: int, error_items: int = 0,
-                tally: PageTally | None = None) -> BatchOutcome:
+                tally: PageTally | None = None, look_first: bool = False) -> BatchOutcome:
     """Insert the rows ``offered`` by one dataset page (in page order; repeats of a profile are
     dropped here) for the claimed ``collecting`` chunk in the caller's transaction; nothing is
     written once the job is no longer processing (cancelled).
@@ -131,8 +141,9 @@ def write_batch(conn: Connection, claim: Claim, offered: list[KeptProfile], item
     ``items_read`` is how many dataset items this batch consumed (``error_items`` of them error
     or unusable items) and ``next_offset`` where the chunk resumes. ``tally`` (the page's
     per-source counts) is added to the job's source accounting in the same transaction
-    (``sources.record_batch``). Raises ``LeaseLost`` if the chunk is no longer ours (the caller
-    rolls everything back).
+    (``sources.record_batch``). ``look_first``: look up the profiles the job stored before
+    ahead of the COPY (``_store``; pass the previous batch's ``had_stored``). Raises
+    ``LeaseLost`` if the chunk is no longer ours (the caller rolls everything back).
     """
     chunk = claim.chunk
     rows = dedupe(offered)
@@ -145,7 +156,7 @@ def write_batch(conn: Connection, claim: Claim, offered: list[KeptProfile], item
     stored: list[KeptProfile] = []
     before: dict[str, str | None] | None = None
     if room and rows:
-        stored, before = _store(conn, chunk["job_id"], chunk["tenant_id"], rows, room)
+        stored, before = _store(conn, chunk["job_id"], chunk["tenant_id"], rows, room, look_first)
     inserted = len(stored)
     total = conn.execute(_COUNT, {
         "job_id": chunk["job_id"], "chunk_index": chunk["chunk_index"], "token": claim.token,
@@ -156,5 +167,5 @@ def write_batch(conn: Connection, claim: Claim, offered: list[KeptProfile], item
     if tally is not None:
         record_batch(conn, chunk, tally, offered, stored, before)
     cap_reached = total["max_profiles"] is not None and total["profiles_scraped"] >= total["max_profiles"]
-    return BatchOutcome(inserted, cap_reached)
+    return BatchOutcome(inserted, cap_reached, had_stored=bool(before))
 
