@@ -195,7 +195,7 @@ def test_small_job_chunks_stored_with_the_job_match_copy(stack, app, tenant, mon
     from server.utils.scrape import create
 
     t, _ = tenant
-    names = [f"acct_{i}" for i in range(accounts)]
+    names = ["null", "n.u_l.l"][:accounts] + [f"acct_{i}" for i in range(accounts - 2)]  # no NULL elements
     db = app.extensions["services"].db
     stored = []
     for inline in (create.INLINE_CHUNKS, 0):

@@ -64,7 +64,8 @@ def scrape_params(options: dict, accepted: int, rejected: int, duplicates: int,
 def create_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], params: dict,
                       chunk_size: int, max_profiles: int | None,
                       idempotency_key: str | None, fingerprint: str | None = None) -> NewJob:
-    """Store a queued scrape job for ``accounts`` (already normalised, unique) and its chunks.
+    """Store a queued scrape job for ``accounts`` (normalised by ``accounts.normalise_accounts``,
+    unique) and its chunks.
 
     ``params`` is kept on the job (gender filter, limits, rejected accounts). Returns the
     existing job untouched when ``idempotency_key`` was used before by this tenant. On a
@@ -93,11 +94,15 @@ def _store_scrape_job(conn: Connection, tenant_id: UUID, accounts: list[str], pa
     if not new.created or inline:
         return new
     job_id = new.job["job_id"]
+    # COPY's text format written directly: normalised usernames are [a-z0-9._] only, so inside
+    # double quotes (which keep the username "null" from reading as NULL) neither the array
+    # literal nor the COPY line needs escaping (psycopg's array dumper would cost a
+    # 500,000-account request about half a second)
     with conn.cursor() as cur:
         with cur.copy("COPY scrape_job_chunks (job_id, chunk_index, tenant_id, accounts) FROM STDIN") as copy:
-            copy.set_types(["uuid", "int4", "uuid", "text[]"])
             for index in range(total_batches):
-                copy.write_row((job_id, index, tenant_id, accounts[index * chunk_size:(index + 1) * chunk_size]))
+                members = '","'.join(accounts[index * chunk_size:(index + 1) * chunk_size])
+                copy.write(f'{job_id}\t{index}\t{tenant_id}\t{{"{members}"}}\n')
     return new
 
 
