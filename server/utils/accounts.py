@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 from server.utils.text import displayable
 
-USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
+# 1-30 of [a-z0-9._], neither starting nor ending with "." and without ".." (one match, no
+# separate string checks: it runs once per account of a 500,000-account request)
+USERNAME_RE = re.compile(r"^(?!\.)(?!.*\.\.)[a-z0-9._]{1,30}(?<!\.)$")
 # ASCII: in Unicode mode IGNORECASE lets ``[a-z]`` match the Kelvin sign, long s and dotted I.
 _URL_RE = re.compile(r"^(?:https?://)?(?:www\.|m\.)?instagram\.com/+([^/?#]*)", re.IGNORECASE | re.ASCII)
 # What an operator may type before lower-casing: ASCII letters only, so no look-alike (U+212A
@@ -38,8 +40,7 @@ PLATFORM_ID_RE = re.compile(r"[0-9]{1,20}", re.ASCII)
 
 def is_valid_username(value: str) -> bool:
     """True for a lower-case Instagram username by the rule above."""
-    return bool(USERNAME_RE.fullmatch(value)) and not (
-        value.startswith(".") or value.endswith(".") or ".." in value)
+    return bool(USERNAME_RE.fullmatch(value))
 
 
 def is_platform_id(value: str) -> bool:
@@ -107,12 +108,9 @@ def normalise_accounts(values: list[str]) -> NormalisedAccounts:
     """Normalise and de-duplicate ``values``; rejects carry ``{"index", "value", "reason"}``."""
     out = NormalisedAccounts()
     seen: set[str] = set()
-    clean = USERNAME_RE.fullmatch
     for index, raw in enumerate(values):
-        if clean(raw) and raw[0] != "." and raw[-1] != "." and ".." not in raw:  # is_valid_username, inline
-            username, reason = raw, None  # the common case of a long list, without two calls per item
-        else:
-            username, reason = normalise_username(raw)
+        # an already clean username (the common case of a long list) skips normalise_username
+        username, reason = (raw, None) if is_valid_username(raw) else normalise_username(raw)
         if username is None:
             out.rejected.append({"index": index, "value": displayable(raw), "reason": reason})
         elif username in seen:

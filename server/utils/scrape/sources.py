@@ -107,7 +107,7 @@ def record_batch(conn: Connection, chunk: dict, tally: PageTally, offered: list[
     job_id = chunk["job_id"]
     owner = dict(stored_before or {})
     owner.update((r.profile_id, r.source_account) for r in inserted)
-    missing = None if stored_before is not None else list({o.profile_id for o in offered if o.profile_id not in owner})
+    missing = [] if stored_before is not None else list({o.profile_id for o in offered if o.profile_id not in owner})
     if missing:
         owner.update((r["profile_id"], r["source_account"]) for r in conn.execute(
             "SELECT profile_id, source_account FROM scrape_results WHERE job_id = %s AND profile_id = ANY(%s)",
