@@ -38,18 +38,17 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import redis
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.migrate import apply_migrations  # noqa: E402
 from server.services import Services  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from server.utils import tenants  # noqa: E402
 from server.utils.scrape.create import create_scrape_job  # noqa: E402
+from tests.support.scratch_db import create_scratch_database, drop_database  # noqa: E402
 
 RESULT_ROWS = 5000
 UNLIMITED = "100000000 per minute"
@@ -109,8 +108,7 @@ class OwnStack:
     def __init__(self, server_url: str, redis_url: str):
         self.server_url = server_url
         self.redis_url = redis_url
-        self.db_name = f"bench_api_{uuid.uuid4().hex[:8]}"
-        self.db_url = server_url.rsplit("/", 1)[0] + "/" + self.db_name
+        self.db_url: str | None = None  # the scratch database, once start() created it
         self.queue = f"bench-api-{uuid.uuid4().hex[:8]}"
         self.proc: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="bench-api-", suffix=".log", delete=False)
@@ -126,9 +124,7 @@ class OwnStack:
 
     def start(self) -> tuple[str, str, str]:
         """Create and seed the database, start gunicorn; returns (url, api key, finished job id)."""
-        with psycopg.connect(self.server_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.db_name}"')
-        apply_migrations(self.db_url)
+        self.db_url = create_scratch_database("bench_api", self.server_url)
         key, job_id = seed(self.db_url, self.redis_url)
         port = free_port()
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
@@ -161,8 +157,8 @@ class OwnStack:
         names = [*client.scan_iter(match=f"{self.queue}*"), *client.scan_iter(match=f"_kombu.binding*.{self.queue}")]
         if names:
             client.delete(*names)
-        with psycopg.connect(self.server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        if self.db_url:
+            drop_database(self.db_url, self.server_url)
 
 
 def seed(db_url: str, redis_url: str) -> tuple[str, str]:

@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from server.celery_config import create_celery  # noqa: E402
-from server.migrate import apply_migrations  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from server.utils import tenants  # noqa: E402
 from tests.support.processes import ManagedProcess, _spawn, _wait_for, start_standin, start_worker  # noqa: E402
+from tests.support.scratch_db import create_scratch_database, drop_database  # noqa: E402
 
 BUDGET = 32
 TERMINAL = {"completed", "completed_with_errors", "failed", "cancelled"}
@@ -180,16 +180,11 @@ def main() -> int:
     parser.add_argument("--followers-per-account", type=int, default=4)
     parser.add_argument("--skip", action="append", default=[], choices=["budget", "fairness", "post"])
     args = parser.parse_args()
-    server_url = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    db_url = server_url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    db_url = create_scratch_database("bench")
     logs = Path(tempfile.mkdtemp(prefix="scrape_scale_"))
     started: list[ManagedProcess] = []
     stop = threading.Event()
     try:
-        apply_migrations(db_url)
         apify = start_standin("apify", logs, ["--token", "bench", "--run-seconds", str(args.run_seconds),
                                               "--max-concurrent-runs", "10000"])
         started.append(apify)
@@ -197,7 +192,7 @@ def main() -> int:
         env = {
             "ENVIRONMENT": "test", "DATABASE_URL": db_url,
             "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
-            "CELERY_QUEUE": f"bench-{name}", "APIFY_API_KEY": "bench", "APIFY_API_URL": apify.url,
+            "CELERY_QUEUE": f"bench-{db_url.rsplit('/', 1)[1]}", "APIFY_API_KEY": "bench", "APIFY_API_URL": apify.url,
             "APIFY_MAX_CONCURRENT_RUNS": str(BUDGET), "APIFY_MAX_FOLLOWERS_PER_ACCOUNT": str(args.followers_per_account),
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "APIFY_POLL_SECONDS": "1",
             "APIFY_WEBHOOK_WAIT_SECONDS": str(max(30, 3 * args.run_seconds)),
@@ -244,8 +239,7 @@ def main() -> int:
         stop.set()
         for proc in reversed(started):
             proc.stop()
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(db_url)
     return 0
 
 

@@ -29,14 +29,11 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.migrate import apply_migrations  # noqa: E402
 from server.services import Services  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from server.utils import tenants  # noqa: E402
@@ -52,6 +49,7 @@ from server.utils.scrape.writer import KeptProfile, write_batch  # noqa: E402
 from server.utils.scrape.items import Follower, classify_item  # noqa: E402
 from server.utils.scrape.pages import PAGE_SIZE, read_pages  # noqa: E402
 from tests.support.processes import start_standin  # noqa: E402
+from tests.support.scratch_db import create_scratch_database, drop_database  # noqa: E402
 
 COLUMNS = ("job_id", "tenant_id", "profile_id", "username", "full_name", "gender", "gender_probability",
            "gender_source", "source_account", "is_private", "is_verified")
@@ -139,15 +137,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--followers-per-account", type=int, default=1000)
     args = parser.parse_args()
-    server_url = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    db_url = server_url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    db_url = create_scratch_database("bench")
     logs = Path(tempfile.mkdtemp(prefix="scrape-throughput-"))
     standin = start_standin("apify", logs, ["--token", "bench", "--run-seconds", "0"])
     try:
-        apply_migrations(db_url)
         settings = Settings.from_env(
             database_url=db_url, redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
             apify_api_key="bench", apify_api_url=standin.url, airtable_access_token="unused",
@@ -215,8 +208,7 @@ def main() -> int:
     finally:
         standin.stop()
         shutil.rmtree(logs, ignore_errors=True)
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(db_url)
 
 
 if __name__ == "__main__":
