@@ -11,6 +11,11 @@ skew the ratio):
 - ``GET /api/job-results/<id>?limit=100`` (one page of a finished job),
 - ``POST /api/scrape-followers`` with 3 accounts (a new job each time; no worker consumes it).
 
+With its own stack (below) it also prints the web workers' CPU per answered request (user +
+system time of the gunicorn worker processes over the run, from ``/proc``, ÷ answers) and that
+÷ ``/healthz``'s: unlike requests/s, CPU per request barely moves with the machine's other load,
+so it shows what a change saved when throughput ratios are noisy.
+
 By default the benchmark starts its own stack on free ports: a scratch database (created,
 migrated and dropped), a Celery queue of its own on ``--redis-url`` that no worker listens to
 (deleted afterwards, so the worker is idle), and gunicorn with 2 workers × 8 threads as in
@@ -85,6 +90,20 @@ def hey(url: str, clients: int, seconds: float, method: str = "GET", headers: di
     return Run(rps, p50, p99, statuses, errors)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by the processes ``pids`` (Linux ``/proc/<pid>/stat``,
+    fields 14 and 15, in clock ticks); a process that has exited counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def warm_up(url: str, method: str = "GET", headers: dict | None = None, body: str | None = None) -> None:
     """One second of ``hey`` with 8 clients, output ignored."""
     args = ["hey", "-z", "1s", "-c", "8", "-m", method]
@@ -144,6 +163,11 @@ class OwnStack:
                 pass
             time.sleep(0.2)
         raise SystemExit(f"gunicorn not ready after 60 s; log: {self.log.name}")
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the gunicorn worker processes (the master's children)."""
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split()]
 
     def stop(self) -> None:
         """Stop gunicorn, drop the database, delete the benchmark's queue and its Redis keys."""
@@ -221,21 +245,36 @@ def main() -> int:
         warm_up(url + "/healthz")
 
         seconds = args.seconds
+        workers = stack.worker_pids() if stack is not None else []
+
+        def measured(path: str, clients: int, method: str = "GET", headers: dict | None = None,
+                     body: str | None = None) -> tuple[Run, float | None]:
+            """One hey run and the web workers' CPU ms per answered request (None without them)."""
+            before = cpu_seconds(workers)
+            run = hey(url + path, clients, seconds, method, headers, body)
+            answers = sum(run.statuses.values())
+            return run, (1000 * (cpu_seconds(workers) - before) / answers if workers and answers else None)
+
+        def line(name: str, clients: int, run: Run, ratio: float, cpu: float | None, base_cpu: float | None,
+                 extra: str = "") -> None:
+            cpu_cols = f"{cpu:>9.3f}{cpu / base_cpu:>9.2f}" if cpu is not None else f"{'-':>9}{'-':>9}"
+            print(f"{name:<36}{clients:>8}{run.rps:>10.0f}{run.p50_ms:>9.2f}{run.p99_ms:>9.2f}{ratio:>11.2f}"
+                  f"{cpu_cols}  {run.statuses}{extra}")
+
         print(f"stack: {url}  (each run {seconds:g} s with hey; ratio = requests/s ÷ /healthz requests/s "
-              "at the same concurrency)")
-        print(f"{'endpoint':<36}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'÷ healthz':>11}  statuses")
+              "at the same concurrency; CPU = web workers' CPU ms per request, and ÷ /healthz's)")
+        print(f"{'endpoint':<36}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'÷ healthz':>11}"
+              f"{'CPU ms':>9}{'÷ hz':>9}  statuses")
         for clients in sorted({1, args.post_clients, args.clients}):
             for name, method, path, body in scenarios:
                 if method == "POST" and clients not in (1, args.post_clients):
                     continue
                 # /healthz right before each endpoint, so both see the same machine load
-                base = hey(url + "/healthz", clients, seconds)
-                print(f"{'/healthz':<36}{clients:>8}{base.rps:>10.0f}{base.p50_ms:>9.2f}{base.p99_ms:>9.2f}"
-                      f"{1.0:>11.2f}  {base.statuses}")
-                run = hey(url + path, clients, seconds, method, auth, body)
-                errors = f" errors={run.errors}" if run.errors else ""
-                print(f"{name:<36}{clients:>8}{run.rps:>10.0f}{run.p50_ms:>9.2f}{run.p99_ms:>9.2f}"
-                      f"{run.rps / base.rps:>11.2f}  {run.statuses}{errors}")
+                base, base_cpu = measured("/healthz", clients)
+                line("/healthz", clients, base, 1.0, base_cpu, base_cpu)
+                run, cpu = measured(path, clients, method, auth, body)
+                line(name, clients, run, run.rps / base.rps, cpu, base_cpu,
+                     f" errors={run.errors}" if run.errors else "")
         return 0
     finally:
         if stack is not None:

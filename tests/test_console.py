@@ -8,6 +8,7 @@ import io
 import re
 
 import pytest
+from flask import request
 
 from server.utils import tenants
 from server.utils.jobs.table import finish_job, insert_job, mark_processing
@@ -60,6 +61,16 @@ def test_session_cookie_is_httponly_strict_and_scoped(app, tenant):
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
     assert key not in cookie
+
+
+def test_session_is_opened_only_under_the_console_path(app):
+    """API and health requests never carry the /console cookie: they get Flask's null session."""
+    interface = app.session_interface
+    for path, opened in (("/console/jobs", True), ("/console", True), ("/api/jobs", False),
+                         ("/healthz", False), ("/consoleX", False)):
+        with app.test_request_context(path):
+            session = interface.open_session(app, request)
+            assert (session is not None) is opened, path
 
 
 def test_forms_without_csrf_token_are_refused(app, tenant):

@@ -30,6 +30,7 @@ def init_console(app: Flask, settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         WTF_CSRF_SSL_STRICT=settings.environment == "production",
     )
+    app.session_interface = session.ConsoleSessions()
     CSRFProtect(app)  # sets app.extensions["csrf"]
     register_filters(app)
     app.register_blueprint(bp)

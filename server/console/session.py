@@ -6,11 +6,26 @@ from __future__ import annotations
 from uuid import UUID
 
 from flask import current_app, g, jsonify, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 from server.console.blueprint import bp
 from server.utils import tenants
 
 PUBLIC_ENDPOINTS = ("console.sign_in", "console.static")
+
+
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, opened only for requests under the cookie's path
+    (``SESSION_COOKIE_PATH``, ``/console``): the browser never sends the cookie elsewhere, so
+    API and health requests get Flask's null session (which refuses writes) without building
+    a signing serializer."""
+
+    def open_session(self, app, request):
+        """The request's session under the cookie path, else None (Flask's null session)."""
+        path = self.get_cookie_path(app)
+        if request.path != path and not request.path.startswith(path.rstrip("/") + "/"):
+            return None
+        return super().open_session(app, request)
 
 
 def services():
