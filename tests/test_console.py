@@ -350,3 +350,25 @@ def test_only_scrape_jobs_have_a_sources_section(app, tenant):
     other, _ = new_tenant(app)
     theirs = scrape_job_with_sources(app, other.tenant_id, [("src_a", "ok", 1, 1, 0, 0, 0, 0, 0.01, None)])
     assert client.get(f"/console/jobs/{theirs}/sources.csv").status_code == 404
+
+
+def test_odd_forms_and_query_values_never_fail_with_500(app, tenant):
+    """Each console form posted with its fields missing or junk, and each page with extreme
+    query values, answers with a page, a redirect or a 4xx naming nothing internal; never 500."""
+    _, key = tenant
+    client = signed_in(app, key)
+    token = csrf(client, "/console/settings")
+    forms = ("/console/settings", "/console/settings/keys", "/console/scrape/check", "/console/scrape/start",
+             "/console/daily-runs/run")
+    bodies = ({}, {"num_va_tables": "x" * 5000, "profiles_per_table": "-1", "daily_run_utc": "25:99",
+                   "accounts": "\x00", "campaign_date": "9999-12-31", "name": "é" * 500})
+    for path in forms:
+        for body in bodies:
+            response = client.post(path, data={"csrf_token": token, **body})
+            assert response.status_code < 500, (path, body, response.status_code)
+    pages = ("/console/jobs?from=0001-01-01&to=9999-12-31", "/console/jobs?to=9999-12-31",
+             "/console/jobs?from=9999-12-31", "/console/jobs?cursor=%00", "/console/campaigns?date=9999-12-31",
+             "/console/campaigns?date=0001-01-01", "/console/live/jobs.json?to=9999-12-31")
+    for path in pages:
+        assert client.get(path).status_code < 500, path
+    assert client.get("/console/settings").status_code == 200  # the session survived all of it

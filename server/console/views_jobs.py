@@ -106,7 +106,8 @@ def jobs_page():
     except ValueError:
         abort(400)
     created_after = datetime.combine(day_from, time(), timezone.utc) if day_from else None
-    created_before = datetime.combine(day_to + timedelta(days=1), time(), timezone.utc) if day_to else None
+    created_before = (datetime.combine(day_to + timedelta(days=1), time(), timezone.utc)
+                      if day_to and day_to < date.max else None)
     after = None
     if request.args.get("cursor"):
         try:

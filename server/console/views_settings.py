@@ -12,11 +12,20 @@ from server.console.session import services
 from server.utils import tenants
 
 
+FORM_FIELDS = ("num_va_tables", "profiles_per_table", "daily_run_utc")
+
+
 def _page(form=None, errors=None, new_key=None, status=200):
+    """The settings page; the form shows ``form`` (the submitted fields, any of them missing)
+    or else the stored settings."""
     with services().db.transaction() as conn:
         current = tenants.tenant_settings(conn, g.tenant.tenant_id)
         keys = tenants.list_api_keys(conn, g.tenant.tenant_id)
-    return render_template("console/settings.html", tenant=current, form=form or current, errors=errors or {},
+    if form is None:
+        shown = {**current, "daily_run_utc": current["daily_run_utc"].strftime("%H:%M")}
+    else:
+        shown = {name: form.get(name, "") for name in FORM_FIELDS}
+    return render_template("console/settings.html", tenant=current, form=shown, errors=errors or {},
                            keys=keys, new_key=new_key, session_key_id=session.get("key_id")), status
 
 
