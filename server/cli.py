@@ -68,6 +68,16 @@ def _tenant_name(ctx, param, value: str) -> str:
     return value
 
 
+def _tenant_fields(conn, tenant) -> dict | None:
+    """What create-tenant sets, by the words it reports changes in (None: no tenant)."""
+    if tenant is None:
+        return None
+    stored = tenants.tenant_settings(conn, tenant.tenant_id)
+    return {"base": stored["airtable_base_id"], "tables": stored["num_va_tables"],
+            "per table": stored["profiles_per_table"],
+            "daily run": stored["daily_run_utc"].strftime("%H:%M"), "plan": tenant.airtable_plan}
+
+
 def _services():
     """The app's services; a ``ClickException`` with the configuration problems when the
     environment is incomplete (the app was built without settings, see ``create_app``)."""
@@ -107,14 +117,21 @@ def register_cli(app: Flask) -> None:
         services = _services()
         try:
             with services.db.transaction() as conn:
+                before = _tenant_fields(conn, tenants.get_tenant_by_name(conn, name))
                 tenant = tenants.upsert_tenant(conn, name, base_id, num_va_tables, profiles_per_table,
                                                daily_run_utc.time(), airtable_plan)
+                after = _tenant_fields(conn, tenant)
         except tenants.TenantBaseError as exc:
             raise click.BadParameter(str(exc), param_hint="--base-id") from None
         except psycopg.errors.UniqueViolation:
             raise click.BadParameter(f"base {base_id} already belongs to another tenant",
                                      param_hint="--base-id") from None
-        click.echo(f"tenant {tenant.name}: {tenant.tenant_id}")
+        if before is None:
+            click.echo(f"tenant {tenant.name} created: {tenant.tenant_id}")
+        else:
+            changes = [f"{label} {before[label]} -> {after[label]}" for label in after if before[label] != after[label]]
+            click.echo(f"tenant {tenant.name} updated ({'; '.join(changes) or 'nothing changed'}): "
+                       f"{tenant.tenant_id}")
         _print_capacity(services, tenant)
 
     @app.cli.command("airtable-plan")

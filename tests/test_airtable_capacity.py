@@ -375,3 +375,32 @@ def test_history_is_measured_from_the_tenants_own_assignments(app, stack, servic
             """, {"t": now, "c": campaign_id})
         history = measure_history(conn, tenant.tenant_id, now)
     assert history == History(0.76, 1, 1, 200, "history")      # positions 4, 8 .. 48 of 50 expired
+
+
+def test_create_tenant_on_an_existing_name_says_what_it_changed_and_keeps_a_base_with_live_records(app, stack):
+    runner = app.test_cli_runner()
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    base_id = f"app{uuid.uuid4().hex[:11]}CL3"
+    args = ["create-tenant", name, "--base-id", base_id, "--tables", "3", "--per-table", "7"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0 and f"tenant {name} created" in result.output, result.output
+    result = runner.invoke(args=[*args[:4], "--tables", "2", "--per-table", "7"])
+    assert result.exit_code == 0 and "updated (tables 3 -> 2)" in result.output, result.output
+
+    db = app.extensions["services"].db
+    with db.transaction() as conn:
+        tenant = tenants.get_tenant_by_name(conn, name)
+    campaign = seed_campaign(app.extensions["services"], tenant, 1, 2)
+    with db.transaction() as conn:  # both records pushed into the first base
+        conn.execute("UPDATE daily_assignments SET airtable_base_id = %s, airtable_record_id = 'rec' || assignment_id,"
+                     " pushed_at = now() WHERE campaign_id = %s", (base_id, campaign))
+    other = f"app{uuid.uuid4().hex[:11]}CL4"
+    result = runner.invoke(args=["create-tenant", name, "--base-id", other, "--tables", "2", "--per-table", "7"])
+    assert result.exit_code != 0 and "--base-id" in result.output and "2 live records" in result.output, result.output
+    with db.transaction() as conn:
+        assert tenants.get_tenant_by_name(conn, name).airtable_base_id == base_id  # nothing changed
+    with db.transaction() as conn:  # once the lifecycle has deleted them, the base may change
+        conn.execute("UPDATE daily_assignments SET archived_at = now(), archive_reason = 'completed'"
+                     " WHERE campaign_id = %s", (campaign,))
+    result = runner.invoke(args=["create-tenant", name, "--base-id", other, "--tables", "2", "--per-table", "7"])
+    assert result.exit_code == 0 and f"base {base_id} -> {other}" in result.output, result.output

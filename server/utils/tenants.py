@@ -91,12 +91,21 @@ def upsert_tenant(conn: Connection, name: str, airtable_base_id: str | None, num
     """Create the tenant ``name`` or update its first Airtable base, campaign size, the UTC time
     of its daily run and (when given) its Airtable plan; returns it. A new tenant without
     ``airtable_plan`` gets ``team``. Raises ``TenantBaseError`` when the base is already one of
-    the tenant's extra bases or another tenant's extra base, ``ValueError`` for an unknown plan."""
+    the tenant's extra bases or another tenant's extra base, or when it would replace a first
+    base that still holds live records of the tenant (the lifecycle would lose them, as with
+    ``remove_base``); ``ValueError`` for an unknown plan."""
     if airtable_plan is not None and airtable_plan not in AIRTABLE_PLANS:
         raise ValueError(f"airtable_plan must be one of {', '.join(AIRTABLE_PLANS)}")
     if airtable_base_id and conn.execute(
             "SELECT 1 FROM tenant_airtable_bases WHERE base_id = %s", (airtable_base_id,)).fetchone():
         raise TenantBaseError(f"base {airtable_base_id} is already an extra base of a tenant")
+    current = conn.execute("SELECT tenant_id, airtable_base_id FROM tenants WHERE name = %s FOR UPDATE",
+                           (name,)).fetchone()
+    if current and current["airtable_base_id"] and current["airtable_base_id"] != airtable_base_id:
+        live = _live_records(conn, current["tenant_id"], current["airtable_base_id"])
+        if live:
+            raise TenantBaseError(f"base {current['airtable_base_id']} still holds {live} live records of tenant "
+                                  f"{name}; keep it as the first base until the lifecycle has deleted them")
     row = conn.execute(
         """
         INSERT INTO tenants (name, airtable_base_id, num_va_tables, profiles_per_table, daily_run_utc, airtable_plan)
@@ -168,15 +177,20 @@ def remove_base(conn: Connection, tenant: Tenant, base_id: str) -> Tenant:
         raise TenantBaseError(f"{base_id} is the tenant's first base; change it with create-tenant --base-id")
     if base_id not in tenant.extra_base_ids:
         raise TenantBaseError(f"tenant {tenant.name} has no base {base_id}")
-    live = conn.execute(
-        "SELECT count(*) AS n FROM daily_assignments WHERE tenant_id = %s AND airtable_base_id = %s"
-        " AND archived_at IS NULL AND airtable_record_id IS NOT NULL", (tenant.tenant_id, base_id)).fetchone()["n"]
+    live = _live_records(conn, tenant.tenant_id, base_id)
     if live:
         raise TenantBaseError(f"base {base_id} still holds {live} live records of tenant {tenant.name}; "
                               "remove it once the lifecycle has deleted them")
     conn.execute("DELETE FROM tenant_airtable_bases WHERE tenant_id = %s AND base_id = %s",
                  (tenant.tenant_id, base_id))
     return load_tenant(conn, tenant.tenant_id)
+
+
+def _live_records(conn: Connection, tenant_id: UUID, base_id: str) -> int:
+    """How many of the tenant's assignments still have a record in Airtable base ``base_id``."""
+    return conn.execute(
+        "SELECT count(*) AS n FROM daily_assignments WHERE tenant_id = %s AND airtable_base_id = %s"
+        " AND archived_at IS NULL AND airtable_record_id IS NOT NULL", (tenant_id, base_id)).fetchone()["n"]
 
 
 def ensure_default_tenant(conn: Connection, settings) -> Tenant:
