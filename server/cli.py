@@ -78,6 +78,15 @@ def _tenant_fields(conn, tenant) -> dict | None:
             "daily run": stored["daily_run_utc"].strftime("%H:%M"), "plan": tenant.airtable_plan}
 
 
+def _default_tenant(conn, services):
+    """``tenants.ensure_default_tenant``; a ``ClickException`` naming ``AIRTABLE_BASE_ID`` when
+    the settings would move the default tenant off a base that still holds live records."""
+    try:
+        return tenants.ensure_default_tenant(conn, services.settings)
+    except tenants.TenantBaseError as exc:
+        raise click.ClickException(f"AIRTABLE_BASE_ID: {exc}") from None
+
+
 def _services():
     """The app's services; a ``ClickException`` with the configuration problems when the
     environment is incomplete (the app was built without settings, see ``create_app``)."""
@@ -97,7 +106,7 @@ def register_cli(app: Flask) -> None:
         services = _services()
         applied = apply_migrations(services.settings.database_url)
         with services.db.transaction() as conn:
-            tenant = tenants.ensure_default_tenant(conn, services.settings)
+            tenant = _default_tenant(conn, services)
         click.echo(f"migrations applied: {', '.join(applied) or 'none pending'}")
         click.echo(f"default tenant: {tenant.name} (base {tenant.airtable_base_id})")
         _print_capacity(services, tenant)
@@ -187,7 +196,7 @@ def register_cli(app: Flask) -> None:
         services = _services()
         with services.db.transaction() as conn:
             if tenant_name is None:
-                tenant = tenants.ensure_default_tenant(conn, services.settings)
+                tenant = _default_tenant(conn, services)
             else:
                 tenant = tenants.get_tenant_by_name(conn, tenant_name)
                 if tenant is None:
