@@ -232,15 +232,18 @@ def test_templates_have_no_inline_script_the_policy_would_block():
             assert "src=" in tag or 'type="application/json"' in tag, (template.name, tag)
 
 
-def scrape_job_with_sources(app, tenant_id, sources: list[tuple], accounts_total: int | None = None,
+def scrape_job_with_sources(app, tenant_id, sources: list[tuple], never_started: tuple[str, ...] = (),
                             target: str = "female") -> str:
     """A finished scrape job whose ``scrape_job_sources`` rows are ``sources``: tuples of
     (account, status, followers_read, kept_female, kept_male, kept_unknown, duplicates, over_cap,
-    cost_usd, error)."""
+    cost_usd, error), plus a chunk of the accounts ``never_started`` (skipped, no rows)."""
     with app.extensions["services"].db.transaction() as conn:
         job = insert_job(conn, tenant_id, "scrape", {"targetGender": target},
-                         accounts_total=accounts_total or len(sources)).job
+                         accounts_total=len(sources) + len(never_started)).job
         mark_processing(conn, job["job_id"])
+        if never_started:
+            conn.execute("INSERT INTO scrape_job_chunks (job_id, chunk_index, tenant_id, accounts, status)"
+                         " VALUES (%s, 1, %s, %s, 'skipped')", (job["job_id"], tenant_id, list(never_started)))
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO scrape_job_sources (job_id, source_account, tenant_id, chunk_index, status, runs,"
@@ -264,29 +267,31 @@ def test_job_page_shows_the_per_source_report(app, tenant):
         ("locked_down", "private", 0, 0, 0, 0, 0, 0, 0.002, "This account is private"),
         ("broken_run", "failed", 0, 0, 0, 0, 0, 0, 0.004, "<script>alert(1)</script> run FAILED"),
         ("=cmd", "empty", 0, 0, 0, 0, 0, 0, 0, "no follower and no error item in two runs"),
-    ], accounts_total=7)
+    ], never_started=("late_one", "late_two"))
     client = signed_in(app, key)
     html = client.get(f"/console/jobs/{job_id}").get_data(as_text=True)
     assert 'id="sources-table"' in html
     # best kept-female-per-dollar first; the sources that kept nothing (0 per $) after them
     assert source_rows(html)[:2] == ["cheap_good", "pricey_good"]
-    assert set(source_rows(html)) == {"cheap_good", "pricey_good", "locked_down", "broken_run", "=cmd"}
+    assert set(source_rows(html)) == {"cheap_good", "pricey_good", "locked_down", "broken_run", "=cmd",
+                                      "late_one", "late_two"}
     row = re.search(r'<tr data-source="pricey_good">(.*?)</tr>', html, re.S).group(1)
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
     assert cells == ["@pricey_good", "ok", "900", "300 of 410", "40", "12", "$1.50", "200.0", ""]
     assert "Kept female per $" in html
-    # every status with its count (the two accounts without a row count as skipped), errors escaped
+    # every status with its count (the two accounts whose chunk never started are skipped), errors escaped
     for status, count in (("ok", 2), ("private", 1), ("failed", 1), ("empty", 1), ("skipped", 2)):
         assert re.search(rf'data-status="{status}"\s+href="[^"]*sources_status={status}#sources">'
                          rf'.*?<b>{count}</b>', html, re.S), status
-    assert 'id="sources-unlisted">2 account(s)' in html
+    assert re.search(r'<tr data-source="late_one">.*?skipped', html, re.S)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; run FAILED" in html
-    assert "showing 1–5 of 5 source accounts" in html
+    assert "showing 1–7 of 7 source accounts" in html
 
     failed = client.get(f"/console/jobs/{job_id}?sources_status=failed").get_data(as_text=True)
     assert source_rows(failed) == ["broken_run"] and "showing 1–1 of 1 failed source accounts" in failed
     by_name = client.get(f"/console/jobs/{job_id}?sources_sort=source_account").get_data(as_text=True)
-    assert source_rows(by_name) == ["=cmd", "broken_run", "cheap_good", "locked_down", "pricey_good"]
+    assert source_rows(by_name) == ["=cmd", "broken_run", "cheap_good", "late_one", "late_two", "locked_down",
+                                    "pricey_good"]
     assert 'aria-sort="ascending"' in by_name
     # the current sort column's header flips the direction
     assert re.search(r'data-sort="source_account" href="[^"]*sources_order=desc', by_name)

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from server.utils.gender import detect_gender
+from server.utils.scrape.create import create_scrape_job
 from tests.conftest import auth, wait_for_job
 from tests.support.processes import child_pids
 from tests.test_scrape_pipeline import submit, wait_until
@@ -221,6 +222,31 @@ def test_sources_endpoint_pages_filters_sorts_and_exports_csv(client, app, stack
                        ({"colour": "red"}, "colour")):
         answer = client.get(url, query_string=bad, headers=auth(key))
         assert answer.status_code == 400 and field in answer.get_json()["error"]["details"], bad
+
+
+def test_accounts_of_chunks_not_started_are_listed_pending_then_skipped(client, app, tenant):
+    """A job whose chunks have not started lists every account (zero figures, pending); once
+    the job has ended without reading them they are skipped, in the list and in the counts."""
+    t, key = tenant
+    accounts = [f"waiting_{i:03d}" for i in range(120)]  # 3 chunks
+    db = app.extensions["services"].db
+    with db.transaction() as conn:  # stored, never sent to a worker: no chunk starts
+        job = create_scrape_job(conn, t.tenant_id, accounts, {"targetGender": "any"}, 50, None, None).job
+    url = f"/api/jobs/{job['job_id']}/sources"
+    page = client.get(url, query_string={"limit": 1000}, headers=auth(key)).get_json()
+    assert page["total"] == 120 and page["counts"]["pending"] == 120
+    assert sorted(s["source_account"] for s in page["sources"]) == accounts
+    assert {(s["status"], s["kept"], s["cost_usd"], s["runs"]) for s in page["sources"]} == {("pending", 0, 0, 0)}
+    pending = client.get(url, query_string={"status": "pending", "limit": 10, "page": 12}, headers=auth(key)).get_json()
+    assert (pending["total"], len(pending["sources"])) == (120, 10)
+
+    assert client.post(f"/api/jobs/{job['job_id']}/cancel", json={}, headers=auth(key)).status_code in (200, 202)
+    wait_for_job(client, key, job["job_id"])
+    ended = client.get(url, query_string={"status": "skipped", "limit": 1000}, headers=auth(key)).get_json()
+    assert ended["total"] == 120 == ended["counts"]["skipped"]
+    csv_rows = list(csv.DictReader(io.StringIO(
+        client.get(url, query_string={"format": "csv"}, headers=auth(key)).get_data(as_text=True))))
+    assert len(csv_rows) == 120 and {r["status"] for r in csv_rows} == {"skipped"}
 
 
 def test_source_accounts_and_exclude_by_last_status(client, app, stack, tenant):

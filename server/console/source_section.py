@@ -80,8 +80,7 @@ def sources_section(conn: Connection, job: dict, view: SourcesView) -> dict:
     """What the section shows for the scrape ``job`` (a ``scrape_jobs`` row) under ``view``:
     ``rows`` (the report's columns), ``total`` (sources matching the filter), ``first`` /
     ``last`` (1-based positions of the rows shown), ``pages``, ``counts`` (accounts per status
-    over the whole job), ``unlisted`` (accounts of chunks that never started: counted, no row;
-    only known without a filter, else 0), ``target`` (the job's target gender) and ``view``
+    over the whole job), ``target`` (the job's target gender) and ``view``
     (with the page actually shown)."""
     rows, total = job_sources_page(conn, job, view.status, view.sort, view.order, view.page, SOURCES_PER_PAGE)
     pages = max(1, ceil(total / SOURCES_PER_PAGE))
@@ -92,5 +91,4 @@ def sources_section(conn: Connection, job: dict, view: SourcesView) -> dict:
     first = (view.page - 1) * SOURCES_PER_PAGE + 1 if rows else 0
     return {"rows": rows, "total": total, "first": first, "last": first + len(rows) - 1 if rows else 0,
             "pages": pages, "counts": counts,
-            "unlisted": max(0, sum(counts.values()) - total) if view.status is None else 0,
             "target": (job["params"] or {}).get("targetGender", "any"), "view": view}

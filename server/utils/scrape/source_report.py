@@ -3,9 +3,9 @@ capped job ended below its target), the tenant's source accounts over all jobs, 
 accounts whose last known status says they will give nothing.
 
 A source still ``pending`` when its job has ended was never read (the cap was reached or the
-job was cancelled first) and is shown as ``skipped``. Accounts of chunks that never started
-have no row; they are counted as ``skipped`` (or ``pending`` while the job runs) in
-``status_counts`` but not listed. "Per USD" figures are kept followers divided by the source's
+job was cancelled first) and is shown as ``skipped``. Accounts of chunks that have not started
+have no ``scrape_job_sources`` row yet: they are listed from their chunk with zero figures, as
+``pending`` while the job runs and ``skipped`` once it has ended. "Per USD" figures are kept followers divided by the source's
 cost share: 0 for a source that kept nothing (even at no cost), null only for one that kept
 something at no cost.
 """
@@ -57,7 +57,14 @@ def _job_sources_sql(where_status: bool) -> str:
                {_per_usd("kept_female")} AS kept_female_per_usd, {_per_usd("kept_male")} AS kept_male_per_usd,
                {_per_usd("{target}")} AS kept_target_per_usd,
                runs, error, finished_at
-          FROM scrape_job_sources WHERE job_id = %(job_id)s) s
+          FROM scrape_job_sources WHERE job_id = %(job_id)s
+        UNION ALL  -- accounts of chunks not started yet: no row so far
+        SELECT a.account, CASE WHEN %(ended)s THEN 'skipped' ELSE 'pending' END,
+               0, 0, 0, 0, 0, 0, 0, 0, 0, 0::float8, 0::float8, 0::float8, 0::float8, 0, NULL::text, NULL::timestamptz
+          FROM scrape_job_chunks c CROSS JOIN LATERAL unnest(c.accounts) AS a(account)
+         WHERE c.job_id = %(job_id)s
+           AND NOT EXISTS (SELECT 1 FROM scrape_job_sources r
+                            WHERE r.job_id = %(job_id)s AND r.source_account = a.account)) s
     {"WHERE status = %(status)s" if where_status else ""}
     """
 
