@@ -79,8 +79,10 @@ class JobSchema(Schema):
     error_message = fields.String(allow_none=True)
     params = fields.Dict()
     result = fields.Dict(metadata={"description": "outcome; a scrape job that ended below totalScrapeCount has "
-                                                  "below_target: {reason: sources_exhausted | cost_cap | cancelled | "
-                                                  "failed, kept, target, short_by, sources_without_followers}"})
+                                                  "below_target: {reason: sources_exhausted | per_account_limit | "
+                                                  "cost_cap | cancelled | failed, kept, target, short_by, "
+                                                  "sources_without_followers; with per_account_limit also "
+                                                  "sources_at_limit and per_account_limit}"})
     sources = fields.Dict(keys=fields.String(), values=fields.Integer(),
                           metadata={"description": "scrape jobs: source accounts per status (ok, private, not_found, "
                                                    "empty, failed, skipped, pending); details at "

@@ -125,12 +125,19 @@ def status_counts(conn: Connection, job: dict) -> dict:
 def job_with_status_counts(conn: Connection, tenant_id: UUID, job_id: UUID) -> tuple[dict, dict | None] | None:
     """The tenant's job ``job_id`` and, for a scrape job, its ``status_counts``, read by one
     statement; None when the job is unknown or another tenant's. The job dict is the
-    ``scrape_jobs`` row as ``get_job`` returns it; the counts are None for other kinds."""
+    ``scrape_jobs`` row as ``get_job`` returns it plus ``sources_at_limit`` (for a scrape job
+    that completed below its ``totalScrapeCount``: its sources that gave followers up to the
+    per-account limit, so may have more; else None); the counts are None for other kinds."""
     row = conn.execute(
         """SELECT j.*, CASE WHEN j.kind = 'scrape' THEN
                   (SELECT coalesce(json_object_agg(s.status, s.n), '{}'::json)
                      FROM (SELECT status, count(*) AS n FROM scrape_job_sources
-                            WHERE job_id = j.job_id GROUP BY status) s) END AS source_status_counts
+                            WHERE job_id = j.job_id GROUP BY status) s) END AS source_status_counts,
+                  CASE WHEN j.kind = 'scrape' AND j.profiles_scraped < j.max_profiles
+                            AND j.status IN ('completed', 'completed_with_errors') THEN
+                  (SELECT count(*) FROM scrape_job_sources s
+                    WHERE s.job_id = j.job_id AND s.status = 'ok'
+                      AND s.followers_read >= (j.params->>'per_account_limit')::int) END AS sources_at_limit
              FROM scrape_jobs j WHERE j.job_id = %s AND j.tenant_id = %s""", (job_id, tenant_id)).fetchone()
     if row is None:
         return None
@@ -151,9 +158,12 @@ def _counts_by_status(job: dict, stored: dict) -> dict:
 
 def below_target(job: dict, counts: dict) -> dict | None:
     """Why a job with ``totalScrapeCount`` ended below it, or None: ``reason`` is ``cancelled``,
-    ``cost_cap`` (the job's cost cap stopped it: ``result.stopped_by``), ``failed``, or
-    ``sources_exhausted`` (every source was read and they had no more to give), with the
-    numbers behind it."""
+    ``cost_cap`` (the job's cost cap stopped it: ``result.stopped_by``), ``failed``,
+    ``per_account_limit`` (``sources_at_limit`` sources gave as many followers as the
+    per-account limit sized for the target asked for, ``per_account_limit``, and may have more:
+    a new job with a larger ``totalScrapeCount`` asks them for more) or ``sources_exhausted``
+    (every source was read and they had no more to give), with the numbers behind it. ``job``
+    is a row of ``job_with_status_counts``."""
     target, kept = job["max_profiles"], job["profiles_scraped"]
     if job["kind"] != "scrape" or not target or kept >= target or job["status"] not in TERMINAL:
         return None
@@ -163,11 +173,17 @@ def below_target(job: dict, counts: dict) -> dict | None:
         reason = "cost_cap"
     elif job["status"] == "failed":
         reason = "failed"
+    elif job.get("sources_at_limit"):
+        reason = "per_account_limit"
     else:
         reason = "sources_exhausted"
     gave_nothing = {s: counts[s] for s in ("private", "not_found", "empty", "failed") if counts.get(s)}
-    return {"reason": reason, "kept": kept, "target": target, "short_by": target - kept,
-            "sources_without_followers": gave_nothing}
+    shortfall = {"reason": reason, "kept": kept, "target": target, "short_by": target - kept,
+                 "sources_without_followers": gave_nothing}
+    if reason == "per_account_limit":
+        shortfall.update(sources_at_limit=job["sources_at_limit"],
+                         per_account_limit=(job["params"] or {}).get("per_account_limit"))
+    return shortfall
 
 
 def tenant_sources_page(conn: Connection, tenant_id: UUID, status: str | None, sort: str, order: str | None,
