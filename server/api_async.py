@@ -149,7 +149,7 @@ def job_results(query: dict, job_id: UUID):
     conn = request_connection()  # an ended job's rows no longer change: no transaction needed
     job = job_or_404(conn, job_id)
     if job["kind"] != "scrape":
-        raise ApiError(409, "NO_RESULTS", f"only scrape jobs have profile results; this is a {job['kind']} job")
+        raise ApiError(409, "NO_RESULTS", f"only scrape jobs have profile results; this job's kind is {job['kind']}")
     if job["status"] not in RESULTS_READY:
         raise ApiError(409, "JOB_NOT_FINISHED", f"job is {job['status']}; results are ready when it ends",
                        {"status": job["status"], "progress": job["progress"]})

@@ -76,8 +76,19 @@ def _flatten_messages(messages: dict) -> dict:
     return flat
 
 
+def _error_page(exc: HTTPException):
+    """The HTML answer for ``exc`` of the page section the request's path is under, or None.
+    Sections register ``app.extensions["error_pages"][prefix] = render(exc) -> response`` for
+    errors raised before any of their views runs (an unknown path, a bad path parameter)."""
+    for prefix, render in current_app.extensions.get("error_pages", {}).items():
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return render(exc)
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Route ``ApiError``, HTTP errors (incl. flask-smorest validation) and crashes to the envelope."""
+    """Route ``ApiError``, HTTP errors (incl. flask-smorest validation) and crashes to the
+    envelope; HTTP errors under a section with its own error pages (``_error_page``) to them."""
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -91,6 +102,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(InvalidPathParameter)
     def _bad_path(exc: InvalidPathParameter):
+        page = _error_page(exc)
+        if page is not None:
+            return page
         return error_response(400, "VALIDATION_ERROR", exc.description, {exc.field: [exc.reason]})
 
     @app.errorhandler(PoolTimeout)
@@ -106,6 +120,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        page = _error_page(exc)
+        if page is not None:
+            return page
         data = getattr(exc, "data", None) or {}
         if exc.code in (400, 422) and "messages" in data:
             details = cap_item_errors(_flatten_messages(data["messages"]))

@@ -40,7 +40,7 @@ def job_sources(query: dict, job_id: UUID):
         if job is None:
             raise ApiError(404, "NOT_FOUND", "job not found")
         if job["kind"] != "scrape":
-            raise ApiError(409, "NO_SOURCES", f"only scrape jobs have source accounts; this is a {job['kind']} job")
+            raise ApiError(409, "NO_SOURCES", f"only scrape jobs have source accounts; this job's kind is {job['kind']}")
         if query["format"] == "csv":
             headers = {"Content-Disposition": f'attachment; filename="job-{job_id}-sources.csv"'}
             stream = iter_job_sources_csv(_db(), job, query.get("status"), query["sort"], query.get("order"))

@@ -377,3 +377,19 @@ def test_odd_forms_and_query_values_never_fail_with_500(app, tenant):
     for path in pages:
         assert client.get(path).status_code < 500, path
     assert client.get("/console/settings").status_code == 200  # the session survived all of it
+
+
+def test_console_paths_answer_errors_with_pages_and_api_paths_with_json(app, tenant):
+    _, key = tenant
+    client = signed_in(app, key)
+    bad_id = client.get("/console/jobs/not-a-uuid")
+    assert bad_id.status_code == 400 and bad_id.mimetype == "text/html"
+    assert "invalid job_id: not a valid UUID" in bad_id.get_data(as_text=True)
+    unknown = client.get("/console/no-such-page")
+    assert unknown.status_code == 404 and "There is no such page" in unknown.get_data(as_text=True)
+    wrong_method = client.get("/console/sign-out")
+    assert wrong_method.status_code == 405 and wrong_method.mimetype == "text/html"
+    from tests.conftest import auth
+    api = client.get("/api/job-status/not-a-uuid", headers=auth(key))
+    assert api.status_code == 400 and api.get_json()["error"]["details"] == {"job_id": ["not a valid UUID"]}
+    assert client.get("/api/no-such-endpoint", headers=auth(key)).get_json()["error"]["code"] == "NOT_FOUND"

@@ -34,4 +34,5 @@ def init_console(app: Flask, settings) -> None:
     CSRFProtect(app)  # sets app.extensions["csrf"]
     register_filters(app)
     app.register_blueprint(bp)
+    app.extensions.setdefault("error_pages", {})["/console"] = views_jobs.error_page  # routing errors
 

@@ -9,6 +9,7 @@ from uuid import UUID
 from flask import (Response, abort, flash, g, jsonify, redirect, render_template, request, session,
                    stream_with_context, url_for)
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 
 from server.api_common import ApiError, decode_cursor, encode_cursor, enqueue
 from server.console.blueprint import bp
@@ -39,12 +40,17 @@ def _csrf_refused(exc: CSRFError):
 
 @bp.errorhandler(400)
 @bp.errorhandler(404)
-def _not_found(exc):
-    title = "Not found" if exc.code == 404 else "Bad request"
-    message = ("There is no such page or job for your tenant." if exc.code == 404
-               else "The request was not understood.")
-    if exc.code == 400 and exc.description != type(exc).description:  # abort(400, description=...)
-        message = f"The request was not understood: {exc.description}."
+def error_page(exc: HTTPException):
+    """The console's page for an HTTP error: 404 and 400 in plain words (with the reason a 400
+    was given), any other code by its name."""
+    if exc.code == 404:
+        title, message = "Not found", "There is no such page or job for your tenant."
+    elif exc.code == 400:
+        title, message = "Bad request", "The request was not understood."
+        if exc.description != type(exc).description:  # abort(400, description=...), a bad path parameter
+            message = f"The request was not understood: {exc.description}."
+    else:
+        title, message = exc.name, exc.description
     return render_template("console/error.html", title=title, message=message, signed_in="tenant" in g), exc.code
 
 

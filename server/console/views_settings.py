@@ -80,7 +80,7 @@ def revoke_key(api_key_id: UUID):
         revoked = tenants.revoke_tenant_key(conn, g.tenant.tenant_id, api_key_id)
     current_app.extensions["api_key_cache"].clear()  # this process at once; the others within API_KEY_CACHE_SECONDS
     if not revoked:
-        flash("That key was already revoked.", "warn")
+        flash("No such key of this tenant, or it was already revoked.", "warn")
     elif str(api_key_id) == session.get("key_id"):
         session.clear()
         flash("You revoked the key you signed in with, so you are signed out.", "warn")
