@@ -150,8 +150,13 @@ def up(wait_seconds: float = 60) -> int:
         return 1
     RUN_DIR.mkdir(exist_ok=True)
     flask = str(Path(sys.executable).parent / "flask")
-    subprocess.run([flask, "--app", "server.app", "db-upgrade"], cwd=ROOT, env=env, check=True,
-                   stderr=subprocess.DEVNULL)
+    upgrade = subprocess.run([flask, "--app", "server.app", "db-upgrade"], cwd=ROOT, env=env,
+                             stderr=subprocess.PIPE, text=True)
+    if upgrade.returncode != 0:
+        print(f"Cannot start: db-upgrade failed:\n{upgrade.stderr.strip()}", file=sys.stderr)
+        if not running():
+            services.stop(RUN_DIR)
+        return 1
     alive = running()
     for name, args in processes(env).items():
         if name in alive:
@@ -197,8 +202,8 @@ def down() -> int:
             os.killpg(pid, signal.SIGKILL)
     for pid_file in RUN_DIR.glob("*.pid"):
         pid_file.unlink()
-    for log in RUN_DIR.glob("worker.log"):
-        log.unlink()  # readiness is read from a fresh log next time
+    for log in RUN_DIR.glob("worker.log"):  # readiness is read from a fresh log next time;
+        log.replace(RUN_DIR / "worker.previous.log")  # the last run's stays for a look
     embedded = [f"embedded {label}" for label in services.stop(RUN_DIR)]
     print(f"stopped: {', '.join(sorted(alive) + embedded) or 'nothing was running'}")
     return 0
