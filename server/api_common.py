@@ -157,8 +157,9 @@ class ErrorEnvelopeSchema(Schema):
 
 class ErrorResponsesPlugin(BasePlugin):
     """apispec plugin listing, for every ``/api`` operation, each error status it can answer
-    (not only through ``default``): 401 (key missing, invalid or revoked) and 429 (rate limit)
-    everywhere, 404 on paths with an id, 413 and 415 on operations with a body. Each one refers
+    (not only through ``default``): 400 (an unknown query parameter, a bad id or body), 401
+    (key missing, invalid or revoked) and 429 (rate limit) everywhere, 404 on paths with an id,
+    413 and 415 on operations with a body. Each one refers
     to flask-smorest's response of that status, whose body is the error envelope."""
 
     BODY_METHODS = ("post", "put", "patch")
@@ -167,7 +168,7 @@ class ErrorResponsesPlugin(BasePlugin):
         if not path or not path.startswith("/api/") or path.startswith("/api/docs"):
             return
         for method, operation in operations.items():
-            statuses = [401, 429]
+            statuses = [400, 401, 429]
             if "{" in path:
                 statuses.append(404)
             if method in self.BODY_METHODS:

@@ -1,5 +1,6 @@
-"""Checks every ``/api/*`` request body passes before validation: it must be JSON, sent as
-JSON. Without them a text/plain body reads as "no fields" and broken JSON gets a generic 400."""
+"""Checks every ``/api/*`` request passes before validation: a body must be JSON, sent as JSON
+(without them a text/plain body reads as "no fields" and broken JSON gets a generic 400), and
+query parameters go only to endpoints that take some."""
 from __future__ import annotations
 
 import json
@@ -13,12 +14,26 @@ BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 def install_body_checks(app: Flask) -> None:
-    """Answer 400 naming them for query parameters on a POST (input goes in the body), 400 for a
+    """Answer 400 naming them for query parameters on a POST (input goes in the body) or on a
+    read that takes none (``GET /api/job-status/<id>?verbose=1``), 400 for a
     body shorter than its ``Content-Length`` (the client gave up mid-upload; nothing is stored),
     413 for a body over the size limit, 415 for a non-JSON ``Content-Type`` and 400
     ``INVALID_JSON`` naming ``body`` for anything that is not UTF-8 JSON (broken JSON, bad
     UTF-8, a byte-order mark, UTF-16). A method the route does not take is left to routing
     (405)."""
+
+    @app.before_request
+    def _check_query():
+        if not request.args or request.method in BODY_METHODS or not request.path.startswith("/api/"):
+            return None
+        view = current_app.view_functions.get(request.endpoint or "")
+        if view is None or request.path.startswith("/api/docs"):
+            return None  # unknown path (404 from routing) or the API description
+        parameters = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+        if not any(p["in"] == "query" for p in parameters):  # flask-smorest's record of @arguments
+            raise ApiError(400, "VALIDATION_ERROR", "this endpoint takes no query parameters",
+                           {name: ["Unknown field."] for name in request.args})
+        return None
 
     @app.before_request
     def _check_body():

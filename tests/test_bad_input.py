@@ -166,6 +166,22 @@ def test_cancel_refuses_unknown_fields(client, tenant):
     assert_400_naming(response, "force")
 
 
+def test_query_parameters_on_reads_that_take_none_are_refused_by_name(app, client, tenant):
+    """Every GET under /api/ that declares no query parameters refuses any, naming them; those
+    that declare some refuse unknown ones the same way."""
+    _, key = tenant
+    some_id = uuid.uuid4()
+    routes = [rule for rule in app.url_map.iter_rules()
+              if rule.rule.startswith("/api/") and "GET" in rule.methods and not rule.rule.startswith("/api/docs")]
+    assert len(routes) >= 10
+    for rule in routes:
+        path = rule.rule.replace("<job_id:job_id>", str(some_id)).replace("<campaign_id:campaign_id>", str(some_id))
+        assert "<" not in path, path
+        assert_400_naming(client.get(path, query_string={"verbose": "1"}, headers=auth(key)), "verbose")
+    assert client.get("/api/pool", headers=auth(key)).status_code == 200
+    assert client.get("/api/docs/openapi.json", query_string={"x": "1"}).status_code == 200
+
+
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
 def test_wrong_method_on_a_post_route_is_405(client, tenant, method):
     _, key = tenant
