@@ -298,7 +298,7 @@ def campaign(api: Client, campaign_date, as_json):
     table.add_column("table")
     for name in columns:
         table.add_column(name, justify="right")
-    for number, counts in found["tables"].items():
+    for number, counts in sorted(found["tables"].items(), key=lambda item: int(item[0])):  # JSON keys are text
         table.add_row(f"{int(number):02d}", *(f"{counts[c]:,}" for c in columns))
     table.add_row("total", *(f"{found['totals'][c]:,}" for c in columns), style="bold")
     out.print(table)
