@@ -183,7 +183,8 @@ def job_page(job_id: UUID):
         "console/job.html", job=_job_row(job), raw=job, params=jobs.job_to_json(job)["params"],
         result=job["result"] or {}, chunks=chunks, chunk_counts=chunk_status_counts(chunks),
         chunk_rows=chunks[:CHUNK_ROWS_SHOWN], explanation=explain_job(job), first_results=first,
-        sources=sources, run=run_summary(job) if job["kind"] == "run_daily" else None)
+        sources=sources, run=run_summary(job) if job["kind"] == "run_daily" else None,
+        chunk_size=services().settings.chunk_size)
 
 
 @bp.get("/jobs/<job_id:job_id>/live.json")
