@@ -239,10 +239,12 @@ def test_one_failed_chunk_of_two_gives_completed_with_errors(client, stack, tena
     assert final["status"] == "completed_with_errors"
     assert final["failed_batches"] == 1 and final["profiles_scraped"] > 0
     with app.extensions["services"].db.transaction() as conn:
-        errors = [r["error_message"] for r in conn.execute(
-            "SELECT error_message FROM scrape_job_chunks WHERE job_id = %s AND status = 'failed'",
-            (job["job_id"],))]
-    assert len(errors) == 1 and "FAILED" in errors[0]
+        failed = conn.execute(
+            "SELECT error_message, items_kept FROM scrape_job_chunks WHERE job_id = %s AND status = 'failed'",
+            (job["job_id"],)).fetchall()
+    assert len(failed) == 1 and "FAILED" in failed[0]["error_message"]
+    # the message counts every batch the chunk kept, the last one included
+    assert f"; {failed[0]['items_kept']} profiles kept" in failed[0]["error_message"], failed[0]
 
 
 def test_apify_429_then_success_completes_with_one_run(client, stack, tenant, app):

@@ -140,7 +140,8 @@ def collect_dataset(db, client, job: dict, claim: Claim, lease_seconds: int) -> 
                 if writing is not None and (stop := written(writing)):
                     return DatasetCollected(kept, errors, stop, io_seconds)
                 writing = writer.submit(write, rows, len(page.items), offset, bad, tally)
-            return DatasetCollected(kept, errors, written(writing) if writing else None, io_seconds)
+            stop = written(writing) if writing else None  # adds the last batch to ``kept`` first
+            return DatasetCollected(kept, errors, stop, io_seconds)
         finally:
             pages.close()
 
