@@ -11,10 +11,12 @@ import ssl
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from server.services import Services
 from server.settings import Settings
+
+WORKER_PROC_ALIVE_SECONDS = 60.0
 
 
 def create_celery(settings: Settings, services: Services | None = None) -> Celery:
@@ -40,6 +42,9 @@ def create_celery(settings: Settings, services: Services | None = None) -> Celer
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
         worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
+        # A new pool process must report ready within this (Celery's default, 4 s, is shorter
+        # than a start on a loaded machine; the pool then kills it and tries again, in a loop).
+        worker_proc_alive_timeout=WORKER_PROC_ALIVE_SECONDS,
         worker_hijack_root_logger=False,
         task_default_queue=settings.celery_queue,
         timezone="UTC",
@@ -59,13 +64,16 @@ def create_celery(settings: Settings, services: Services | None = None) -> Celer
         app.conf.broker_use_ssl = use_ssl
         app.conf.redis_backend_use_ssl = use_ssl
     app.services = services or Services(settings)
+    worker_init.connect(_warm_up, weak=False)  # the main process, before it forks the pool
     worker_process_init.connect(_warm_up, weak=False)
     return app
 
 
 def _warm_up(**_kwargs) -> None:
-    """Load the gender name tables in each new worker process before it takes a task, so the
-    first dataset read of a process does not pay for it."""
+    """Load the gender name tables before a process takes a task, so the first dataset read
+    does not pay for it: in the worker's main process, so the pool processes forked from it
+    (and their replacements after ``worker_max_tasks_per_child``) start with them loaded, and
+    again in each pool process, where it costs nothing unless the pool does not fork."""
     from server.utils.gender import detect_gender
 
     detect_gender("Warm Up", "warm.up")

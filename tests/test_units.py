@@ -115,3 +115,27 @@ def test_env_example_lists_every_setting():
     text = Path(__file__).resolve().parents[1].joinpath(".env.example").read_text()
     missing = [name.upper() for name in Settings.model_fields if name.upper() not in text]
     assert missing == []
+
+
+def test_worker_main_process_loads_the_name_tables_before_forking_its_pool():
+    """Pool processes (and their replacements) are forked with the gender tables already loaded,
+    and the pool waits long enough for a process started on a loaded machine."""
+    import subprocess
+    import sys
+
+    code = """
+from celery.signals import worker_init
+from server.celery_config import create_celery
+from server.settings import Settings
+from server.utils.gender import detector
+app = create_celery(Settings.from_env(database_url="postgresql://x/y", redis_url="redis://127.0.0.1:1",
+                    apify_api_key="k", airtable_access_token="t", airtable_base_id="appAAAAAAAAAAAAAA",
+                    environment="test"))
+assert detector._T is None
+worker_init.send(sender=None)
+print(detector._T is not None, app.conf.worker_proc_alive_timeout)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded, alive_timeout = out.stdout.split()
+    assert loaded == "True" and float(alive_timeout) >= 30
