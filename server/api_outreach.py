@@ -131,7 +131,7 @@ def list_campaigns(query: dict):
 @blp.alt_response(400, description="A query parameter is invalid; error.details names it")
 def daily_runs(query: dict):
     """History of the tenant's run-daily jobs, newest first, with each step's outcome (ok,
-    failed, skipped, not_run) and summary; keyset-paginated (``next_cursor`` → ``cursor``)."""
+    failed, skipped, cancelled, not_run) and summary; keyset-paginated (``next_cursor`` → ``cursor``)."""
     after = decode_cursor(query["cursor"], datetime.fromisoformat, UUID) if query.get("cursor") else None
     with _services().db.transaction() as conn:
         rows, next_key = list_jobs(conn, g.tenant.tenant_id, kind="run_daily", limit=query["limit"], after=after)

@@ -258,7 +258,7 @@ class RunStepSchema(Schema):
     """One step of a run-daily job."""
 
     name = fields.String()
-    outcome = fields.String(metadata={"description": "ok, failed, skipped or not_run"})
+    outcome = fields.String(metadata={"description": "ok, failed, skipped, cancelled (stopped part way by a cancel) or not_run"})
     summary = fields.Dict(metadata={"description": "what the step reported"})
 
 
