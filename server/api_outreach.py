@@ -104,7 +104,7 @@ def pool():
     """The tenant's pool: size, unused, by gender, and profiles added per day with the pool
     size at the end of each of the last 30 days (UTC)."""
     with _services().db.transaction() as conn:
-        stats = overview.pool_stats(conn, g.tenant.tenant_id, utc_now(_services()).date())
+        stats = overview.pool_stats(conn, g.tenant.tenant_id, utc_now(_services(), g.tenant).date())
     return {"success": True, **stats}
 
 
@@ -254,7 +254,7 @@ def run_daily(body: dict):
     """Run the whole day: sync statuses → unfollow due → delete completed → expire pending →
     select → distribute → push. ``campaign_date`` defaults to today (UTC)."""
     _require_airtable_base()
-    campaign_date = body.get("campaign_date") or utc_now(_services()).date()
+    campaign_date = body.get("campaign_date") or utc_now(_services(), g.tenant).date()
     try:
         with request_transaction() as conn:
             new = create_run_daily_job(conn, g.tenant.tenant_id, campaign_date,

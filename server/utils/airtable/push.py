@@ -235,7 +235,7 @@ class _TablePush:
             if r["profile_id"] not in by_platform_id:
                 self.rejected.append({"assignment_id": r["assignment_id"], "table": self.name,
                                       "id": r["profile_id"], "error": "no record returned for this id"})
-        _store_record_ids(self.services, self.tenant.tenant_id, pairs, utc_now(self.services), self.base_id)
+        _store_record_ids(self.services, self.tenant.tenant_id, pairs, utc_now(self.services, self.tenant), self.base_id)
         self.pushed += len(pairs)
         self.created += len(response.get("createdRecords", []))
         self.recovered += len(response.get("updatedRecords", []))
@@ -462,7 +462,7 @@ def _push(services, tenant, campaign: dict, report) -> dict:
         result["status"] = "partial"
         result["error_message"] = reason
     else:
-        _set_campaign(services, tid, campaign_id, "pushed", None, utc_now(services))
+        _set_campaign(services, tid, campaign_id, "pushed", None, utc_now(services, tenant))
         result["status"] = "pushed"
     log.info("campaign %s pushed: %d new, %d already, %d waiting, %d rejected", campaign_id, pushed, stored,
              result["waiting"], len(rejected))

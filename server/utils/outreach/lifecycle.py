@@ -233,7 +233,7 @@ def expire_pending(services, tenant, now: datetime, check=None) -> dict:
 
 def _job(services, job: dict, report, rule) -> dict:
     tenant = job_tenant(services, job)
-    now = utc_now(services)
+    now = utc_now(services, tenant)
     result = run_airtable_call(lambda: rule(services, tenant, now, getattr(report, "check", None)))
     result["now"] = now.isoformat()
     if result["errors"] or result["failed"]:

@@ -75,7 +75,7 @@ def _step_plan(services, tenant: Tenant, params: dict, state: dict, sub_report):
     from server.utils.airtable import push as airtable_push
     from server.utils.outreach import lifecycle, status_sync
 
-    now = utc_now(services)
+    now = utc_now(services, tenant)
     check = sub_report("mark_unfollow").check        # the lifecycle steps' cancel checkpoint
     campaign_date = date.fromisoformat(params["campaign_date"]) if params.get("campaign_date") else now.date()
 

@@ -114,7 +114,7 @@ RETURNING assignment_id, airtable_record_id, username, status
 
 
 def _sync_table(services, tenant, table, n: int, base_id: str) -> dict:
-    listed_at = utc_now(services)
+    listed_at = utc_now(services, tenant)
     seen = _read_table(table)
     name = va_table_name(n)
     ids, statuses, unknown, empty = [], [], [], 0
@@ -128,7 +128,7 @@ def _sync_table(services, tenant, table, n: int, base_id: str) -> dict:
             continue
         ids.append(record_id)
         statuses.append(status)
-    now = utc_now(services)
+    now = utc_now(services, tenant)
     with services.db.transaction() as conn:
         where = {"tenant": tenant.tenant_id, "n": n, "base": base_id, "first_base": tenant.airtable_base_id}
         changed = conn.execute(_UPDATE_SQL, {
