@@ -156,8 +156,8 @@ def test_a_cancel_landing_after_the_work_keeps_cancelled_and_records_the_result(
 
 def test_a_cancel_before_the_first_safe_point_stops_each_kind_there(app, stack, client, tenant_ready):
     """Cancelled as soon as the worker claims it: run-daily starts no step, a push sends no
-    record, base setup creates no table, an ingest stops after its first batch, a status sync
-    after its first table."""
+    record, base setup creates no table, an ingest writes no batch, a status sync reads no
+    table."""
     t, key, campaign_id = tenant_ready
     services = app.extensions["services"]
     with services.db.transaction() as conn:   # a new campaign to push, and missing VA tables
@@ -185,11 +185,11 @@ def test_a_cancel_before_the_first_safe_point_stops_each_kind_there(app, stack, 
     assert outcomes["run_daily"]["steps_run"] == [] and outcomes["run_daily"]["campaign_id"] is None
     assert not query(app, "SELECT 1 FROM campaigns WHERE tenant_id = %s AND campaign_date = %s",
                      (t.tenant_id, day(24)))
-    assert outcomes["ingest"]["ingested"] == BATCH_SIZE and outcomes["ingest"]["added"] == BATCH_SIZE
+    assert outcomes["ingest"]["ingested"] == 0 and outcomes["ingest"]["added"] == 0
     assert outcomes["create_base"]["created"] == [] and outcomes["create_base"]["cancelled"] is True
     tables = [x["name"] for x in stack.airtable_control(f"bases/{t.airtable_base_id}/tables", method="GET")["tables"]]
     assert "Daily_Outreach_Table_05" not in tables
-    assert outcomes["status_sync"]["tables_synced"] == 1
+    assert outcomes["status_sync"]["tables_synced"] == 0
     assert _records_in_airtable(stack, t.airtable_base_id) == records_before
 
     # A push of a distributed campaign stops before its first batch.
@@ -217,3 +217,32 @@ def test_a_cancel_before_the_first_safe_point_stops_each_kind_there(app, stack, 
     assert _records_in_airtable(stack, t.airtable_base_id) == records_before
     campaign = query(app, "SELECT status, push_error FROM campaigns WHERE campaign_id = %s", (new_campaign,))[0]
     assert campaign["status"] == "distributed" and campaign["push_error"].startswith("push cancelled by request")
+
+
+def test_a_cancelled_lifecycle_job_touches_no_record(app, stack, tenant_ready):
+    """Rows are due (the tenant's clock is 4 days ahead) but the job was cancelled when claimed:
+    nothing is deleted from Airtable or archived, and the result says how many were due."""
+    from server.utils import clock
+
+    t, _, _ = tenant_ready
+    services = app.extensions["services"]
+    before = _records_in_airtable(stack, t.airtable_base_id)
+    clock.advance(services, 4 * 86400, t)
+    try:
+        job_id = _new_job(services, t.tenant_id, "expire_pending", {})
+
+        def cancelled_at_claim(kind_name):
+            real = handler_for(kind_name)
+
+            def handler(services_, job, report):
+                _cancel(services, t.tenant_id, job_id)
+                return real(services_, job, report)
+            return handler
+
+        assert run_job(services, job_id, cancelled_at_claim) == "cancelled"
+    finally:
+        clock.reset(services, t)
+    result = _job(services, job_id)["result"]
+    assert result["cancel_outcome"] == "stopped" and result["due"] > 0
+    assert result["deleted"] == result["archived"] == 0
+    assert _records_in_airtable(stack, t.airtable_base_id) == before

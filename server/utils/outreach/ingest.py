@@ -18,7 +18,7 @@ from uuid import UUID
 from psycopg import Connection
 
 from server.utils.accounts import canonical_platform_id, canonical_username
-from server.utils.jobs.runner import JobCancelled, JobFailed
+from server.utils.jobs.runner import JobCancelled, JobFailed, checkpoint
 from server.utils.jobs.table import get_job
 from server.utils.text import clean_text, displayable
 
@@ -208,7 +208,7 @@ def ingest_job(services, job: dict, report) -> dict:
     "renamed", "rejected": {"bad_id", "bad_username", "duplicate"}, "rejected_total"}``.
     Raises ``JobFailed`` when the scrape job is gone or not finished; ``JobCancelled`` (with
     ``{"source", "ingested", "added", "already_known", "renamed"}`` so far) when the job is
-    cancelled, checked after each batch (batches already written stay in the pool).
+    cancelled, checked before and after each batch (batches already written stay in the pool).
     """
     tenant_id, params = job["tenant_id"], job["params"]
     totals = {"added": 0, "already_known": 0, "renamed": 0}
@@ -236,6 +236,10 @@ def ingest_job(services, job: dict, report) -> dict:
 
     done = 0
     for page in pages:
+        try:
+            checkpoint(report)
+        except JobCancelled:
+            raise JobCancelled({"source": source, "ingested": done, **totals}) from None
         with services.db.transaction() as conn:
             counts = upsert_batch(conn, tenant_id, page, source_job_id)
         for key in totals:

@@ -109,7 +109,7 @@ def _finish(result: dict, bases: _Bases) -> dict:
 def mark_unfollow_due(services, tenant, now: datetime, check=None) -> dict:
     """Flag ``followed`` rows of ``tenant`` with ``followed_at <= now - UNFOLLOW_AFTER_DAYS`` as
     ``unfollow`` in Airtable and the DB. ``now``: aware UTC datetime. ``check()`` (optional, a
-    job's cancel checkpoint) is called after each Airtable batch is recorded; the
+    job's cancel checkpoint) is called before each VA table and after each Airtable batch is recorded; the
     ``JobCancelled`` it raises carries this result so far.
 
     Returns ``{"cutoff": iso, "due", "marked", "deleted_by_va_count", "deleted_by_va":
@@ -142,6 +142,10 @@ def mark_unfollow_due(services, tenant, now: datetime, check=None) -> dict:
                   AND archived_at IS NULL
                 """, (days, tid, assignment_ids)).rowcount
 
+    try:
+        check()
+    except JobCancelled:
+        raise JobCancelled(result) from None
     mark_in_db([r["assignment_id"] for r in groups.pop(None, [])])   # no Airtable record to update
     bases = _Bases(services, tenant)
     for (base_id, n), rows in sorted(groups.items()):
@@ -156,6 +160,7 @@ def mark_unfollow_due(services, tenant, now: datetime, check=None) -> dict:
             check()
 
         try:
+            check()
             outcome = update_fields(bases.table(base_id, n), list(by_record), {"progress_status": "unfollow"},
                                     on_batch)
             result["failed"].extend(outcome.failed)
@@ -175,6 +180,10 @@ def _delete_and_archive(services, tenant, now: datetime, cutoff: datetime, sql: 
     groups = _candidates(services, tenant, sql, (tid, cutoff))
     result = _base_result(cutoff, sum(len(g) for g in groups.values()))
     result.update(deleted=0, already_gone=0, archived=0)
+    try:
+        check()
+    except JobCancelled:
+        raise JobCancelled(result) from None
     result["archived"] += _archive(services, tid, [r["assignment_id"] for r in groups.pop(None, [])], reason, now)
     bases = _Bases(services, tenant)
     for (base_id, n), rows in sorted(groups.items()):
@@ -187,6 +196,7 @@ def _delete_and_archive(services, tenant, now: datetime, cutoff: datetime, sql: 
             check()
 
         try:
+            check()
             outcome = delete_records(bases.table(base_id, n), list(by_record), on_batch)
             result["failed"].extend(outcome.failed)
         except requests.RequestException as exc:

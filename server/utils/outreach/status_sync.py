@@ -25,7 +25,7 @@ from server.utils.airtable.gateway import RequestStats, airtable_api, call_budge
 from server.utils.airtable.jobs import job_tenant, run_airtable_call
 from server.utils.airtable.schema import va_table_name
 from server.utils.clock import utc_now
-from server.utils.jobs.runner import JobCancelled, JobFailed
+from server.utils.jobs.runner import JobCancelled, JobFailed, checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +153,8 @@ def sync_statuses(services, tenant, report=None) -> dict:
     """Copy the VAs' ``progress_status`` values of every active VA table of ``tenant`` into the DB.
 
     ``report(progress_0_99, partial_result)`` (optional) is called after each table; a job's
-    report raises ``JobCancelled`` there when the job was cancelled, re-raised carrying this
-    result so far (the tables already synced stay synced).
+    report (checked before each table too) raises ``JobCancelled`` when the job was cancelled,
+    re-raised carrying this result so far (the tables already synced stay synced).
     Returns ``{"tables_synced", "records_read", "updated", "transitions": {"old->new": n},
     "unknown_count", "unknown": [{"table", "record_id", "value"}] (≤ 100), "empty_status",
     "deleted_by_va_count", "deleted_by_va": [{"table", "assignment_id", "record_id", "username",
@@ -178,6 +178,11 @@ def sync_statuses(services, tenant, report=None) -> dict:
     for index, (base_id, n) in enumerate(numbers, start=1):
         name = va_table_name(n)
         label = f"{base_id}/{name}" if several else name
+        try:
+            checkpoint(report)
+        except JobCancelled:
+            out["airtable_requests"] = stats.as_dict()
+            raise JobCancelled(out) from None
         try:
             if base_id not in bases:
                 bases[base_id] = open_base(services, tenant, stats, base_id) if base_id in tenant.base_ids \
