@@ -13,7 +13,7 @@ from server.utils.jobs import table as jobs
 from server.utils.jobs.handlers import HANDLER_PATHS, handler_for
 from server.utils.jobs.runner import run_job
 from server.utils.outreach.ingest import BATCH_SIZE
-from tests.conftest import auth, wait_for_job
+from tests.conftest import auth
 from tests.support.daily import day, make_profiles, new_tenant, post_job, query
 
 
