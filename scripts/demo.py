@@ -143,7 +143,7 @@ def main() -> int:
             return 1
         from scripts.demo_daily import run_daily_demo
 
-        run_daily_demo(base_url, key, job["job_id"], airtable_url=env["AIRTABLE_API_URL"],
+        run_daily_demo(base_url, key, job["job_id"], tenant=name, airtable_url=env["AIRTABLE_API_URL"],
                        airtable_base=base, flask_env=env)
         return 0
     finally:

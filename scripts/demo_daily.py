@@ -1,17 +1,19 @@
 """Demo, part 2: from a finished scrape to a week of VA work, through the public API only.
 
-``run_daily_demo(base_url, api_key, scrape_job_id, airtable_url=..., airtable_base=...)``:
+``run_daily_demo(base_url, api_key, scrape_job_id, tenant=..., airtable_url=..., airtable_base=...)``:
 ingest the scrape's kept profiles → create the VA tables → run the daily pipeline → act as VAs
 in the Airtable stand-in (follow some rows, complete some, delete one by hand) → sync statuses
-→ move the service clock 8 days ahead (``flask --app server.app clock-advance --days 8``) → sync,
+→ move the tenant's clock 8 days ahead (``flask --app server.app clock-advance --tenant NAME --days
+8``: only this tenant's requests and jobs see it; other tenants and the beat's schedule keep real
+time) → sync,
 mark unfollow due, delete completed, expire pending → print a per-table summary.
 
 The tenant behind ``api_key`` should have its base ``airtable_base`` in the stand-in (e.g. 4 VA
 tables × 25 profiles). The ``flask`` command runs with this process's environment (or
 ``flask_env``), which must describe the same service (DATABASE_URL, REDIS_URL, ...).
 
-Standalone: ``python -m scripts.demo_daily BASE_URL API_KEY SCRAPE_JOB_ID --airtable-url URL
---airtable-base appXXXXXXXXXXXXXX``.
+Standalone: ``python -m scripts.demo_daily BASE_URL API_KEY SCRAPE_JOB_ID --tenant NAME
+--airtable-url URL --airtable-base appXXXXXXXXXXXXXX``.
 """
 from __future__ import annotations
 
@@ -137,11 +139,11 @@ def _print_summary(title: str, api: _Api, airtable: _Airtable, campaign_id: str)
     print(f"   {'total':<24}" + "".join(f"{totals[s]:>10}" for s in STATUSES) + f"{in_airtable:>10}")
 
 
-def run_daily_demo(base_url: str, api_key: str, scrape_job_id: str, *, airtable_url: str,
+def run_daily_demo(base_url: str, api_key: str, scrape_job_id: str, *, tenant: str, airtable_url: str,
                    airtable_base: str, flask_env: dict | None = None, reset_clock: bool = True) -> None:
-    """Drive the daily pipeline for the tenant of ``api_key`` after scrape ``scrape_job_id``
-    finished, printing what happens. Raises ``DemoError`` when a step fails. With
-    ``reset_clock`` the service clock is put back to real time at the end."""
+    """Drive the daily pipeline for the tenant of ``api_key`` (named ``tenant``) after scrape
+    ``scrape_job_id`` finished, printing what happens. Raises ``DemoError`` when a step fails.
+    Only this tenant's clock is moved; with ``reset_clock`` it is put back at the end."""
     api, airtable = _Api(base_url, api_key), _Airtable(airtable_url, airtable_base)
 
     print("\n== Daily pipeline demo")
@@ -177,7 +179,7 @@ def run_daily_demo(base_url: str, api_key: str, scrape_job_id: str, *, airtable_
     _print_summary("After the VAs' day", api, airtable, campaign_id)
 
     try:
-        print(f"\n6. {_flask(['clock-advance', '--days', '8'], flask_env)}")
+        print(f"\n6. {_flask(['clock-advance', '--tenant', tenant, '--days', '8'], flask_env)}")
         for label, path in (("status sync", "/api/sync-airtable-statuses"),
                             ("mark unfollow due", "/api/mark-unfollow-due"),
                             ("delete completed", "/api/delete-completed-after-delay"),
@@ -187,7 +189,7 @@ def run_daily_demo(base_url: str, api_key: str, scrape_job_id: str, *, airtable_
         _print_summary("Eight days later", api, airtable, campaign_id)
     finally:
         if reset_clock:
-            print(f"\n7. {_flask(['clock-reset'], flask_env)}")
+            print(f"\n7. {_flask(['clock-reset', '--tenant', tenant], flask_env)}")
 
 
 def _short(result: dict, limit: int = 6) -> str:
@@ -201,11 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("base_url")
     parser.add_argument("api_key")
     parser.add_argument("scrape_job_id")
+    parser.add_argument("--tenant", required=True, help="Name of the tenant of API_KEY (its clock moves).")
     parser.add_argument("--airtable-url", required=True)
     parser.add_argument("--airtable-base", required=True)
-    parser.add_argument("--keep-clock", action="store_true", help="Leave the service clock 8 days ahead.")
+    parser.add_argument("--keep-clock", action="store_true", help="Leave the tenant's clock 8 days ahead.")
     args = parser.parse_args(argv)
-    run_daily_demo(args.base_url, args.api_key, args.scrape_job_id, airtable_url=args.airtable_url,
+    run_daily_demo(args.base_url, args.api_key, args.scrape_job_id, tenant=args.tenant, airtable_url=args.airtable_url,
                    airtable_base=args.airtable_base, reset_clock=not args.keep_clock)
     return 0
 

@@ -189,7 +189,11 @@ def _decode_cursor(cursor: str | None) -> int | None:
 @blp.response(202, JobSchema)
 @blp.alt_response(409, description="The job had already finished")
 def cancel_job(body: dict, job_id: UUID):
-    """Cancel a queued or running job: queued chunks stop, running Apify runs are aborted."""
+    """Cancel a queued or running job: queued chunks stop, running Apify runs are aborted. Other
+    jobs (ingest, Airtable push, status sync, lifecycle, base setup, run-daily) start no further
+    step and stop at their next safe point (between Airtable batches, tables or ingest batches);
+    the job stays ``cancelled`` and, once the worker has stopped, its ``result`` tells what was
+    done (``cancel_outcome``: ``stopped`` part way, or ``finished`` before the cancel landed)."""
     with request_transaction() as conn:
         job_or_404(conn, job_id)
         job = jobs.request_cancel(conn, g.tenant.tenant_id, job_id)

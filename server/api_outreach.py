@@ -104,7 +104,7 @@ def pool():
     """The tenant's pool: size, unused, by gender, and profiles added per day with the pool
     size at the end of each of the last 30 days (UTC)."""
     with _services().db.transaction() as conn:
-        stats = overview.pool_stats(conn, g.tenant.tenant_id, utc_now(_services()).date())
+        stats = overview.pool_stats(conn, g.tenant.tenant_id, utc_now(_services(), g.tenant).date())
     return {"success": True, **stats}
 
 
@@ -131,7 +131,7 @@ def list_campaigns(query: dict):
 @blp.alt_response(400, description="A query parameter is invalid; error.details names it")
 def daily_runs(query: dict):
     """History of the tenant's run-daily jobs, newest first, with each step's outcome (ok,
-    failed, skipped, not_run) and summary; keyset-paginated (``next_cursor`` → ``cursor``)."""
+    failed, skipped, cancelled, not_run) and summary; keyset-paginated (``next_cursor`` → ``cursor``)."""
     after = decode_cursor(query["cursor"], datetime.fromisoformat, UUID) if query.get("cursor") else None
     with _services().db.transaction() as conn:
         rows, next_key = list_jobs(conn, g.tenant.tenant_id, kind="run_daily", limit=query["limit"], after=after)
@@ -254,7 +254,7 @@ def run_daily(body: dict):
     """Run the whole day: sync statuses → unfollow due → delete completed → expire pending →
     select → distribute → push. ``campaign_date`` defaults to today (UTC)."""
     _require_airtable_base()
-    campaign_date = body.get("campaign_date") or utc_now(_services()).date()
+    campaign_date = body.get("campaign_date") or utc_now(_services(), g.tenant).date()
     try:
         with request_transaction() as conn:
             new = create_run_daily_job(conn, g.tenant.tenant_id, campaign_date,

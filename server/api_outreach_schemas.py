@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app
+from flask import current_app, g
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from server.api_common import CappedList, JobAcceptedSchema, KeysetPageSchema, KeysetQuerySchema, StrictDate
@@ -62,7 +62,7 @@ class SelectionRequestSchema(Schema):
 
     @validates("campaign_date")
     def _plausible_date(self, value, **kwargs):
-        today = utc_now(current_app.extensions["services"]).date()
+        today = utc_now(current_app.extensions["services"], getattr(g, "tenant", None)).date()
         if not today - timedelta(days=CAMPAIGN_DAYS_BACK) <= value <= today + timedelta(days=CAMPAIGN_DAYS_AHEAD):
             raise ValidationError(f"must be between {CAMPAIGN_DAYS_BACK} days ago and "
                                   f"{CAMPAIGN_DAYS_AHEAD} days ahead of today ({today.isoformat()})")
@@ -258,7 +258,7 @@ class RunStepSchema(Schema):
     """One step of a run-daily job."""
 
     name = fields.String()
-    outcome = fields.String(metadata={"description": "ok, failed, skipped or not_run"})
+    outcome = fields.String(metadata={"description": "ok, failed, skipped, cancelled (stopped part way by a cancel) or not_run"})
     summary = fields.Dict(metadata={"description": "what the step reported"})
 
 

@@ -205,25 +205,39 @@ def register_cli(app: Flask) -> None:
         click.echo(f"API key for tenant {tenant.name} (shown once):")
         click.echo(key)
 
+    def _named_tenant(services, name):
+        with services.db.transaction() as conn:
+            tenant = tenants.get_tenant_by_name(conn, name)
+        if tenant is None:
+            raise click.BadParameter(f"no tenant named {name!r}", param_hint="--tenant")
+        return tenant
+
     @app.cli.command("clock-advance")
+    @click.option("--tenant", "tenant_name", required=True, help="The tenant whose clock moves (only that one).")
     @click.option("--days", type=float, default=0.0, help="Days to move forward.")
     @click.option("--hours", type=float, default=0.0, help="Hours to move forward.")
     @click.option("--seconds", type=float, default=0.0, help="Seconds to move forward.")
-    def clock_advance(days, hours, seconds):
-        """Move the service clock forward (development and test only; every process sees it)."""
+    def clock_advance(tenant_name, days, hours, seconds):
+        """Move one tenant's clock forward (development and test only): its API requests and jobs
+        see the later time in every process; other tenants and the daily schedule keep real time."""
         services = _services()
+        tenant = _named_tenant(services, tenant_name)
         try:
-            offset = clock.advance(services, days * 86400 + hours * 3600 + seconds)
+            offset = clock.advance(services, days * 86400 + hours * 3600 + seconds, tenant)
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"clock offset: {offset:.0f} s; now {clock.utc_now(services).isoformat()}")
+        click.echo(f"clock of tenant {tenant.name}: offset {offset:.0f} s; now "
+                   f"{clock.utc_now(services, tenant).isoformat()} (real time elsewhere)")
 
     @app.cli.command("clock-reset")
-    def clock_reset():
-        """Put the service clock back to real time."""
+    @click.option("--tenant", "tenant_name", default=None, help="Only this tenant (default: every tenant).")
+    def clock_reset(tenant_name):
+        """Put a tenant's clock (default: every tenant's) back to real time."""
         services = _services()
-        clock.reset(services)
-        click.echo(f"clock reset; now {clock.utc_now(services).isoformat()}")
+        tenant = _named_tenant(services, tenant_name) if tenant_name else None
+        clock.reset(services, tenant)
+        who = f"tenant {tenant.name}" if tenant else "every tenant"
+        click.echo(f"clock reset for {who}; now {clock.utc_now(services, tenant).isoformat()}")
 
     @app.cli.command("revoke-api-key")
     @click.argument("key_prefix")

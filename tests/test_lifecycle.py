@@ -133,16 +133,16 @@ def test_lifecycle_jobs_take_now_from_the_service_clock(stack, app, client, serv
     try:
         body = run_job(app, client, services, a, key, "mark_unfollow")
         assert body["status"] == "completed" and body["result"]["due"] == 0
-        clock.advance(services, 3600 + 60)                # one hour later, for every process
+        clock.advance(services, 3600 + 60, a)             # one hour later for tenant a, in every process
         body = run_job(app, client, services, a, key, "mark_unfollow")
         assert body["status"] == "completed" and body["result"]["marked"] == 24
         assert set(airtable_statuses(stack, a).values()) == {"unfollow"}
 
-        set_rows(services, a, "completed", completed_at=clock.utc_now(services) - timedelta(days=2))
+        set_rows(services, a, "completed", completed_at=clock.utc_now(services, a) - timedelta(days=2))
         body = run_job(app, client, services, a, key, "delete_completed")
         assert body["status"] == "completed" and body["result"]["deleted"] == 24
         assert airtable_statuses(stack, a) == {}
         body = run_job(app, client, services, a, key, "expire_pending")
         assert body["status"] == "completed" and body["result"]["due"] == 0
     finally:
-        clock.reset(services)
+        clock.reset(services, a)

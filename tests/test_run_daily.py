@@ -95,7 +95,7 @@ def test_a_failing_step_stops_the_later_ones(app, stack, monkeypatch):
 
     t, _ = _tenant_with_base(app, stack, "failing")
 
-    def boom(services, tenant, now):
+    def boom(services, tenant, now, check=None):
         raise RuntimeError("Airtable is on fire")
 
     monkeypatch.setattr(lifecycle, "delete_completed", boom)

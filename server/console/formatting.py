@@ -13,7 +13,7 @@ CHUNK_TONES = {"queued": "muted", "dispatched": "idle", "running": "info", "wait
 CAMPAIGN_TONES = {"selected": "muted", "distributed": "info", "pushing": "info", "pushed": "ok", "failed": "bad"}
 SOURCE_TONES = {"ok": "ok", "private": "warn", "not_found": "warn", "empty": "warn", "failed": "bad",
                 "skipped": "muted", "pending": "idle"}
-STEP_TONES = {"ok": "ok", "failed": "bad", "skipped": "warn", "not_run": "muted"}
+STEP_TONES = {"ok": "ok", "failed": "bad", "skipped": "warn", "cancelled": "warn", "not_run": "muted"}
 ASSIGNMENT_TONES = {"pending": "muted", "followed": "info", "unfollow": "warn", "completed": "ok",
                     "archived": "dark"}
 KIND_LABELS = {"scrape": "Scrape", "ingest": "Ingest", "run_daily": "Daily run", "airtable_push": "Airtable push",

@@ -24,7 +24,7 @@ RUNS_SHOWN = 30
 def campaigns_page():
     """Pool size over time and a campaign (``?date=YYYY-MM-DD``; default today's, else the
     latest) with per-VA-table progress, push status and last status sync."""
-    today = utc_now(services()).date()
+    today = utc_now(services(), g.tenant).date()
     wanted = None
     if request.args.get("date"):
         try:
@@ -65,7 +65,7 @@ def run_daily_now():
         return redirect(url_for("console.daily_runs_page"))
     try:
         with services().db.transaction() as conn:
-            new = create_run_daily_job(conn, g.tenant.tenant_id, utc_now(services()).date(), None, None)
+            new = create_run_daily_job(conn, g.tenant.tenant_id, utc_now(services(), g.tenant).date(), None, None)
     except RunInProgress as exc:
         flash(f"A daily run is already {exc.job['status']}; it is shown below.", "warn")
         return redirect(url_for("console.job_page", job_id=exc.job["job_id"]))

@@ -48,7 +48,7 @@ from requests.adapters import HTTPAdapter
 
 from server.utils.airtable.plans import tenant_limits
 from server.utils.airtable.usage import AirtableCallsExhausted, ApiCallBudget, month_of
-from server.utils.clock import utc_now
+from server.utils.clock import real_now
 
 log = logging.getLogger(__name__)
 
@@ -316,10 +316,10 @@ def airtable_api(services, stats: RequestStats | None = None, budget: ApiCallBud
 
 
 def call_budget(services, tenant) -> ApiCallBudget:
-    """The monthly API-call budget of ``tenant``'s workspace (this UTC month of the service
-    clock; the cap of its plan or explicit limit)."""
+    """The monthly API-call budget of ``tenant``'s workspace (this real UTC month: Airtable counts
+    real calls, whatever a tenant's simulated clock says; the cap of its plan or explicit limit)."""
     limits = tenant_limits(tenant, services.settings.airtable_capacity_margin)
-    return ApiCallBudget(services.redis, tenant.workspace_key, month_of(utc_now(services)),
+    return ApiCallBudget(services.redis, tenant.workspace_key, month_of(real_now()),
                          limits.api_calls_per_month, f"tenant {tenant.name}", services.db)
 
 

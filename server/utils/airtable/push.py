@@ -35,7 +35,9 @@ stopped once the lifecycle has freed room.
 Campaign status: ``pushing`` while running, then ``pushed`` (``pushed_at`` set, ``push_error``
 cleared), ``partial`` (what fitted was pushed, the rest waits), or ``failed`` with
 ``push_error`` (Airtable refused the table, rate limit not recoverable, or some records were
-rejected).
+rejected). A push stopped by its job's cancel goes back to ``distributed`` with ``push_error``
+"push cancelled by request after N records": pushing again (or run-daily for that date) sends
+the rest.
 """
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ from server.utils.airtable.placement import table_bases
 from server.utils.airtable.plans import RECORDS_PER_WRITE, tenant_limits
 from server.utils.airtable.schema import ensure_tables, va_table_name
 from server.utils.clock import utc_now
-from server.utils.jobs.runner import JobFailed
+from server.utils.jobs.runner import JobCancelled, JobFailed, checker, checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +181,7 @@ def _record_limit_refusal(exc: BaseException) -> bool:
 class _TablePush:
     """Push the unsent rows of one VA table; counts what happened."""
 
-    def __init__(self, services, tenant, campaign: dict, base, counts: dict, progress, limit: int):
+    def __init__(self, services, tenant, campaign: dict, base, counts: dict, progress, limit: int, check=None):
         self.services, self.tenant, self.campaign = services, tenant, campaign
         self.number, self.total, self.stored_before = counts["n"], counts["total"], counts["stored"]
         self.name = va_table_name(self.number)
@@ -187,6 +189,7 @@ class _TablePush:
         self.table = base.table(self.name)
         self.progress = progress
         self.limit = limit
+        self.check = check or (lambda: None)     # raises JobCancelled: checked before each batch
         self.pushed = self.created = self.recovered = 0
         self.rejected: list[dict] = []
         self.refused: str | None = None     # Airtable's record-limit refusal, if it came
@@ -201,6 +204,7 @@ class _TablePush:
                 ORDER BY position LIMIT %s
                 """, (self.tenant.tenant_id, self.campaign["campaign_id"], self.number, self.limit)).fetchall()
         for chunk in chunked(rows):
+            self.check()
             try:
                 self._send(chunk)
             except requests.HTTPError as exc:
@@ -231,7 +235,7 @@ class _TablePush:
             if r["profile_id"] not in by_platform_id:
                 self.rejected.append({"assignment_id": r["assignment_id"], "table": self.name,
                                       "id": r["profile_id"], "error": "no record returned for this id"})
-        _store_record_ids(self.services, self.tenant.tenant_id, pairs, utc_now(self.services), self.base_id)
+        _store_record_ids(self.services, self.tenant.tenant_id, pairs, utc_now(self.services, self.tenant), self.base_id)
         self.pushed += len(pairs)
         self.created += len(response.get("createdRecords", []))
         self.recovered += len(response.get("updatedRecords", []))
@@ -244,7 +248,11 @@ class _TablePush:
 def push_campaign(services, tenant, campaign_id, report=None) -> dict:
     """Push campaign ``campaign_id`` of ``tenant`` to its VA tables; safe to rerun any time.
 
-    ``report(progress_0_99, partial_result)`` (optional) gets per-table progress.
+    ``report(progress_0_99, partial_result)`` (optional) gets per-table progress; when it is a
+    job's report (see ``server.utils.jobs.runner.checkpoint``) a cancel of the job stops the push
+    before its next 10-record batch: ``JobCancelled`` carries this result so far (``"status":
+    "cancelled"``, what was pushed) and the campaign goes back to ``distributed`` with a
+    ``push_error`` saying so (rerun the push, or run-daily for that date, to send the rest).
     Returns ``{"campaign_id", "campaign_date", "status": "pushed"|"partial"|"failed",
     "error_message"? (why partial or failed), "records_total", "records_pushed" (this run),
     "already_pushed", "waiting" (rows left for a later push: no room), "created", "recovered"
@@ -275,6 +283,11 @@ def push_campaign(services, tenant, campaign_id, report=None) -> dict:
         _set_campaign(services, tid, campaign_id, "pushing")
         try:
             return _push(services, tenant, campaign, report)
+        except JobCancelled as exc:
+            reason = (f"push cancelled by request after {exc.result.get('records_pushed', 0)} records; "
+                      "push again to send the rest")
+            _set_campaign(services, tid, campaign_id, "distributed", reason)
+            raise
         except Exception as exc:
             reason = error_message(exc) if isinstance(exc, requests.RequestException) else str(exc)
             _set_campaign(services, tid, campaign_id, "failed", reason[:1000] or type(exc).__name__)
@@ -373,7 +386,8 @@ def _push(services, tenant, campaign: dict, report) -> dict:
                 raise PushError("VA tables lack fields or status options (fix them in Airtable, or delete them and "
                                 f"run base setup): {schema['incomplete']}")
             for c in base_tables:
-                pusher = _TablePush(services, tenant, campaign, base, c, progress, plan["rows"][c["n"]])
+                pusher = _TablePush(services, tenant, campaign, base, c, progress, plan["rows"][c["n"]],
+                                    lambda: checkpoint(report))
                 try:
                     pusher.run()
                 finally:
@@ -397,9 +411,21 @@ def _push(services, tenant, campaign: dict, report) -> dict:
             thread.start()
         for thread in threads:
             thread.join()
+    cancels = [e for e in errors if isinstance(e, JobCancelled)]
+    if cancels:                            # what was pushed before the cancel, then stop
+        raise JobCancelled({"campaign_id": str(campaign_id), "campaign_date": campaign["campaign_date"].isoformat(),
+                            "status": "cancelled", "records_total": total, "already_pushed": stored,
+                            "records_pushed": sum(t["pushed"] for t in tables.values()),
+                            "created": sum(t["created"] for t in tables.values()),
+                            "recovered": sum(t["recovered"] for t in tables.values()),
+                            "rejected": rejected[:100], "rejected_count": len(rejected), "tables": tables,
+                            "tables_created": sorted(tables_created)})
     if errors:
         raise errors[0]
-    report(_pct(done["rows"], total), {"tables": tables, "records_done": done["rows"], "records_total": total})
+    try:
+        report(_pct(done["rows"], total), {"tables": tables, "records_done": done["rows"], "records_total": total})
+    except JobCancelled:                   # every record is out: finish, the runner keeps the cancel
+        pass
 
     requests_total = RequestStats()
     for one in stats:
@@ -436,7 +462,7 @@ def _push(services, tenant, campaign: dict, report) -> dict:
         result["status"] = "partial"
         result["error_message"] = reason
     else:
-        _set_campaign(services, tid, campaign_id, "pushed", None, utc_now(services))
+        _set_campaign(services, tid, campaign_id, "pushed", None, utc_now(services, tenant))
         result["status"] = "pushed"
     log.info("campaign %s pushed: %d new, %d already, %d waiting, %d rejected", campaign_id, pushed, stored,
              result["waiting"], len(rejected))
@@ -463,16 +489,26 @@ def push_waiting_then(services, tenant, campaign_id: UUID | None, report=None) -
     (or ``{"skipped": reason, "status"}`` without one) plus ``"earlier_campaigns": [{"campaign_id",
     "campaign_date", "status", "records_pushed", "waiting", "error_message"?}]``; ``status`` is
     ``partial`` / ``failed`` with the earlier campaign's ``error_message`` when one of them
-    still waits or failed. Raises as :func:`push_campaign`."""
+    still waits or failed. Raises as :func:`push_campaign`; a job's cancel (``report`` of a job)
+    is checked during the earlier campaigns' pushes too (``JobCancelled`` then carries
+    ``earlier_campaigns`` so far)."""
     earlier = []
     for waiting_id in waiting_campaigns(services, tenant, campaign_id):
-        one = push_campaign(services, tenant, waiting_id)
+        try:
+            one = push_campaign(services, tenant, waiting_id, checker(report))
+        except JobCancelled as exc:
+            raise JobCancelled({"earlier_campaigns": [*earlier, exc.result], "status": "cancelled",
+                                "records_pushed": 0}) from None
         earlier.append({k: one[k] for k in ("campaign_id", "campaign_date", "status", "records_pushed", "waiting",
                                             "error_message") if k in one})
     if campaign_id is None:
         result: dict = {"skipped": "no campaign today: the pool had no unused profiles", "status": "pushed"}
     else:
-        result = push_campaign(services, tenant, campaign_id, report)
+        try:
+            result = push_campaign(services, tenant, campaign_id, report)
+        except JobCancelled as exc:
+            exc.result["earlier_campaigns"] = earlier
+            raise
     result["earlier_campaigns"] = earlier
     stuck = [e for e in earlier if e["status"] != "pushed"]
     if stuck and result["status"] == "pushed":

@@ -19,6 +19,7 @@ import requests
 
 from server.utils.airtable.gateway import RequestStats, error_message, error_type, open_base
 from server.utils.airtable.placement import tables_per_base
+from server.utils.jobs.runner import JobCancelled
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,11 @@ def table_problems(table: dict) -> dict:
     return problems
 
 
-def ensure_tables(base, numbers: list[int]) -> dict:
+def ensure_tables(base, numbers: list[int], check=None) -> dict:
     """Create the VA tables ``numbers`` that ``base`` (a ``pyairtable.Base`` from
     ``gateway.open_base``) lacks. One schema read plus one create per missing table.
+    ``check()`` (optional, a job's cancel checkpoint) runs before each create; the
+    ``JobCancelled`` it raises is re-raised carrying this result so far.
 
     Returns ``{"created": [names], "existing": [names], "incomplete": {name: problems}}``
     (``problems`` as in :func:`table_problems`). Raises ``SchemaError`` when the schema cannot be
@@ -85,6 +88,11 @@ def ensure_tables(base, numbers: list[int]) -> dict:
         name = va_table_name(n)
         table = by_name.get(name.casefold())
         if table is None:
+            if check is not None:
+                try:
+                    check()
+                except JobCancelled:
+                    raise JobCancelled(out) from None
             table = _create_table(base, name)
             if table is None:            # created meanwhile by someone else
                 table = {t.get("name", "").casefold(): t for t in _read_schema(base)}.get(name.casefold(), {})
@@ -118,7 +126,7 @@ def _create_table(base, name: str) -> dict | None:
         raise SchemaError(f"cannot create table {name} in base {base.id}: {error_message(exc)}") from exc
 
 
-def ensure_va_tables(services, tenant) -> dict:
+def ensure_va_tables(services, tenant, check=None) -> dict:
     """Create the missing ``Daily_Outreach_Table_NN`` tables 1..``tenant.num_va_tables`` in the
     tenant's bases, each base getting its share (``placement.table_bases``); existing tables are
     left alone and reported.
@@ -128,7 +136,8 @@ def ensure_va_tables(services, tenant) -> dict:
     "bases": {base id: {"tables": [numbers], "created", "existing", "incomplete"}},
     "airtable_requests": {RequestStats of all bases}}``. Raises ``AirtableNotConfigured`` (no
     base id), ``SchemaError`` (schema unreadable, create refused), ``AirtableRateLimited`` or
-    ``AirtableCallsExhausted``.
+    ``AirtableCallsExhausted``. ``check`` (a job's cancel checkpoint) runs before each table
+    create; its ``JobCancelled`` is re-raised with this result so far (``"cancelled": true``).
     """
     out: dict = {"base_id": tenant.airtable_base_id, "requested": tenant.num_va_tables, "created": [],
                  "existing": [], "incomplete": {}, "bases": {}}
@@ -140,7 +149,15 @@ def ensure_va_tables(services, tenant) -> dict:
             out["bases"][base_id] = {"tables": [], "created": [], "existing": [], "incomplete": {}}
             continue
         base = open_base(services, tenant, stats, base_id)
-        result = ensure_tables(base, numbers)
+        try:
+            result = ensure_tables(base, numbers, check)
+        except JobCancelled as exc:
+            out["created"] += exc.result.get("created", [])
+            out["existing"] += exc.result.get("existing", [])
+            out["incomplete"].update(exc.result.get("incomplete", {}))
+            out["bases"][base_id] = {"tables": numbers, **exc.result}
+            out["airtable_requests"] = stats.as_dict()
+            raise JobCancelled({**out, "cancelled": True}) from None
         log.info("base %s: created %d VA tables, %d existed", base.id, len(result["created"]),
                  len(result["existing"]))
         out["bases"][base_id] = {"tables": numbers, **result}

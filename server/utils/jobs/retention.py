@@ -2,7 +2,7 @@
 for ``RAW_RETENTION_DAYS`` are deleted, in small batches so no long lock is held."""
 from __future__ import annotations
 
-from server.utils.clock import utc_now
+from server.utils.clock import real_now
 
 BATCH = 5000
 
@@ -11,7 +11,7 @@ def purge_raw_profiles(services) -> int:
     """Delete raw profiles last seen more than ``RAW_RETENTION_DAYS`` ago (all tenants);
     returns how many rows were deleted."""
     cutoff_days = services.settings.raw_retention_days
-    now = utc_now(services)
+    now = real_now()
     deleted = 0
     while True:
         with services.db.transaction() as conn:

@@ -102,12 +102,31 @@ def mark_processing(conn: Connection, job_id: UUID) -> bool:
     return cur.rowcount == 1
 
 
-def set_progress(conn: Connection, job_id: UUID, progress: int, result: dict | None = None) -> None:
-    """Record progress (0–99 while running) and optionally merge keys into ``result``."""
-    conn.execute(
+def set_progress(conn: Connection, job_id: UUID, progress: int, result: dict | None = None) -> bool:
+    """Record progress (0–99 while running) and optionally merge keys into ``result``; False
+    (nothing written) when the job is no longer ``processing`` (e.g. cancelled)."""
+    cur = conn.execute(
         "UPDATE scrape_jobs SET progress = LEAST(%s, 99), result = result || %s, updated_at = now(),"
         " heartbeat_at = now() WHERE job_id = %s AND status = 'processing'",
         (max(0, progress), Jsonb(result or {}), job_id))
+    return cur.rowcount == 1
+
+
+def is_processing(conn: Connection, job_id: UUID) -> bool:
+    """True while the job is ``processing`` (a worker's cancel checkpoint)."""
+    row = conn.execute("SELECT status FROM scrape_jobs WHERE job_id = %s", (job_id,)).fetchone()
+    return row is not None and row["status"] == "processing"
+
+
+def record_late_result(conn: Connection, job_id: UUID, result: dict) -> str | None:
+    """Merge ``result`` into a job that already ended (a cancel won the race with the worker),
+    leaving its status alone, so the row tells what the worker really did. Returns the job's
+    terminal status, or None when the job is still active (nothing written) or unknown."""
+    row = conn.execute(
+        "UPDATE scrape_jobs SET result = result || %s, updated_at = now()"
+        " WHERE job_id = %s AND status = ANY(%s) RETURNING status",
+        (Jsonb(result), job_id, list(TERMINAL))).fetchone()
+    return row["status"] if row else None
 
 
 def finish_job(conn: Connection, job_id: UUID, status: str, result: dict | None = None,

@@ -193,7 +193,7 @@ def forecast(services, tenant, history: History | None = None) -> dict:
     workspace's API calls per run and month, used this month, cap, ``fits`` and
     ``first_day_over``; overall ``fits`` and ``stops_fitting`` (the earliest reason)."""
     settings = services.settings
-    now = utc_now(services)
+    now = utc_now(services, tenant)
     rules = Rules.from_settings(settings)
     limits = tenant_limits(tenant, settings.airtable_capacity_margin)
     with services.db.transaction() as conn:

@@ -18,7 +18,7 @@ from uuid import UUID
 from psycopg import Connection
 
 from server.utils.accounts import canonical_platform_id, canonical_username
-from server.utils.jobs.runner import JobFailed
+from server.utils.jobs.runner import JobCancelled, JobFailed, checkpoint
 from server.utils.jobs.table import get_job
 from server.utils.text import clean_text, displayable
 
@@ -206,7 +206,9 @@ def ingest_job(services, job: dict, report) -> dict:
     "rejected": {reason: n}}`` (already normalised by the API) or ``{"job_id": "<scrape job>"}``.
     Returns ``{"source": "request"|"scrape_job", "received", "added", "already_known",
     "renamed", "rejected": {"bad_id", "bad_username", "duplicate"}, "rejected_total"}``.
-    Raises ``JobFailed`` when the scrape job is gone or not finished.
+    Raises ``JobFailed`` when the scrape job is gone or not finished; ``JobCancelled`` (with
+    ``{"source", "ingested", "added", "already_known", "renamed"}`` so far) when the job is
+    cancelled, checked before and after each batch (batches already written stay in the pool).
     """
     tenant_id, params = job["tenant_id"], job["params"]
     totals = {"added": 0, "already_known": 0, "renamed": 0}
@@ -234,12 +236,20 @@ def ingest_job(services, job: dict, report) -> dict:
 
     done = 0
     for page in pages:
+        try:
+            checkpoint(report)
+        except JobCancelled:
+            raise JobCancelled({"source": source, "ingested": done, **totals}) from None
         with services.db.transaction() as conn:
             counts = upsert_batch(conn, tenant_id, page, source_job_id)
         for key in totals:
             totals[key] += counts[key]
         done += len(page)
-        report(int(99 * done / max(expected, 1)), {"ingested": done})
+        try:
+            report(int(99 * done / max(expected, 1)), {"ingested": done})
+        except JobCancelled:
+            if done < expected:
+                raise JobCancelled({"source": source, "ingested": done, **totals}) from None
     received = done + rejects.rejected_total if source == "scrape_job" else (
         expected + rejects.rejected_total)
     return {"source": source, "source_job_id": str(source_job_id) if source_job_id else None,

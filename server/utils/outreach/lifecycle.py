@@ -35,6 +35,7 @@ from server.utils.airtable.jobs import job_tenant, run_airtable_call
 from server.utils.airtable.records import delete_records, update_fields
 from server.utils.airtable.schema import va_table_name
 from server.utils.clock import utc_now
+from server.utils.jobs.runner import JobCancelled
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,11 @@ def _finish(result: dict, bases: _Bases) -> dict:
     return result
 
 
-def mark_unfollow_due(services, tenant, now: datetime) -> dict:
+def mark_unfollow_due(services, tenant, now: datetime, check=None) -> dict:
     """Flag ``followed`` rows of ``tenant`` with ``followed_at <= now - UNFOLLOW_AFTER_DAYS`` as
-    ``unfollow`` in Airtable and the DB. ``now``: aware UTC datetime.
+    ``unfollow`` in Airtable and the DB. ``now``: aware UTC datetime. ``check()`` (optional, a
+    job's cancel checkpoint) is called before each VA table and after each Airtable batch is recorded; the
+    ``JobCancelled`` it raises carries this result so far.
 
     Returns ``{"cutoff": iso, "due", "marked", "deleted_by_va_count", "deleted_by_va":
     [{"assignment_id", "record_id"}] (≤ 100), "failed": [{"record_id", "error"}], "errors":
@@ -115,6 +118,7 @@ def mark_unfollow_due(services, tenant, now: datetime) -> dict:
     are due) and ``AirtableRateLimited``.
     """
     cutoff = now - timedelta(days=services.settings.unfollow_after_days)
+    check = check or (lambda: None)
     tid = tenant.tenant_id
     groups = _candidates(services, tenant, """
         SELECT assignment_id, va_table_number, airtable_record_id, airtable_base_id FROM daily_assignments
@@ -138,6 +142,10 @@ def mark_unfollow_due(services, tenant, now: datetime) -> dict:
                   AND archived_at IS NULL
                 """, (days, tid, assignment_ids)).rowcount
 
+    try:
+        check()
+    except JobCancelled:
+        raise JobCancelled(result) from None
     mark_in_db([r["assignment_id"] for r in groups.pop(None, [])])   # no Airtable record to update
     bases = _Bases(services, tenant)
     for (base_id, n), rows in sorted(groups.items()):
@@ -149,22 +157,33 @@ def mark_unfollow_due(services, tenant, now: datetime) -> dict:
             _archive(services, tid, gone, "deleted_by_va", now)
             result["deleted_by_va_count"] += len(gone)
             result["deleted_by_va"].extend({"assignment_id": by_record[i], "record_id": i} for i in missing)
+            check()
 
         try:
+            check()
             outcome = update_fields(bases.table(base_id, n), list(by_record), {"progress_status": "unfollow"},
                                     on_batch)
             result["failed"].extend(outcome.failed)
         except requests.RequestException as exc:
             result["errors"].append({"table": _label(bases, base_id, n), "error": error_message(exc)})
+        except JobCancelled:
+            result["deleted_by_va"] = result["deleted_by_va"][:MAX_REPORTED]
+            raise JobCancelled(_finish(result, bases)) from None
     result["deleted_by_va"] = result["deleted_by_va"][:MAX_REPORTED]
     return _finish(result, bases)
 
 
-def _delete_and_archive(services, tenant, now: datetime, cutoff: datetime, sql: str, reason: str) -> dict:
+def _delete_and_archive(services, tenant, now: datetime, cutoff: datetime, sql: str, reason: str,
+                        check=None) -> dict:
+    check = check or (lambda: None)
     tid = tenant.tenant_id
     groups = _candidates(services, tenant, sql, (tid, cutoff))
     result = _base_result(cutoff, sum(len(g) for g in groups.values()))
     result.update(deleted=0, already_gone=0, archived=0)
+    try:
+        check()
+    except JobCancelled:
+        raise JobCancelled(result) from None
     result["archived"] += _archive(services, tid, [r["assignment_id"] for r in groups.pop(None, [])], reason, now)
     bases = _Bases(services, tenant)
     for (base_id, n), rows in sorted(groups.items()):
@@ -174,18 +193,23 @@ def _delete_and_archive(services, tenant, now: datetime, cutoff: datetime, sql: 
             result["deleted"] += len(done)
             result["already_gone"] += len(missing)
             result["archived"] += _archive(services, tid, [by_record[i] for i in done + missing], reason, now)
+            check()
 
         try:
+            check()
             outcome = delete_records(bases.table(base_id, n), list(by_record), on_batch)
             result["failed"].extend(outcome.failed)
         except requests.RequestException as exc:
             result["errors"].append({"table": _label(bases, base_id, n), "error": error_message(exc)})
+        except JobCancelled:
+            raise JobCancelled(_finish(result, bases)) from None
     return _finish(result, bases)
 
 
-def delete_completed(services, tenant, now: datetime) -> dict:
+def delete_completed(services, tenant, now: datetime, check=None) -> dict:
     """Delete from Airtable and archive (``'completed'``) the ``completed`` rows of ``tenant`` with
     ``completed_at <= now - DELETE_COMPLETED_AFTER_HOURS``. ``now``: aware UTC datetime.
+    ``check`` as in :func:`mark_unfollow_due`.
 
     Returns ``{"cutoff": iso, "due", "deleted", "already_gone", "archived", "failed":
     [{"record_id", "error"}], "errors": [{"table", "error"}], "airtable_requests"?}``.
@@ -196,14 +220,15 @@ def delete_completed(services, tenant, now: datetime) -> dict:
         SELECT assignment_id, va_table_number, airtable_record_id, airtable_base_id FROM daily_assignments
         WHERE tenant_id = %s AND status = 'completed' AND archived_at IS NULL AND completed_at <= %s
         ORDER BY va_table_number, assignment_id
-        """, "completed")
+        """, "completed", check)
 
 
-def expire_pending(services, tenant, now: datetime) -> dict:
+def expire_pending(services, tenant, now: datetime, check=None) -> dict:
     """Delete from Airtable and archive (``'expired'``) the ``pending`` rows of ``tenant`` pushed
     (or, never pushed, created) at or before ``now - EXPIRE_PENDING_AFTER_DAYS``.
 
-    Returns the shape of :func:`delete_completed`. Raises as :func:`delete_completed`.
+    Returns the shape of :func:`delete_completed`. Raises as :func:`delete_completed`;
+    ``check`` as in :func:`mark_unfollow_due`.
     """
     cutoff = now - timedelta(days=services.settings.expire_pending_after_days)
     return _delete_and_archive(services, tenant, now, cutoff, """
@@ -213,13 +238,13 @@ def expire_pending(services, tenant, now: datetime) -> dict:
           AND coalesce(d.pushed_at, d.created_at) <= %s
           AND (d.airtable_record_id IS NOT NULL OR c.status <> 'partial')
         ORDER BY d.va_table_number, d.assignment_id
-        """, "expired")
+        """, "expired", check)
 
 
-def _job(services, job: dict, rule) -> dict:
+def _job(services, job: dict, report, rule) -> dict:
     tenant = job_tenant(services, job)
-    now = utc_now(services)
-    result = run_airtable_call(lambda: rule(services, tenant, now))
+    now = utc_now(services, tenant)
+    result = run_airtable_call(lambda: rule(services, tenant, now, getattr(report, "check", None)))
     result["now"] = now.isoformat()
     if result["errors"] or result["failed"]:
         result["_status"] = "completed_with_errors"
@@ -229,16 +254,16 @@ def _job(services, job: dict, rule) -> dict:
 def mark_unfollow_job(services, job: dict, report) -> dict:
     """Job ``mark_unfollow``: :func:`mark_unfollow_due` at ``utc_now``; result adds ``"now"``;
     ``completed_with_errors`` when a table or record failed."""
-    return _job(services, job, mark_unfollow_due)
+    return _job(services, job, report, mark_unfollow_due)
 
 
 def delete_completed_job(services, job: dict, report) -> dict:
     """Job ``delete_completed``: :func:`delete_completed` at ``utc_now`` (result as
     :func:`mark_unfollow_job`)."""
-    return _job(services, job, delete_completed)
+    return _job(services, job, report, delete_completed)
 
 
 def expire_pending_job(services, job: dict, report) -> dict:
     """Job ``expire_pending``: :func:`expire_pending` at ``utc_now`` (result as
     :func:`mark_unfollow_job`)."""
-    return _job(services, job, expire_pending)
+    return _job(services, job, report, expire_pending)

@@ -109,7 +109,8 @@ def run_summary(job: dict) -> dict:
     """A run-daily job row as history: ``job_id``, ``status``, ``progress``, ``campaign_date``,
     ``campaign_id``, ``created_at``, ``started_at``, ``completed_at``, ``error_message``,
     ``failed_step``, ``warning`` and ``steps``: one ``{"name", "outcome", "summary"}`` per step
-    in run order, ``outcome`` being ``ok``, ``failed``, ``skipped`` or ``not_run``."""
+    in run order, ``outcome`` being ``ok``, ``failed``, ``skipped``, ``cancelled`` (stopped by a
+    cancel part way; the summary tells what it did) or ``not_run``."""
     result = job["result"] or {}
     done = result.get("steps") or {}
     failed_step = result.get("failed_step")
@@ -120,6 +121,8 @@ def run_summary(job: dict) -> dict:
             outcome = "not_run"
         elif name == failed_step or (isinstance(summary, dict) and "error" in summary):
             outcome = "failed"
+        elif isinstance(summary, dict) and summary.get("cancelled"):
+            outcome = "cancelled"
         elif isinstance(summary, dict) and summary.get("skipped"):
             outcome = "skipped"
         else:

@@ -8,6 +8,11 @@ stops the later ones; the job fails with ``"step <name> failed: <reason>"`` and 
 summaries of the steps that ran. An empty pool is not a failure: ``select`` reports it and
 ``distribute`` / ``push`` are recorded as skipped.
 
+A cancel (``POST /api/jobs/<id>/cancel``) is honoured before every step and inside the steps
+that talk to Airtable (between tables and record batches): the job raises ``JobCancelled`` with
+the summaries of the steps that ran (the interrupted one marked ``"cancelled": true`` with what
+it did), ``"cancelled_in_step"`` and the campaign id, so the cancelled job tells what was done.
+
 Every step is idempotent (the campaign of a date is reused, distribution places nothing twice,
 the push updates records it already created), so re-running the job for the same date resumes.
 """
@@ -20,7 +25,7 @@ from uuid import UUID
 from psycopg import Connection
 
 from server.utils.clock import utc_now
-from server.utils.jobs.runner import JobFailed
+from server.utils.jobs.runner import JobCancelled, JobFailed, checkpoint
 from server.utils.jobs.table import ACTIVE, NewJob, insert_job, job_for_idempotency_key
 from server.utils.outreach.distribution import distribute_for_tenant
 from server.utils.outreach.selection import select_for_tenant
@@ -70,7 +75,8 @@ def _step_plan(services, tenant: Tenant, params: dict, state: dict, sub_report):
     from server.utils.airtable import push as airtable_push
     from server.utils.outreach import lifecycle, status_sync
 
-    now = utc_now(services)
+    now = utc_now(services, tenant)
+    check = sub_report("mark_unfollow").check        # the lifecycle steps' cancel checkpoint
     campaign_date = date.fromisoformat(params["campaign_date"]) if params.get("campaign_date") else now.date()
 
     def select():
@@ -88,9 +94,9 @@ def _step_plan(services, tenant: Tenant, params: dict, state: dict, sub_report):
 
     return [
         ("status_sync", lambda: status_sync.sync_statuses(services, tenant, sub_report("status_sync"))),
-        ("mark_unfollow", lambda: lifecycle.mark_unfollow_due(services, tenant, now)),
-        ("delete_completed", lambda: lifecycle.delete_completed(services, tenant, now)),
-        ("expire_pending", lambda: lifecycle.expire_pending(services, tenant, now)),
+        ("mark_unfollow", lambda: lifecycle.mark_unfollow_due(services, tenant, now, check)),
+        ("delete_completed", lambda: lifecycle.delete_completed(services, tenant, now, check)),
+        ("expire_pending", lambda: lifecycle.expire_pending(services, tenant, now, check)),
         ("select", select),
         ("distribute", distribute),
         ("push", push),
@@ -106,6 +112,9 @@ def run_daily_job(services, job: dict, report) -> dict:
     "warning"?}``. A step that raises, or reports a problem (records rejected by Airtable, a
     table it could not read), stops the later ones: ``JobFailed("step <name> failed: ...",
     {"steps": ..., "failed_step": name})``; ``JobFailed`` too when the tenant no longer exists.
+    A cancel stops it before the next step or at the running step's next safe point:
+    ``JobCancelled({"steps", "steps_run", "campaign_id", "campaign_date", "cancelled_in_step":
+    name | None (None: between steps)})``.
     """
     with services.db.transaction() as conn:
         tenant = load_tenant(conn, job["tenant_id"])
@@ -120,12 +129,26 @@ def run_daily_job(services, job: dict, report) -> dict:
 
         def inner(progress: int, partial: dict | None = None) -> None:
             report(int(99 * (index + max(0, min(progress, 99)) / 100) / len(STEPS)), {})
+        inner.check = lambda: checkpoint(report)
         return inner
+
+    def cancelled(step_name: str | None) -> JobCancelled:
+        campaign_id = state.get("campaign_id")
+        return JobCancelled({"steps": steps, "steps_run": list(steps), "cancelled_in_step": step_name,
+                             "campaign_id": str(campaign_id) if campaign_id else None,
+                             "campaign_date": (steps.get("select") or {}).get("campaign_date")})
 
     plan = _step_plan(services, tenant, job["params"], state, sub_report)
     for index, (name, step) in enumerate(plan, start=1):
         try:
+            checkpoint(report)
+        except JobCancelled:
+            raise cancelled(None) from None
+        try:
             steps[name] = _jsonable(step())
+        except JobCancelled as exc:  # stopped at a safe point inside the step
+            steps[name] = {**_jsonable(exc.result), "cancelled": True}
+            raise cancelled(name) from None
         except Exception as exc:  # any failure stops the later steps, with a readable reason
             log.warning("run-daily %s: step %s failed: %r", job["job_id"], name, exc)
             steps[name] = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
@@ -135,7 +158,11 @@ def run_daily_job(services, job: dict, report) -> dict:
         if problems:  # e.g. unreadable tables: later steps would act on stale statuses
             raise JobFailed(f"step {name} failed: " + "; ".join(problems)[:1000],
                             {"steps": steps, "steps_run": list(steps), "failed_step": name})
-        report(int(99 * index / len(plan)), {"steps": steps})
+        try:
+            report(int(99 * index / len(plan)), {"steps": steps})
+        except JobCancelled:
+            if index < len(plan):  # after the last step the work is done: the runner keeps the cancel
+                raise cancelled(None) from None
     campaign_id = state.get("campaign_id")
     out = {"steps": steps, "steps_run": list(steps), "campaign_id": str(campaign_id) if campaign_id else None,
            "campaign_date": steps["select"].get("campaign_date")}

@@ -1,6 +1,7 @@
 """Which tenants' daily run is due now (beat task ``daily.schedule_due_runs``, every minute).
 
-A tenant is due once the service clock has passed its ``daily_run_utc`` today, it is active,
+A tenant is due once the real UTC clock has passed its ``daily_run_utc`` today (never a
+tenant's simulated clock, see ``server.utils.clock``), it is active,
 it existed at that time (a tenant created in the afternoon starts tomorrow) and it has no
 run-daily job with the key ``run-daily-<date>`` yet. The job is created with that idempotency
 key, so two beats (or a beat racing a restart) never create two runs for one tenant and day;
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from server.utils.clock import utc_now
+from server.utils.clock import real_now
 from server.utils.outreach.run_daily import RunInProgress, create_run_daily_job
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def schedule_due_runs(services) -> list[str]:
     """Create today's run-daily job for every due tenant (one transaction per tenant); returns
     the ids of the jobs created, for the caller to enqueue after this returns (committed).
     A tenant with a run already in progress is skipped this minute and retried the next."""
-    now = utc_now(services)
+    now = real_now()      # the real schedule: no tenant's simulated clock moves it
     with services.db.transaction() as conn:
         tenant_ids = due_tenants(conn, now)
     created = []

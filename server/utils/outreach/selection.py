@@ -111,7 +111,7 @@ def select_for_tenant(services, tenant: Tenant, campaign_date: date | None = Non
                       profiles_per_table: int | None = None) -> Selection:
     """``select_campaign`` in its own transaction; ``campaign_date`` defaults to today (UTC, per
     the service clock) and ``profiles_per_table`` to the tenant's setting."""
-    now = utc_now(services)
+    now = utc_now(services, tenant)
     with services.db.transaction() as conn:
         return select_campaign(conn, tenant, campaign_date or now.date(),
                                profiles_per_table or tenant.profiles_per_table, now)

@@ -25,7 +25,7 @@ from server.utils.airtable.gateway import RequestStats, airtable_api, call_budge
 from server.utils.airtable.jobs import job_tenant, run_airtable_call
 from server.utils.airtable.schema import va_table_name
 from server.utils.clock import utc_now
-from server.utils.jobs.runner import JobFailed
+from server.utils.jobs.runner import JobCancelled, JobFailed, checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ RETURNING assignment_id, airtable_record_id, username, status
 
 
 def _sync_table(services, tenant, table, n: int, base_id: str) -> dict:
-    listed_at = utc_now(services)
+    listed_at = utc_now(services, tenant)
     seen = _read_table(table)
     name = va_table_name(n)
     ids, statuses, unknown, empty = [], [], [], 0
@@ -128,7 +128,7 @@ def _sync_table(services, tenant, table, n: int, base_id: str) -> dict:
             continue
         ids.append(record_id)
         statuses.append(status)
-    now = utc_now(services)
+    now = utc_now(services, tenant)
     with services.db.transaction() as conn:
         where = {"tenant": tenant.tenant_id, "n": n, "base": base_id, "first_base": tenant.airtable_base_id}
         changed = conn.execute(_UPDATE_SQL, {
@@ -152,7 +152,9 @@ def _sync_table(services, tenant, table, n: int, base_id: str) -> dict:
 def sync_statuses(services, tenant, report=None) -> dict:
     """Copy the VAs' ``progress_status`` values of every active VA table of ``tenant`` into the DB.
 
-    ``report(progress_0_99, partial_result)`` (optional) is called after each table.
+    ``report(progress_0_99, partial_result)`` (optional) is called after each table; a job's
+    report (checked before each table too) raises ``JobCancelled`` when the job was cancelled,
+    re-raised carrying this result so far (the tables already synced stay synced).
     Returns ``{"tables_synced", "records_read", "updated", "transitions": {"old->new": n},
     "unknown_count", "unknown": [{"table", "record_id", "value"}] (≤ 100), "empty_status",
     "deleted_by_va_count", "deleted_by_va": [{"table", "assignment_id", "record_id", "username",
@@ -177,6 +179,11 @@ def sync_statuses(services, tenant, report=None) -> dict:
         name = va_table_name(n)
         label = f"{base_id}/{name}" if several else name
         try:
+            checkpoint(report)
+        except JobCancelled:
+            out["airtable_requests"] = stats.as_dict()
+            raise JobCancelled(out) from None
+        try:
             if base_id not in bases:
                 bases[base_id] = open_base(services, tenant, stats, base_id) if base_id in tenant.base_ids \
                     else airtable_api(services, stats, call_budget(services, tenant)).base(base_id)
@@ -198,7 +205,13 @@ def sync_statuses(services, tenant, report=None) -> dict:
         out["tables"][label] = {"records": one["records"], "matched": one["matched"], "updated": one["updated"],
                                "unknown": len(one["unknown"]), "empty_status": one["empty_status"],
                                "deleted_by_va": len(one["deleted_by_va"])}
-        report(int(99 * index / len(numbers)), {"tables_synced": out["tables_synced"], "tables_total": len(numbers)})
+        try:
+            report(int(99 * index / len(numbers)), {"tables_synced": out["tables_synced"],
+                                                    "tables_total": len(numbers)})
+        except JobCancelled:
+            if index < len(numbers):
+                out["airtable_requests"] = stats.as_dict()
+                raise JobCancelled(out) from None
     out["airtable_requests"] = stats.as_dict()
     return out
 
