@@ -229,6 +229,7 @@ def test_failed_apify_run_fails_the_chunk_and_reports_it(client, stack, tenant, 
         chunk = conn.execute("SELECT error_message, apify_run_status FROM scrape_job_chunks WHERE job_id = %s",
                              (job["job_id"],)).fetchone()
     assert chunk["apify_run_status"] == run_status and run_status in chunk["error_message"]
+    assert final["error_message"] == f"1 of 1 chunks failed (first, chunk 0: {chunk['error_message']})"
 
 
 def test_one_failed_chunk_of_two_gives_completed_with_errors(client, stack, tenant, app):

@@ -315,6 +315,14 @@ def add_cost(conn: Connection, job_id: UUID, cost_usd: float) -> None:
                      (cost_usd, job_id))
 
 
+def _failed_chunks_message(conn: Connection, job_id: UUID, failed: int, total: int) -> str:
+    """``"2 of 4 chunks failed (first, chunk 0: <its error>)"``: the count and one cause."""
+    first = conn.execute("SELECT chunk_index, error_message FROM scrape_job_chunks WHERE job_id = %s"
+                         " AND status = 'failed' ORDER BY chunk_index LIMIT 1", (job_id,)).fetchone()
+    cause = f" (first, chunk {first['chunk_index']}: {first['error_message']})" if first and first["error_message"] else ""
+    return f"{failed} of {total} chunks failed{cause}"
+
+
 def _count_finished(conn: Connection, job: dict, job_id: UUID, finished: int, failed: int,
                     cost_usd: float) -> dict:
     """Add ``finished`` chunks (``failed`` of them failed) and their cost to the job (whose row
@@ -335,7 +343,7 @@ def _count_finished(conn: Connection, job: dict, job_id: UUID, finished: int, fa
         failed_total, total = counters["chunks_failed"], counters["total_batches"]
         final = ("completed" if failed_total == 0
                  else "failed" if failed_total == total else "completed_with_errors")
-        message = None if failed_total == 0 else f"{failed_total} of {total} chunks failed"
+        message = None if failed_total == 0 else _failed_chunks_message(conn, job_id, failed_total, total)
         split = {r["gender"]: r["n"] for r in conn.execute(
             "SELECT gender, count(*) AS n FROM scrape_results WHERE job_id = %s GROUP BY gender",
             (job_id,))}
