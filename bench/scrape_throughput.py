@@ -62,7 +62,7 @@ def run_to_collecting(services, job_id) -> None:
     settings = services.settings
     with services.db.transaction() as conn:
         picks = take_slots(conn, 1, settings.apify_price_per_result_usd, 1000, 60)
-    assert picks == [(job_id, 0)], picks
+    assert [(p.job_id, p.chunk_index) for p in picks] == [(job_id, 0)], picks
     assert start_chunk_run(services, job_id, 0).status == "running"
     assert confirm_run_end(services, job_id, 0).status == "ended"
 

@@ -35,9 +35,12 @@ class ScrapeRequestSchema(Schema):
                                  "own operating point (0.75)."})
     maxCostUsd = StrictNumber(
         load_default=None, allow_none=True, validate=validate.Range(min=0.01, max=1_000_000),
-        metadata={"description": "Stop starting Apify runs once the money spent plus the estimate of the "
-                                 "runs going (maxItems x APIFY_PRICE_PER_RESULT_USD each) reaches this many "
-                                 "USD; the job then ends completed with result.stopped_by = cost_cap."})
+        metadata={"description": "Spend at most this many USD: no Apify run starts whose worst case "
+                                 "(maxItems x APIFY_PRICE_PER_RESULT_USD) passes what is left after the money "
+                                 "spent and the worst cases of the runs going; a run's per-account limit and "
+                                 "maxItems are lowered to fit. When not even one follower of each account of "
+                                 "the next chunk fits, the job ends completed with result.stopped_by = "
+                                 "cost_cap and its remaining sources skipped."})
     platform = fields.String(load_default="instagram", validate=validate.OneOf(["instagram"]))
     autoIngest = StrictBoolean(load_default=False,
                                 metadata={"description": "Ingest kept profiles into the pool when done."})

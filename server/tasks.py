@@ -16,7 +16,7 @@ from server.utils.jobs import runner as job_runner
 from server.utils.jobs import table as jobs
 from server.utils.jobs.handlers import handler_for
 from server.utils.scrape.collect import CAP_REACHED, collect_chunk, confirm_run_end
-from server.utils.scrape.dispatch import run_budget, take_slots
+from server.utils.scrape.dispatch import run_budget, stop_capped_jobs, take_slots
 from server.utils.scrape.poll import poll_runs
 from server.utils.scrape.runs import abort_job_runs
 from server.utils.scrape.start import start_chunk_run
@@ -45,19 +45,25 @@ def start_scrape_job(self, job_id: str) -> int:
 
 
 def dispatch(celery_app, services, start_here: bool = False) -> int:
-    """Give the free slots of the run budget to queued chunks, fairly across tenants and jobs
-    (``scrape.dispatch.take_slots``), and send one ``scrape.run_chunk`` per chunk picked; with
+    """End the jobs whose caps are reached (``scrape.dispatch.stop_capped_jobs``, sending the
+    follow-up job of each one it completes), give the free slots of the run budget to queued
+    chunks, fairly across tenants and jobs (``scrape.dispatch.take_slots``), and send one
+    ``scrape.run_chunk`` per chunk picked; with
     ``start_here`` the first one is started in this task instead (a slot freed by a run's end is
     refilled without a round trip through the broker). Returns the number of chunks picked."""
     s = services.settings
+    with services.db.transaction() as conn:  # jobs at their caps end first, outside the budget lock
+        follow_ups = stop_capped_jobs(conn, s.apify_price_per_result_usd)
     with services.db.transaction() as conn:
         picks = take_slots(conn, run_budget(s, services.apify_account_limits), s.apify_price_per_result_usd,
                            s.apify_max_followers_per_account, max(60.0, 2.0 * s.chunk_lease_seconds))
     here, rest = (picks[:1], picks[1:]) if start_here else ([], picks)
     with celery_app.producer_or_acquire() as producer:
-        for job_id, index in rest:
+        for follow_up in follow_ups:  # committed with the completion of a capped job (autoIngest)
+            celery_app.send_task("jobs.run", args=[follow_up], producer=producer)
+        for job_id, index, _ in rest:
             celery_app.send_task("scrape.run_chunk", args=[str(job_id), index], producer=producer, priority=URGENT)
-    for job_id, index in here:
+    for job_id, index, _ in here:
         try:
             _after_start(celery_app, services, str(job_id), index)
         except Exception:  # its lease expires and the poller gives the slot back

@@ -43,7 +43,7 @@ from psycopg import Connection
 
 from server.utils.jobs.table import finish_job
 from server.utils.outreach.ingest import create_auto_ingest_job
-from server.utils.scrape.sources import finish_chunk_sources
+from server.utils.scrape.sources import finish_chunk_sources, settle_unstarted_chunks
 
 CHUNK_TERMINAL = ("done", "failed", "skipped", "cancelled")
 CHUNK_OPEN = ("queued", "starting", "running", "collecting")
@@ -62,19 +62,25 @@ class Claim:
     token: UUID
 
 
-def mark_starting(conn: Connection, picks: list[tuple[UUID, int]], grace_seconds: float) -> int:
-    """``queued`` → ``starting`` for the ``(job_id, chunk_index)`` picks of the dispatcher (which
-    holds the budget lock). The lease is unowned (no token) until ``claim_start``; if the start
-    message is lost, the poller returns the chunk to the queue after ``grace_seconds``."""
+def mark_starting(conn: Connection, picks: list[tuple], grace_seconds: float) -> int:
+    """``queued`` → ``starting`` for the dispatcher's picks (``(job_id, chunk_index)`` or
+    ``(job_id, chunk_index, per_account)``; the dispatcher holds the budget lock). A pick's
+    ``per_account`` grant is stored as the chunk's ``max_items`` (per_account × its accounts):
+    the most its run may ask for (``start.py``) and what the run counts as until it is started
+    (``dispatch.fair_picks``); without one ``max_items`` is NULL (the job's own limit). The
+    lease is unowned (no token) until ``claim_start``; if the start message is lost, the poller
+    returns the chunk to the queue after ``grace_seconds``."""
     if not picks:
         return 0
     return conn.execute(
         """
         UPDATE scrape_job_chunks c SET status = 'starting', lease_token = NULL, enqueued_at = now(),
-               lease_until = now() + make_interval(secs => %s), updated_at = now()
-          FROM unnest(%s::uuid[], %s::int[]) AS p(job_id, chunk_index)
+               lease_until = now() + make_interval(secs => %s), updated_at = now(),
+               max_items = p.per_account * array_length(c.accounts, 1)
+          FROM unnest(%s::uuid[], %s::int[], %s::int[]) AS p(job_id, chunk_index, per_account)
          WHERE c.job_id = p.job_id AND c.chunk_index = p.chunk_index AND c.status = 'queued'
-        """, (grace_seconds, [p[0] for p in picks], [p[1] for p in picks])).rowcount
+        """, (grace_seconds, [p[0] for p in picks], [p[1] for p in picks],
+              [p[2] if len(p) > 2 else None for p in picks])).rowcount
 
 
 def claim_start(conn: Connection, job_id: UUID, chunk_index: int, lease_seconds: int) -> Claim | None:
@@ -288,24 +294,31 @@ def finish_chunk(conn: Connection, job_id: UUID, chunk_index: int, status: str,
 
 
 def skip_remaining_chunks(conn: Connection, job_id: UUID, reason: str,
-                          stopped_by: str | None = None) -> dict | None:
+                          stopped_by: str | None = None, wait: bool = True) -> dict | None:
     """Mark every still-queued chunk of the processing job ``skipped`` at once (its cap was
-    reached: no new Apify run may start) and count them; completes the job when no chunk is
-    left running. ``stopped_by`` (``"cost_cap"``, ``"total_scrape_count"``) is recorded in the
-    job's ``result``. Returns the job's counters, or None if the job is not processing."""
-    job = conn.execute("SELECT status, tenant_id, params FROM scrape_jobs WHERE job_id = %s FOR UPDATE",
+    reached: no new Apify run may start), settle their sources and count them; completes the
+    job when no chunk is left running. ``stopped_by`` (``"cost_cap"``, ``"total_scrape_count"``)
+    is recorded in the job's ``result`` and names the reason given to the skipped sources.
+    Set-based: a few statements whatever the number of chunks (a 500,000-account job has
+    10,000). ``wait=False`` gives up at once (returns None) when another transaction holds the
+    job row. Returns the job's counters (with ``auto_ingest_job_id`` when this completed a job
+    with ``autoIngest``: the caller enqueues it after commit), or None if the job is not
+    processing."""
+    lock = "FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED"
+    job = conn.execute(f"SELECT status, tenant_id, params FROM scrape_jobs WHERE job_id = %s {lock}",
                        (job_id,)).fetchone()
     if job is None or job["status"] != "processing":
         return None
     if stopped_by:
         conn.execute("UPDATE scrape_jobs SET result = result || jsonb_build_object('stopped_by', %s::text)"
                      " WHERE job_id = %s", (stopped_by, job_id))
-    chunks = conn.execute(
+    indexes = [r["chunk_index"] for r in conn.execute(
         "UPDATE scrape_job_chunks SET status = 'skipped', error_message = %s, finished_at = now(),"
-        " updated_at = now() WHERE job_id = %s AND status = 'queued' RETURNING *", (reason, job_id)).fetchall()
-    for chunk in sorted(chunks, key=lambda c: c["chunk_index"]):
-        finish_chunk_sources(conn, job, chunk, "skipped", 0.0, reason)  # their sources: skipped
-    return _count_finished(conn, job, job_id, len(chunks), 0, 0.0)
+        " lease_until = NULL, updated_at = now() WHERE job_id = %s AND status = 'queued' RETURNING chunk_index",
+        (reason, job_id))]
+    settle_unstarted_chunks(conn, job_id, indexes, "skipped",
+                            "maxCostUsd reached" if stopped_by == "cost_cap" else "totalScrapeCount reached")
+    return _count_finished(conn, job, job_id, len(indexes), 0, 0.0)
 
 
 def add_cost(conn: Connection, job_id: UUID, cost_usd: float) -> None:

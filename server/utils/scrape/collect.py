@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 from uuid import UUID
 
@@ -199,8 +199,8 @@ def collect_chunk(services, job_id: UUID, chunk_index: int, slot_freed: Callable
                   ) -> CollectOutcome:
     """The read step of a chunk whose run end was confirmed: claim it, read the run (status,
     cost), run ``collect_dataset`` and finish the chunk. ``slot_freed`` is called once the
-    profiles of a job with ``totalScrapeCount`` are counted (the dispatcher holds its next runs
-    back until then: ``dispatch.fair_picks``).
+    profiles and the real cost of a job with ``totalScrapeCount`` or ``maxCostUsd`` are counted
+    (the dispatcher holds its next runs back until then, or ends the job: ``dispatch``).
     Worker busy seconds, dataset reads and inserts excluded, are added to ``worker_seconds``."""
     started = time.perf_counter()
     io_seconds = 0.0
@@ -237,17 +237,22 @@ def collect_chunk(services, job_id: UUID, chunk_index: int, slot_freed: Callable
             return _finish(services, claim, "cancelled", f"job cancelled; {got.kept} profiles kept before",
                            cost, status)
         cap = got.stop == "cap_reached"
+        skipped_follow_up = None
         if cap:
             with services.db.transaction() as conn:
-                skip_remaining_chunks(conn, job_id, "totalScrapeCount reached before this chunk started",
-                                      "total_scrape_count")
+                counters = skip_remaining_chunks(conn, job_id, "totalScrapeCount reached before this chunk started",
+                                                 "total_scrape_count")
+            skipped_follow_up = (counters or {}).get("auto_ingest_job_id")
         if status != "SUCCEEDED":
             outcome = _finish(services, claim, "failed",
                               f"Apify run {run.id} ended {status}; {got.kept} profiles kept", cost, status, cap)
         else:
             outcome = _finish(services, claim, "done", f"{got.errors} error items" if got.errors else None,
                               cost, status, cap)
-        if slot_freed and job["max_profiles"] is not None and not cap:
+        if skipped_follow_up and not outcome.follow_up_job_id:
+            outcome = replace(outcome, follow_up_job_id=str(skipped_follow_up))
+        # the job's count (totalScrapeCount) or spend (maxCostUsd) moved: its next runs may go
+        if slot_freed and (job["max_profiles"] is not None or "maxCostUsd" in (job["params"] or {})) and not cap:
             slot_freed()
         return outcome
     except LeaseLost:

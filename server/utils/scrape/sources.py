@@ -231,18 +231,77 @@ def settle_cancelled_chunks(conn: Connection, job_id: UUID) -> int:
     """Settle the sources of the job's chunks that were cancelled while still queued (the
     cancel request moves them straight to ``cancelled``, with no run and no cost): their
     sources become ``skipped``, or ``empty`` for one read empty before whose second run never
-    started. Locks the job row first, like every chunk finisher. Returns the chunks settled."""
-    job = conn.execute("SELECT status FROM scrape_jobs WHERE job_id = %s FOR UPDATE", (job_id,)).fetchone()
+    started. Locks the job row first, like every chunk finisher. Set-based for the chunks that
+    never had a run (a few statements however many). Returns the chunks settled."""
+    job = conn.execute("SELECT status, tenant_id FROM scrape_jobs WHERE job_id = %s FOR UPDATE",
+                       (job_id,)).fetchone()
     if job is None:
         return 0
     chunks = conn.execute(
-        "SELECT * FROM scrape_job_chunks c WHERE c.job_id = %s AND c.status = 'cancelled'"
+        "SELECT c.chunk_index, c.apify_run_id IS NOT NULL AS had_run FROM scrape_job_chunks c"
+        " WHERE c.job_id = %s AND c.status = 'cancelled'"
         " AND EXISTS (SELECT 1 FROM scrape_job_sources s WHERE s.job_id = c.job_id"
         "             AND s.chunk_index = c.chunk_index AND s.status = 'pending')"
         " ORDER BY c.chunk_index", (job_id,)).fetchall()
-    for chunk in chunks:
+    unstarted = [c["chunk_index"] for c in chunks if not c["had_run"]]
+    settle_unstarted_chunks(conn, job_id, unstarted, "cancelled", None, create_rows=False)
+    for index in (c["chunk_index"] for c in chunks if c["had_run"]):
+        chunk = conn.execute("SELECT * FROM scrape_job_chunks WHERE job_id = %s AND chunk_index = %s",
+                             (job_id, index)).fetchone()
         finish_chunk_sources(conn, job, chunk, "cancelled", 0.0, None)
     return len(chunks)
+
+
+def settle_unstarted_chunks(conn: Connection, job_id: UUID, chunk_indexes: list[int],
+                            status: str, why: str | None, create_rows: bool = True) -> int:
+    """Settle, set-based, the sources of the job's chunks ``chunk_indexes`` that ended
+    (``status``: ``skipped`` or ``cancelled``) without a run and without cost, in the finishing
+    transaction whose job row the caller holds locked: the same verdicts as
+    ``finish_chunk_sources`` (a source with followers or an error item from an earlier run keeps
+    what it said; one read empty before is ``empty``; the rest ``skipped``), with ``why``
+    (e.g. ``"maxCostUsd reached"``; a cancel names itself) as the reason. ``create_rows`` also
+    writes the rows of the accounts that have none (never read), ``skipped`` at once. Three
+    statements whatever the number of chunks, each row written once. Returns the sources settled."""
+    if not chunk_indexes:
+        return 0
+    if status == "cancelled":
+        skipped, empty = "job cancelled before it was read", "the job was cancelled"
+    else:
+        skipped, empty = f"not read: {why}", why
+    # the rows that exist (sources read in an earlier run, moved to a retry chunk) get a verdict
+    rows = conn.execute(
+        """
+        WITH settled AS (
+            UPDATE scrape_job_sources s SET
+                   status = CASE WHEN s.error_kind = %(private)s THEN 'private'
+                                 WHEN s.error_kind = %(not_found)s THEN 'not_found'
+                                 WHEN s.followers_read > 0 THEN 'ok'
+                                 WHEN s.error_kind = ANY(%(retried)s) THEN 'failed'
+                                 WHEN s.runs >= 1 THEN 'empty' ELSE 'skipped' END,
+                   error = CASE WHEN s.error_kind IN (%(private)s, %(not_found)s) OR s.followers_read > 0
+                                     OR s.error_kind = ANY(%(retried)s) THEN s.error
+                                WHEN s.runs >= 1 THEN %(empty)s ELSE %(skipped)s END,
+                   finished_at = now(), updated_at = now()
+             WHERE s.job_id = %(job)s AND s.chunk_index = ANY(%(indexes)s) AND s.status = 'pending'
+            RETURNING s.source_account, s.status)
+        SELECT count(*) AS n, coalesce(array_agg(source_account ORDER BY source_account)
+                                       FILTER (WHERE status = ANY(%(final)s)), '{}') AS final
+          FROM settled
+        """, {"private": PRIVATE, "not_found": NOT_FOUND, "retried": list(RETRIED_KINDS), "job": job_id,
+              "indexes": chunk_indexes, "skipped": skipped,
+              "empty": "no follower and no error item; not asked again: " + empty,
+              "final": list(FINAL_STATUSES)}).fetchone()
+    settled = rows["n"]
+    if create_rows:  # accounts never read: written once, already skipped
+        settled += conn.execute(
+            "INSERT INTO scrape_job_sources (job_id, source_account, tenant_id, chunk_index, status, error,"
+            "                                finished_at)"
+            " SELECT c.job_id, a.account, c.tenant_id, c.chunk_index, 'skipped', %s, now()"
+            "   FROM scrape_job_chunks c CROSS JOIN LATERAL unnest(c.accounts) AS a(account)"
+            "  WHERE c.job_id = %s AND c.chunk_index = ANY(%s)"
+            " ON CONFLICT (job_id, source_account) DO NOTHING", (skipped, job_id, chunk_indexes)).rowcount
+    _record_profiles(conn, job_id, rows["final"])
+    return settled
 
 
 def _verdict(row: dict, chunk_status: str, read_all: bool, had_run: bool,

@@ -1,7 +1,8 @@
 """Starting a chunk's Apify run and returning at once (DESIGN.md §5 step 3; lifecycle in ``chunks``).
 
-claim the ``starting`` chunk → start the actor run with ``maxItems`` (what the chunk may need, so
-a pay-per-result actor cannot bill past it) and, when ``PUBLIC_BASE_URL`` is set, an ad-hoc webhook
+claim the ``starting`` chunk → start the actor run with ``maxItems`` (what the chunk may need, at
+most what the dispatcher granted it within the job's ``maxCostUsd``, so a pay-per-result actor
+cannot bill past it) and, when ``PUBLIC_BASE_URL`` is set, an ad-hoc webhook
 carrying a per-run secret → record the run id (``running``) → return. No worker waits on the run:
 its end arrives by webhook (``scrape.webhooks``) or by the poller (``scrape.poll``).
 
@@ -108,6 +109,8 @@ def _start(services, job_id: UUID, chunk_index: int) -> StartOutcome:
     per_account = params.get("per_account_limit") or per_account_limit(
         job["accounts_total"], job["max_profiles"], params.get("targetGender", "any"),
         settings.apify_max_followers_per_account)
+    if claim.chunk["max_items"] is not None:  # the dispatcher's grant (lower to fit maxCostUsd)
+        per_account = min(per_account, claim.chunk["max_items"] // len(accounts))
     max_items = per_account * len(accounts)
     secret = secrets.token_urlsafe(32)
     webhooks = None
