@@ -31,11 +31,14 @@ from server.utils.jobs.table import IdempotencyKeyReused
 log = logging.getLogger(__name__)
 
 class ApiError(Exception):
-    """An error the client can act on; ``details`` maps a field name to its reasons."""
+    """An error the client can act on; ``details`` maps a field name to its reasons, ``headers``
+    are added to the answer (e.g. ``Retry-After``)."""
 
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details or {}
+        self.headers = headers or {}
 
 
 ITEM_ERRORS_SHOWN = 100
@@ -92,7 +95,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response, status = error_response(exc.status, exc.code, exc.message, exc.details)
+        response.headers.update(exc.headers)
+        return response, status
 
     @app.errorhandler(IdempotencyKeyReused)
     def _key_reused(exc: IdempotencyKeyReused):
@@ -378,11 +383,32 @@ def decode_cursor(cursor: str, *parsers) -> tuple:
                        {"cursor": ["not a next_cursor value from a previous page"]}) from None
 
 
+# What brings back a message the API could not send (Redis down): every task ``enqueue`` may
+# send is listed, with the phrase the log line ends with. A task whose lost message nothing
+# recovers must not use ``enqueue``: send it with ``send_now`` and answer the failure instead.
+RECOVERED_BY = {
+    # the job stays queued, stamped enqueue_failed_at: the reaper (beat) sends it once Redis answers
+    "scrape.start": "the reaper will send it",
+    "jobs.run": "the reaper will send it",
+    # the job is already cancelled: the run poller aborts every run of a job no longer processing
+    "jobs.abort_runs": "the run poller will abort the job's runs",
+}
+BROKER_RETRY_AFTER_SECONDS = 30
+
+
+class BrokerUnavailable(Exception):
+    """The message could not be handed to the broker (Redis unreachable or refusing)."""
+
+
 def enqueue(task_name: str, job_id: str, *args, priority: int | None = None) -> None:
-    """Send task ``task_name`` with arguments ``[job_id, *args]`` once the request's transaction
-    has committed (the job row is visible to the worker); ``priority`` 0 is served first. A
-    broker outage is logged, not raised: a queued job stays stored, is stamped
-    ``enqueue_failed_at``, and the reaper sends it on its first run once Redis answers."""
+    """Send task ``task_name`` (one of ``RECOVERED_BY``) with arguments ``[job_id, *args]`` once
+    the request's transaction has committed (the job row is visible to the worker); ``priority``
+    0 is served first. A broker outage is logged, not raised, because something else recovers
+    the message (``RECOVERED_BY``): a queued job is stamped ``enqueue_failed_at`` and the reaper
+    sends it on its first run once Redis answers; the runs of a cancelled job are aborted by the
+    run poller. Raises ``ValueError`` for a task nothing would recover."""
+    if task_name not in RECOVERED_BY:
+        raise ValueError(f"{task_name}: nothing re-sends it when the broker is down; use send_now")
     app = current_app._get_current_object()
     after_commit(lambda: _send(app, task_name, [job_id, *args], priority))
 
@@ -392,8 +418,27 @@ def _send(app, task_name: str, args: list, priority: int | None) -> None:
     try:
         app.extensions["celery"].send_task(task_name, args=args, priority=priority)
     except Exception:  # kombu raises many types for an unreachable broker
-        log.exception("could not enqueue %s(%s); the reaper will send it", task_name, job_id)
-        broker_generation.mark_unsent(app.extensions["services"].db, job_id)
+        log.exception("could not enqueue %s(%s); %s", task_name, job_id, RECOVERED_BY[task_name])
+        if task_name in ("scrape.start", "jobs.run"):
+            broker_generation.mark_unsent(app.extensions["services"].db, job_id)
+
+
+def send_now(task_name: str, *args, priority: int | None = None) -> None:
+    """Send task ``task_name`` with ``args`` at once (not after the request's transaction), for
+    messages whose sender must know they reached the broker. Raises ``BrokerUnavailable`` (the
+    failure is logged) when the broker does not take it."""
+    try:
+        current_app.extensions["celery"].send_task(task_name, args=list(args), priority=priority)
+    except Exception as exc:  # kombu raises many types for an unreachable broker
+        log.exception("could not send %s%s: the broker is unavailable", task_name, tuple(args))
+        raise BrokerUnavailable(str(exc)) from exc
+
+
+def broker_unavailable_error() -> ApiError:
+    """The 503 ``BROKER_UNAVAILABLE`` answer (with ``Retry-After``) for a request whose message
+    could not be sent: the caller should send the request again later."""
+    return ApiError(503, "BROKER_UNAVAILABLE", "the message queue is unavailable; retry shortly",
+                    headers={"Retry-After": str(BROKER_RETRY_AFTER_SECONDS)})
 
 
 def idempotency_key() -> str | None:

@@ -5,6 +5,11 @@ No API key: the request is trusted only through the per-run secret the run was s
 is 401, a run already collected (a redelivery, a replay, a duplicate) is 409, and either changes
 nothing. The body is only a hint naming the run: the collect step re-reads the run's state from
 Apify before it trusts anything.
+
+The collect message is sent before answering: when the broker does not take it (Redis down) the
+answer is 503 with ``Retry-After``, never 202, so Apify delivers the webhook again (any non-2xx
+answer is retried, about 1, 2, 4, ... minutes later, 11 times); the run poller also confirms the
+run's end ``APIFY_WEBHOOK_WAIT_SECONDS`` after its start, whichever comes first.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import hmac
 from flask import current_app, request
 from marshmallow import Schema, fields
 
-from server.api_common import ApiBlueprint, ApiError, enqueue
+from server.api_common import ApiBlueprint, ApiError, BrokerUnavailable, broker_unavailable_error, send_now
 from server.utils.scrape.chunks import chunk_for_run
 from server.utils.scrape.start import WEBHOOK_SECRET_HEADER
 
@@ -44,6 +49,8 @@ def _run_id(body) -> str | None:
 @blp.alt_response(400, description="The body names no run (eventData.actorRunId)")
 @blp.alt_response(401, description="Missing or wrong per-run secret, or unknown run")
 @blp.alt_response(409, description="The run was already collected (a redelivered or replayed webhook)")
+@blp.alt_response(503, description="The collect step could not be queued (message broker unavailable); "
+                  "Apify delivers the webhook again. Header Retry-After (seconds)")
 @blp.doc(security=[], description=(
     "Called by Apify when a run ends (ACTOR.RUN.SUCCEEDED, FAILED, TIMED_OUT, ABORTED). Body: Apify's "
     "default webhook payload {userId, createdAt, eventType, eventData: {actorId, actorRunId}, resource}. "
@@ -64,5 +71,8 @@ def apify_webhook():
     if chunk["status"] != "running":
         raise ApiError(409, "ALREADY_COLLECTED", f"the run's chunk is {chunk['status']}",
                        {"status": chunk["status"]})
-    enqueue("scrape.collect_chunk", str(chunk["job_id"]), chunk["chunk_index"], priority=0)
+    try:
+        send_now("scrape.collect_chunk", str(chunk["job_id"]), chunk["chunk_index"], priority=0)
+    except BrokerUnavailable:
+        raise broker_unavailable_error() from None
     return {"success": True, "run_id": run_id}

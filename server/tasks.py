@@ -142,7 +142,8 @@ def read_dataset_task(self, job_id: str, chunk_index: int) -> str:
 @shared_task(bind=True, name="scrape.poll_runs")
 def poll_runs_task(self) -> dict:
     """Beat task (every ``APIFY_POLL_SECONDS``): recover expired leases, collect runs whose end
-    was not reported, and refill free slots. Returns counts."""
+    was not reported, abort the runs still going of jobs no longer processing (a lost
+    ``jobs.abort_runs`` included) and collect them, and refill free slots. Returns counts."""
     services = _services(self)
     found = poll_runs(services)
     with self.app.producer_or_acquire() as producer:
@@ -158,7 +159,8 @@ def poll_runs_task(self) -> dict:
              autoretry_for=(psycopg.OperationalError,), retry_backoff=True)
 def abort_runs(self, job_id: str) -> int:
     """Abort the Apify runs still going for a cancelled job; returns how many were aborted.
-    Their slots go to the next chunks in line."""
+    Their slots go to the next chunks in line. Sent by the cancel request; when that message is
+    lost the run poller (``scrape.poll_runs``) aborts the runs instead."""
     services = _services(self)
     aborted = abort_job_runs(services, UUID(job_id))
     dispatch(self.app, services)
