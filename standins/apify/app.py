@@ -5,7 +5,11 @@
 Apify routes (all need ``Authorization: Bearer <token>`` or ``?token=``):
 - ``POST /v2/acts|actors/{actorId}/runs`` -> 201 ``{"data": Run}`` + ``Location``
 - ``GET /v2/acts|actors/{actorId}`` -> ``{"data": Actor}``
+- ``GET /v2/acts|actors/{actorId}/runs`` and ``GET /v2/actor-runs`` (``offset``, ``limit``, ``desc``,
+  ``status``, ``startedAfter``, ``startedBefore``) -> ``{"data": {total, offset, limit, desc, count, items}}``
 - ``GET /v2/actor-runs/{runId}[?waitForFinish=N]``, ``POST /v2/actor-runs/{runId}/abort``
+- ``GET /v2/key-value-stores/{storeId}/records/INPUT`` -> the run input of the run whose default
+  key-value store it is (as Apify stores it)
 - ``GET /v2/actor-runs/{runId}/log``, ``GET /v2/logs/{runId}`` -> text
 - ``GET /v2/datasets/{id}``, ``GET /v2/datasets/{id}/items`` (+ ``/v2/actor-runs/{runId}/dataset[/items]``)
 - ``GET /v2/users/me/limits`` -> ``{"data": AccountLimits}`` (``account``); a start past the account's
@@ -23,6 +27,8 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+
+from datetime import datetime, timezone
 
 from flask import Flask, Response, current_app, request
 
@@ -81,6 +87,18 @@ def _bool_arg(name: str) -> bool:
 def _list_arg(name: str) -> list[str] | None:
     raw = request.args.get(name)
     return [p.strip() for p in raw.split(",") if p.strip()] if raw else None
+
+
+def _time_arg(name: str) -> datetime | None:
+    """An ISO 8601 date-time query parameter (no zone = UTC), or None when absent."""
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise ApiError(400, "invalid-value", f"Parameter '{name}' must be a date, got {raw!r}.") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _body() -> bytes:
@@ -200,6 +218,28 @@ def create_app(config: StandinConfig | dict | None = None) -> Flask:
 
     app.add_url_rule("/v2/acts/<path:actor_id>/runs", "start_run_acts", start_run, methods=["POST"])
     app.add_url_rule("/v2/actors/<path:actor_id>/runs", "start_run_actors", start_run, methods=["POST"])
+
+    def list_runs(actor_id: str | None = None):
+        statuses = _list_arg("status")
+        data = _store().list_runs(
+            _actor_name(actor_id) if actor_id is not None else None, offset=_int_arg("offset", 0, minimum=0),
+            limit=_int_arg("limit", None, minimum=1), desc=_bool_arg("desc"), statuses=statuses,
+            started_after=_time_arg("startedAfter"), started_before=_time_arg("startedBefore"))
+        return _json({"data": data})
+
+    app.add_url_rule("/v2/acts/<path:actor_id>/runs", "list_runs_acts", list_runs, methods=["GET"])
+    app.add_url_rule("/v2/actors/<path:actor_id>/runs", "list_runs_actors", list_runs, methods=["GET"])
+    app.add_url_rule("/v2/actor-runs", "list_user_runs", list_runs, methods=["GET"])
+
+    @app.get("/v2/key-value-stores/<store_id>/records/<key>")
+    def kv_record(store_id: str, key: str):
+        found = _store().input_record(store_id)
+        if found is None:
+            raise ApiError(404, "record-not-found", "Key-value store was not found")
+        has_input, value = found
+        if key != "INPUT" or not has_input:
+            raise ApiError(404, "record-not-found", "Record was not found")
+        return _json(value)
 
     def get_actor(actor_id: str):
         return _json({"data": _actor_object(_store(), actor_id)})

@@ -194,6 +194,17 @@ class RunRecord:
             "usageTotalUsd": self.usage_total_usd,
         }
 
+    def list_item(self) -> dict:
+        """The run as an item of ``GET /v2/acts/{actorId}/runs`` (Apify's short run object)."""
+        return {"id": self.id, "actId": self.act_id, "actorTaskId": None, "userId": self.user_id,
+                "status": self.status, "startedAt": iso(self.started_wall),
+                "finishedAt": (iso(self.started_wall + timedelta(seconds=self.finished_offset))
+                               if self.finished_offset is not None else None),
+                "buildId": self.build_id, "buildNumber": "0.0.1",
+                "meta": {"origin": "API", "userAgent": self.user_agent, "clientIp": self.client_ip},
+                "usageTotalUsd": self.usage_total_usd, "defaultKeyValueStoreId": self.kv_store_id,
+                "defaultDatasetId": self.dataset.id, "defaultRequestQueueId": self.request_queue_id}
+
     def summary(self) -> dict:
         """Row for ``GET /_control/runs``."""
         return {"id": self.id, "actId": self.act_id, "actorName": self.actor_name, "input": self.run_input,

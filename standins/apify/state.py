@@ -109,6 +109,7 @@ class Store:
         self._cond = threading.Condition(threading.Lock())
         self._runs: dict[str, RunRecord] = {}
         self._by_dataset: dict[str, RunRecord] = {}
+        self._by_kv_store: dict[str, RunRecord] = {}
         self._counts: Counter[str] = Counter()
         self._actors: dict[str, str] = {}  # actId -> "user~name"
         self._actor_runs: Counter[str] = Counter()  # "user~name" -> runs started
@@ -166,6 +167,7 @@ class Store:
         with self._cond:
             self._runs.clear()
             self._by_dataset.clear()
+            self._by_kv_store.clear()
             self._counts.clear()
             self._actors.clear()
             self._actor_runs.clear()
@@ -214,6 +216,7 @@ class Store:
             run.refresh(time.monotonic())
             self._runs[run.id] = run
             self._by_dataset[run.dataset.id] = run
+            self._by_kv_store[run.kv_store_id] = run
             self._actors[run.act_id] = actor_name
             self._actor_runs[actor_name] += 1
             if not run.terminal:
@@ -360,3 +363,39 @@ class Store:
             for run in self._runs.values():
                 run.refresh(now)
             return [run.summary() for run in self._runs.values()]
+
+    def list_runs(self, actor_name: str | None, *, offset: int = 0, limit: int | None = None,
+                  desc: bool = False, statuses: list[str] | None = None,
+                  started_after: datetime | None = None, started_before: datetime | None = None) -> dict:
+        """``GET /v2/acts/{actorId}/runs`` (``actor_name`` ``user~name``) or ``GET /v2/actor-runs``
+        (None: every run) ``data``: ``{total, offset, limit, desc, count, items}``, runs ordered by
+        start (oldest first unless ``desc``), filtered by status and by start time (both bounds
+        inclusive), at most ``limit`` (default and maximum 1000) from ``offset``."""
+        limit = 1000 if limit is None else max(1, min(limit, 1000))
+        with self._cond:
+            now = time.monotonic()
+            runs = []
+            for run in self._runs.values():
+                run.refresh(now)
+                if actor_name is not None and run.actor_name != self._actors.get(actor_name, actor_name):
+                    continue
+                if statuses and run.status not in statuses:
+                    continue
+                if started_after is not None and run.started_wall < started_after:
+                    continue
+                if started_before is not None and run.started_wall > started_before:
+                    continue
+                runs.append(run)
+            runs.sort(key=lambda r: r.started_wall, reverse=desc)
+            page = [r.list_item() for r in runs[offset:offset + limit]]
+        return {"total": len(runs), "offset": offset, "limit": limit, "desc": desc, "count": len(page),
+                "items": page}
+
+    def input_record(self, store_id: str) -> tuple[bool, object] | None:
+        """The ``INPUT`` record of the run whose default key-value store is ``store_id``:
+        ``(True, run input)``, ``(False, None)`` when the run got no input, None for an unknown store."""
+        with self._cond:
+            run = self._by_kv_store.get(store_id)
+            if run is None:
+                return None
+            return run.run_input is not None, run.run_input

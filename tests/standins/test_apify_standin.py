@@ -430,3 +430,36 @@ def test_control_runs_lists_started_runs(client, server_url):
     assert runs[0]["usageTotalUsd"] == pytest.approx(2 * PRICE)
     truth = control(server_url, f"datasets/{runs[0]['datasetId']}/truth")
     assert len(truth) == 2 and {"id", "username", "truth_gender"} <= set(truth[0])
+
+
+def test_actor_runs_list_filters_pages_and_inputs_are_readable(client, server_url):
+    from datetime import datetime, timezone
+    set_faults(server_url, run_seconds=5.0)
+    before = datetime.now(timezone.utc)
+    first = client.actor(ACTOR).start(run_input={"usernames": ["l1", "l2"], "max_count": 3}, max_items=6)
+    time.sleep(0.02)
+    middle = datetime.now(timezone.utc)
+    second = client.actor(ACTOR).start(run_input={"usernames": ["l3"], "max_count": 3})
+    client.actor("someone/other-actor").start(run_input={"usernames": ["x"], "max_count": 1})
+    runs = client.actor(ACTOR).runs()
+    listed = runs.list()
+    assert [r.id for r in listed.items] == [first.id, second.id] and listed.total == 2 and not listed.desc
+    item = listed.items[0]
+    assert item.default_key_value_store_id == first.default_key_value_store_id
+    assert item.default_dataset_id == first.default_dataset_id and item.status in ("READY", "RUNNING")
+    assert [r.id for r in runs.list(desc=True).items] == [second.id, first.id]
+    assert [r.id for r in runs.list(started_after=middle).items] == [second.id]
+    assert [r.id for r in runs.list(started_before=middle).items] == [first.id]
+    assert runs.list(started_after=before, offset=1, limit=1).items[0].id == second.id
+    assert runs.list(started_after=before, offset=1, limit=1).total == 2
+    assert len(client.runs().list().items) == 3  # the user's runs of every actor
+    client.run(second.id).abort()
+    assert [r.id for r in runs.list(status="ABORTED").items] == [second.id]
+    # the run input is the INPUT record of the run's default key-value store, as sent
+    record = client.key_value_store(first.default_key_value_store_id).get_record("INPUT")
+    assert record["value"] == {"usernames": ["l1", "l2"], "max_count": 3}
+    assert record["content_type"].startswith("application/json")
+    assert client.key_value_store(first.default_key_value_store_id).get_record("OUTPUT") is None
+    assert client.key_value_store("noSuchStore000000").get_record("INPUT") is None
+    assert raw(server_url, "GET", "/v2/acts/datadoping~instagram-followers-scraper/runs",
+               params={"startedAfter": "yesterday"}).status_code == 400

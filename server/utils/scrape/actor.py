@@ -40,6 +40,14 @@ def build_run_input(style: str, accounts: list[str], per_account: int) -> dict:
     return {"usernames": accounts, "max_count": per_account}
 
 
+def input_accounts(style: str, run_input) -> list[str] | None:
+    """The source accounts a run input of ``style`` asks for (as ``build_run_input`` wrote
+    them), or None when ``run_input`` is not such an input."""
+    key = {"account": "Account", "username": "username"}.get(style, "usernames")
+    accounts = run_input.get(key) if isinstance(run_input, dict) else None
+    return accounts if isinstance(accounts, list) else None
+
+
 def parse_item(item, default_source: str | None = None) -> Follower | None:
     """A ``Follower`` from one dataset item, or None for an error item or an item without a
     usable id and username (``items.classify_item`` tells which; neither is ever stored)."""

@@ -4,6 +4,8 @@ Lifecycle (the only place the statuses and their transitions are defined)::
 
     queued ──dispatch (a run slot is free, fair share)──▶ starting
     starting ──run_chunk claims it, starts the Apify run──▶ running      (``record_run``)
+    starting ──an earlier attempt's run is found at Apify (it died before recording it)──▶ running
+             (``adopt_run``; nothing is started again)
     starting ──start refused (account memory/concurrency limit)──▶ queued, attempt not counted
     starting ──transient start error──▶ queued (attempt counted, ``not_before`` backoff)
     starting ──lease expired (worker died / message lost)──▶ running if a run id is recorded, else queued
@@ -99,6 +101,37 @@ def claim_start(conn: Connection, job_id: UUID, chunk_index: int, lease_seconds:
     return Claim(row, token) if row else None
 
 
+def mark_start_sent(conn: Connection, claim: Claim, secret_sha256: str | None) -> None:
+    """Note, just before the start request goes to Apify, that a run may exist for the claimed
+    ``starting`` chunk from now on: ``run_started_at`` (kept from the first attempt that sent one)
+    and the digest of the webhook secret the run carries. A later claim that finds
+    ``run_started_at`` set and no run id looks for that run at Apify before starting another
+    (``adopt.adopt_started_run``). Raises ``LeaseLost`` (then nothing may be sent)."""
+    cur = conn.execute(
+        "UPDATE scrape_job_chunks SET run_started_at = coalesce(run_started_at, now()),"
+        " webhook_secret_sha256 = %s, updated_at = now()"
+        " WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'starting'",
+        (secret_sha256, claim.chunk["job_id"], claim.chunk["chunk_index"], claim.token))
+    if cur.rowcount != 1:
+        raise LeaseLost()
+
+
+def adopt_run(conn: Connection, claim: Claim, run_id: str, dataset_id: str, run_status: str,
+              max_items: int, cost_estimate_usd: float, first_poll_seconds: float) -> bool:
+    """``starting`` → ``running`` with ``run_id``, a run an earlier attempt started at Apify but
+    died before recording: recorded as ``record_run`` does (keeping the webhook digest stored by
+    ``mark_start_sent``), and this claim's attempt is not counted (nothing was started). Returns
+    False, writing nothing, when another chunk owns the run already. Raises ``LeaseLost``."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('apify-run:' || %s))", (run_id,))
+    if conn.execute("SELECT 1 FROM scrape_job_chunks WHERE apify_run_id = %s", (run_id,)).fetchone():
+        return False
+    record_run(conn, claim, run_id, dataset_id, run_status, claim.chunk["webhook_secret_sha256"], max_items,
+               cost_estimate_usd, first_poll_seconds)
+    conn.execute("UPDATE scrape_job_chunks SET attempts = attempts - 1 WHERE job_id = %s AND chunk_index = %s",
+                 (claim.chunk["job_id"], claim.chunk["chunk_index"]))
+    return True
+
+
 def record_run(conn: Connection, claim: Claim, run_id: str, dataset_id: str, run_status: str,
                secret_sha256: str | None, max_items: int, cost_estimate_usd: float,
                first_poll_seconds: float) -> None:
@@ -133,13 +166,15 @@ def requeue(conn: Connection, claim: Claim, error_message: str | None, count_att
             delay_seconds: float) -> None:
     """``starting`` → ``queued``: the start did not happen (refused or failed); the chunk waits
     ``delay_seconds`` before the dispatcher may pick it again. ``count_attempt=False`` undoes this
-    claim's attempt (a refused start is not a failure)."""
+    claim's attempt (a refused start is not a failure; Apify answered that no run was started, so
+    ``run_started_at`` is cleared too: the next attempt need not look for one)."""
     conn.execute(
         "UPDATE scrape_job_chunks SET status = 'queued', lease_until = NULL, lease_token = NULL,"
         " attempts = attempts - %s, error_message = coalesce(%s, error_message),"
+        " run_started_at = CASE WHEN %s THEN run_started_at END,"
         " not_before = now() + make_interval(secs => %s), updated_at = now()"
         " WHERE job_id = %s AND chunk_index = %s AND lease_token = %s AND status = 'starting'",
-        (0 if count_attempt else 1, error_message, delay_seconds, claim.chunk["job_id"],
+        (0 if count_attempt else 1, error_message, count_attempt, delay_seconds, claim.chunk["job_id"],
          claim.chunk["chunk_index"], claim.token))
 
 

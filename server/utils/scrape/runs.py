@@ -6,6 +6,7 @@ from uuid import UUID
 
 from apify_client.errors import ApifyApiError
 
+from server.utils.scrape.adopt import abort_started_runs
 from server.utils.scrape.chunks import add_cost, finish_chunk
 from server.utils.scrape.sources import finish_chunk_sources, settle_cancelled_chunks
 
@@ -21,16 +22,22 @@ def abort_job_runs(services, job_id: UUID, status: str = "cancelled",
     is reached: only chunks whose run is still going, collected ones keep their profiles), adding
     what each run cost to the job (the money is spent either way). A chunk finished first by its
     own task keeps that outcome and cost. A job completed by the last skipped chunk appends its
-    auto-ingest job id to ``follow_ups`` (the caller enqueues it). Returns how many runs were aborted."""
+    auto-ingest job id to ``follow_ups`` (the caller enqueues it). A chunk cancelled while queued
+    after a start attempt that died before recording its run gets that run found and aborted too
+    (``adopt.abort_started_runs``). Returns how many runs were aborted."""
     open_statuses = list(STOPPABLE[status])
+    strays = []
     with services.db.transaction() as conn:
         if status == "cancelled":  # chunks the cancel request stopped before they started
             settle_cancelled_chunks(conn, job_id)
+            strays = conn.execute(
+                "SELECT * FROM scrape_job_chunks WHERE job_id = %s AND status = 'cancelled'"
+                " AND apify_run_id IS NULL AND run_started_at IS NOT NULL", (job_id,)).fetchall()
         rows = conn.execute(
             "SELECT chunk_index, apify_run_id FROM scrape_job_chunks WHERE job_id = %s"
             " AND apify_run_id IS NOT NULL AND status = ANY(%s)", (job_id, open_statuses)).fetchall()
+    aborted = sum(abort_started_runs(services, chunk) for chunk in strays)
     client = services.apify()
-    aborted = 0
     for row in rows:
         run_client = client.run(row["apify_run_id"])
         try:

@@ -1,10 +1,14 @@
 """Starting a chunk's Apify run and returning at once (DESIGN.md §5 step 3; lifecycle in ``chunks``).
 
-claim the ``starting`` chunk → start the actor run with ``maxItems`` (what the chunk may need, at
-most what the dispatcher granted it within the job's ``maxCostUsd``, so a pay-per-result actor
-cannot bill past it) and, when ``PUBLIC_BASE_URL`` is set, an ad-hoc webhook
+claim the ``starting`` chunk → note that a run may exist from now on (``run_started_at``) → start
+the actor run with ``maxItems`` (what the chunk may need, at most what the dispatcher granted it
+within the job's ``maxCostUsd``, so a pay-per-result actor cannot bill past it) and, when
+``PUBLIC_BASE_URL`` is set, an ad-hoc webhook
 carrying a per-run secret → record the run id (``running``) → return. No worker waits on the run:
 its end arrives by webhook (``scrape.webhooks``) or by the poller (``scrape.poll``).
+
+A chunk whose earlier attempt sent a start request but never recorded a run (the worker died in
+between) gets that run adopted instead of a second one (``adopt``).
 
 A start the Apify account refuses for lack of memory or concurrent-run room
 (``actor-memory-limit-exceeded`` / ``concurrent-runs-limit-exceeded``, Apify API v2 errors) puts
@@ -26,8 +30,9 @@ from apify_client.errors import ApifyApiError
 from server.db import retry_on_disconnect
 from server.utils.jobs.table import load_job
 from server.utils.scrape.actor import build_run_input, input_style
-from server.utils.scrape.chunks import (LeaseLost, add_worker_seconds, claim_start, finish_chunk, record_run,
-                                        requeue, resume_run)
+from server.utils.scrape.adopt import LookupFailed, abort_if_unowned, abort_started_runs, adopt_started_run
+from server.utils.scrape.chunks import (LeaseLost, add_worker_seconds, claim_start, finish_chunk, mark_start_sent,
+                                        record_run, requeue, resume_run)
 from server.utils.scrape.create import per_account_limit
 
 log = logging.getLogger(__name__)
@@ -97,9 +102,29 @@ def _start(services, job_id: UUID, chunk_index: int) -> StartOutcome:
         if claim.chunk["apify_run_id"]:
             resume_run(conn, claim)
             return StartOutcome("resumed", f"run {claim.chunk['apify_run_id']} already started")
-        if job is None or job["status"] != "processing":
+        cancelled = job is None or job["status"] != "processing"
+        if cancelled:
             finish_chunk(conn, job_id, chunk_index, "cancelled", claim.token, "job no longer processing")
+    # An earlier attempt sent a start request and died before recording the run: find it, never
+    # start a second one (``adopt``). Chunks whose start never reached Apify skip this.
+    if claim.chunk["run_started_at"] is not None:
+        if cancelled:
+            abort_started_runs(services, claim.chunk)
             return StartOutcome("cancelled")
+        try:
+            adopted = adopt_started_run(services, claim)
+        except LookupFailed as exc:
+            message = f"could not look for an earlier run: {exc}"[:500]
+            if claim.chunk["attempts"] > settings.chunk_max_attempts:
+                return _finish(services, claim, "failed",
+                               f"gave up after {settings.chunk_max_attempts} attempts: {message}")
+            return _requeue(services, claim, message, True, _backoff(settings, claim.chunk["attempts"]), "requeued")
+        except LeaseLost:
+            return StartOutcome("noop", "lease lost while looking for an earlier run")
+        if adopted:
+            return StartOutcome("resumed", f"adopted run {adopted} started by an earlier attempt")
+    if cancelled:
+        return StartOutcome("cancelled")
     if claim.chunk["attempts"] > settings.chunk_max_attempts:
         reason = f"gave up after {settings.chunk_max_attempts} attempts"
         last = claim.chunk["error_message"]
@@ -118,6 +143,11 @@ def _start(services, job_id: UUID, chunk_index: int) -> StartOutcome:
         key = f"{job_id}:{chunk_index}:{claim.chunk['attempts']}"
         webhooks = [webhook_definition(settings.public_base_url, secret, key)]
     style = input_style(settings.apify_actor_id, settings.apify_actor_input)
+    try:  # from here on a run may exist at Apify even if this worker dies before recording it
+        with services.db.transaction() as conn:
+            mark_start_sent(conn, claim, secret_digest(secret) if webhooks else None)
+    except LeaseLost:
+        return StartOutcome("noop", "lease lost before the start request")
     try:
         run = services.apify().actor(settings.apify_actor_id).start(
             run_input=build_run_input(style, accounts, per_account),
@@ -153,7 +183,8 @@ def _start(services, job_id: UUID, chunk_index: int) -> StartOutcome:
         record()
     except LeaseLost:
         log.error("chunk %s/%s lost its lease while starting run %s", job_id, chunk_index, run.id)
-        return StartOutcome("noop", f"lease lost; run {run.id} left to the poller")
+        abort_if_unowned(services, job_id, run.id)  # the chunk's new owner starts or adopts one
+        return StartOutcome("noop", f"lease lost; run {run.id} aborted unless the chunk adopted it")
     return StartOutcome("running", f"run {run.id}")
 
 
