@@ -98,6 +98,19 @@ def _cancel(services, tenant_id, job_id) -> None:
         assert jobs.request_cancel(conn, tenant_id, job_id) is not None
 
 
+def _cancelled_at_claim(services, tenant_id, job_id):
+    """A handler lookup for ``run_job`` whose handler cancels job ``job_id`` as it starts (the
+    worker has claimed the job), then runs the real handler of the job's kind."""
+    def lookup(kind_name):
+        real = handler_for(kind_name)
+
+        def handler(services_, job, report):
+            _cancel(services, tenant_id, job_id)
+            return real(services_, job, report)
+        return handler
+    return lookup
+
+
 def _job(services, job_id) -> dict:
     with services.db.transaction() as conn:
         return jobs.load_job(conn, job_id)
@@ -170,15 +183,7 @@ def test_a_cancel_before_the_first_safe_point_stops_each_kind_there(app, stack, 
     for kind, job_params in params.items():
         job_id = _new_job(services, t.tenant_id, kind, job_params)
 
-        def cancelled_at_claim(kind_name, job_id=job_id):
-            real = handler_for(kind_name)
-
-            def handler(services_, job, report):
-                _cancel(services, t.tenant_id, job_id)
-                return real(services_, job, report)
-            return handler
-
-        assert run_job(services, job_id, cancelled_at_claim) == "cancelled"
+        assert run_job(services, job_id, _cancelled_at_claim(services, t.tenant_id, job_id)) == "cancelled"
         job = _job(services, job_id)
         assert job["status"] == "cancelled" and job["result"]["cancel_outcome"] == "stopped", (kind, job["result"])
         outcomes[kind] = job["result"]
@@ -202,15 +207,7 @@ def test_a_cancel_before_the_first_safe_point_stops_each_kind_there(app, stack, 
     assert client.post(f"/api/distribute/{new_campaign}", json={}, headers=auth(key)).status_code == 200
     job_id = _new_job(services, t.tenant_id, "airtable_push", {"campaign_id": new_campaign})
 
-    def push_cancelled_at_claim(kind_name):
-        real = handler_for(kind_name)
-
-        def handler(services_, job, report):
-            _cancel(services, t.tenant_id, job_id)
-            return real(services_, job, report)
-        return handler
-
-    assert run_job(services, job_id, push_cancelled_at_claim) == "cancelled"
+    assert run_job(services, job_id, _cancelled_at_claim(services, t.tenant_id, job_id)) == "cancelled"
     job = _job(services, job_id)
     assert job["status"] == "cancelled" and job["result"]["cancel_outcome"] == "stopped"
     assert job["result"]["records_pushed"] == 0 and job["result"]["status"] == "cancelled"
@@ -231,15 +228,7 @@ def test_a_cancelled_lifecycle_job_touches_no_record(app, stack, tenant_ready):
     try:
         job_id = _new_job(services, t.tenant_id, "expire_pending", {})
 
-        def cancelled_at_claim(kind_name):
-            real = handler_for(kind_name)
-
-            def handler(services_, job, report):
-                _cancel(services, t.tenant_id, job_id)
-                return real(services_, job, report)
-            return handler
-
-        assert run_job(services, job_id, cancelled_at_claim) == "cancelled"
+        assert run_job(services, job_id, _cancelled_at_claim(services, t.tenant_id, job_id)) == "cancelled"
     finally:
         clock.reset(services, t)
     result = _job(services, job_id)["result"]
